@@ -1,0 +1,92 @@
+//! Hot path: simulated frames → protobuf → validated buffer → sorted Arrow → Parquet bytes.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use surgstream_lake::{FrameBuffer, encode_parquet, writer_properties};
+use surgstream_proto::v1::TelemetryBatch;
+use surgstream_sim::{Payload, SimConfig, Simulation};
+
+fn batches() -> Vec<TelemetryBatch> {
+    let cfg = SimConfig {
+        robots: 10,
+        procedures: 10,
+        hz: 1_000,
+        seed: 1,
+        duration: Duration::from_secs(10),
+        batch_interval: Duration::from_millis(100),
+        start_micros: chrono_now(),
+    };
+    Simulation::new(cfg)
+        .map(|s| {
+            s.filter_map(|r| match r.payload {
+                Payload::Telemetry(b) => Some(b),
+                Payload::Event(_) => None,
+            })
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+        - 3_600_000_000
+}
+
+fn hot_path(c: &mut Criterion) {
+    let batches = batches();
+    let frames: u64 = batches.iter().map(|b| b.frames.len() as u64).sum();
+    let encoded: Vec<_> = batches.iter().map(surgstream_proto::encode_batch).collect();
+    let bytes: u64 = encoded.iter().map(|b| b.len() as u64).sum();
+    let now = chrono_now() + 7_200_000_000;
+
+    let mut g = c.benchmark_group("telemetry");
+    g.throughput(Throughput::Elements(frames));
+    g.bench_function("encode_protobuf", |b| {
+        b.iter(|| {
+            batches
+                .iter()
+                .map(|x| surgstream_proto::encode_batch(black_box(x)).len())
+                .sum::<usize>()
+        })
+    });
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("decode_protobuf", |b| {
+        b.iter(|| {
+            encoded
+                .iter()
+                .filter_map(|x| surgstream_proto::decode_batch(black_box(x)).ok())
+                .count()
+        })
+    });
+    g.throughput(Throughput::Elements(frames));
+    g.bench_function("decode_to_arrow_to_parquet", |b| {
+        b.iter(|| {
+            let mut buf = FrameBuffer::new();
+            for (i, x) in encoded.iter().enumerate() {
+                if let Ok(batch) = surgstream_proto::decode_batch(x) {
+                    let _ = buf.push_record(i as i64, &batch.frames, now);
+                }
+            }
+            let mut total = 0;
+            for h in buf.to_hour_batches().unwrap_or_default() {
+                total += encode_parquet(&h.batch, writer_properties())
+                    .map(|b| b.len())
+                    .unwrap_or_default();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(10));
+    targets = hot_path
+}
+criterion_main!(benches);

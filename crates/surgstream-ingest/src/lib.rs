@@ -1,0 +1,792 @@
+//! `surgstream ingest`: one consumer group reading the telemetry and events topics.
+//!
+//! Telemetry records are validated into per-partition [`FrameBuffer`]s and flushed as Parquet
+//! files under their final names; then ONE PostgreSQL transaction records the files in
+//! `lake_files` and moves `ingest_offsets` with compare-and-set; only then is the offset
+//! committed to Kafka. Events are applied the same way: the rows and the offset move in one
+//! transaction. On assignment the consumer resumes from PostgreSQL's offsets, so a crash at any
+//! moment neither loses nor duplicates a committed record. Bad records go to the dead-letter
+//! topics with their reason and the offset moves on.
+
+mod dlq;
+pub mod metrics;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, Message};
+use serde::Serialize;
+use surgstream_lake::{FrameBuffer, Lake, LakeError, LakePath};
+use surgstream_proto::{headers, v1::Event};
+use surgstream_store::offsets::{self, LakeFile};
+use surgstream_store::{Source, Store, StoreError, apply_event};
+use tokio_util::sync::CancellationToken;
+
+pub use dlq::DeadLetters;
+
+/// Ingest settings. Every field has a command-line option and an environment variable.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Consumer group; offsets in PostgreSQL are kept per group.
+    pub group: String,
+    /// Telemetry topic.
+    pub telemetry_topic: String,
+    /// Events topic.
+    pub events_topic: String,
+    /// Dead-letter topic for telemetry.
+    pub telemetry_dlq_topic: String,
+    /// Dead-letter topic for events.
+    pub events_dlq_topic: String,
+    /// A partition's buffer flushes when it holds this many frames.
+    pub max_rows: usize,
+    /// A partition's buffer flushes when its oldest record is this old (wall clock).
+    pub max_age: Duration,
+    /// Events applied per PostgreSQL transaction, at most.
+    pub event_batch: usize,
+    /// Pending events are applied at least this often.
+    pub event_max_age: Duration,
+    /// Drain and exit once no record arrived for this long and every partition is caught up.
+    pub until_idle: Option<Duration>,
+    /// How long to wait for the broker (metadata, watermarks, DLQ deliveries).
+    pub timeout: Duration,
+}
+
+/// What went wrong; the service stops, and a restart resumes exactly where PostgreSQL says.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Kafka client creation, subscription or metadata failed.
+    #[error("Kafka at {brokers}: {what}: {source}")]
+    Kafka {
+        /// The bootstrap servers.
+        brokers: String,
+        /// What was being done.
+        what: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// A topic to consume does not exist.
+    #[error(
+        "topic {topic} does not exist on {brokers} (create it, e.g. with `scripts/services.sh up`)"
+    )]
+    MissingTopic {
+        /// The topic.
+        topic: String,
+        /// The bootstrap servers.
+        brokers: String,
+    },
+    /// PostgreSQL failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The lake failed.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    /// A record could not be dead-lettered: stopping rather than losing it.
+    #[error("cannot dead-letter {source_topic}/{partition}@{offset} to {dlq}: {source}")]
+    DeadLetter {
+        /// The dead-letter topic.
+        dlq: String,
+        /// Source topic.
+        source_topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Source offset.
+        offset: i64,
+        /// The producer's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// Arrow refused a batch built from validated frames (a bug).
+    #[error("cannot build Arrow batch for {topic}/{partition}: {source}")]
+    Arrow {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Arrow's error.
+        #[source]
+        source: arrow_error::ArrowError,
+    },
+}
+
+mod arrow_error {
+    pub use surgstream_lake::schema::ArrowError;
+}
+
+/// Counts of one run, for summaries and tests.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IngestReport {
+    /// Telemetry frames committed to the lake.
+    pub frames_written: u64,
+    /// Parquet files committed.
+    pub files_written: u64,
+    /// Bytes of Parquet committed.
+    pub bytes_written: u64,
+    /// Events applied to PostgreSQL.
+    pub events_applied: u64,
+    /// Telemetry records dead-lettered.
+    pub telemetry_dead_letters: u64,
+    /// Event records dead-lettered (undecodable or not applicable).
+    pub event_dead_letters: u64,
+    /// Flushes that lost a compare-and-set to another consumer (their files were removed).
+    pub fenced_flushes: u64,
+    /// Seconds from start to exit.
+    pub elapsed_seconds: f64,
+}
+
+/// Assignment changes, recorded by the rebalance callback and reconciled by the main loop.
+#[derive(Debug, Default)]
+struct Assignment {
+    generation: u64,
+    partitions: HashSet<(String, i32)>,
+}
+
+/// Consumer context: records rebalances.
+#[derive(Debug, Clone, Default)]
+struct Ctx {
+    assignment: Arc<Mutex<Assignment>>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Ok(mut a) = self.assignment.lock() else {
+            return;
+        };
+        a.generation += 1;
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                for e in tpl.elements() {
+                    a.partitions.insert((e.topic().to_owned(), e.partition()));
+                }
+                tracing::info!(partitions = tpl.count(), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                for e in tpl.elements() {
+                    a.partitions.remove(&(e.topic().to_owned(), e.partition()));
+                }
+                tracing::info!(partitions = tpl.count(), "partitions revoked");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// Per assigned partition.
+#[derive(Debug)]
+struct PartitionState {
+    /// The next offset that is not yet durable (PostgreSQL's view); None: never committed.
+    durable: Option<i64>,
+    /// The next offset expected from Kafka.
+    position: i64,
+    /// Whether a seek to `position` was already attempted after assignment.
+    seeked: bool,
+    /// When the oldest pending record was read.
+    opened: Option<Instant>,
+    /// Telemetry buffer (telemetry topic only).
+    frames: FrameBuffer,
+    /// Pending events (events topic only), with their offsets.
+    events: Vec<(i64, Event)>,
+    /// Newest frame timestamp buffered (µs), for latency.
+    newest_frame: i64,
+}
+
+impl PartitionState {
+    fn new(durable: Option<i64>) -> Self {
+        Self {
+            durable,
+            position: durable.unwrap_or(0),
+            seeked: false,
+            opened: None,
+            frames: FrameBuffer::new(),
+            events: Vec::new(),
+            newest_frame: i64::MIN,
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.position > self.durable.unwrap_or(0)
+            || !self.frames.is_empty()
+            || !self.events.is_empty()
+    }
+}
+
+/// The running service.
+struct Ingest {
+    cfg: IngestConfig,
+    consumer: Arc<StreamConsumer<Ctx>>,
+    ctx: Ctx,
+    lake: Lake,
+    store: Store,
+    dlq: DeadLetters,
+    parts: HashMap<(String, i32), PartitionState>,
+    generation: u64,
+    report: IngestReport,
+}
+
+/// Runs until `shutdown` is cancelled or, with `until_idle`, until the topics are drained;
+/// everything buffered is flushed and committed before returning. With `idle_gate`, the idle
+/// exit is only considered once the gate is cancelled (the demo opens it when the simulator
+/// has finished).
+pub async fn run(
+    cfg: IngestConfig,
+    lake: Lake,
+    store: Store,
+    shutdown: CancellationToken,
+    idle_gate: Option<CancellationToken>,
+) -> Result<IngestReport, IngestError> {
+    metrics::describe();
+    let started = Instant::now();
+    let ctx = Ctx::default();
+    let kafka = |what: &str| {
+        let brokers = cfg.brokers.clone();
+        let what = what.to_owned();
+        move |source| IngestError::Kafka {
+            brokers,
+            what,
+            source,
+        }
+    };
+    let consumer: StreamConsumer<Ctx> = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", &cfg.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("client.id", "surgstream-ingest")
+        .create_with_context(ctx.clone())
+        .map_err(kafka("create consumer"))?;
+    let consumer = Arc::new(consumer);
+    check_topics(&consumer, &cfg).await?;
+    let dlq = DeadLetters::connect(&cfg.brokers, cfg.timeout)
+        .map_err(kafka("create dead-letter producer"))?;
+    consumer
+        .subscribe(&[&cfg.telemetry_topic, &cfg.events_topic])
+        .map_err(kafka("subscribe"))?;
+    tracing::info!(brokers = %cfg.brokers, group = %cfg.group, lake = %lake.url(), postgres = %store.target(), "ingest started");
+
+    let mut ingest = Ingest {
+        cfg,
+        consumer,
+        ctx,
+        lake,
+        store,
+        dlq,
+        parts: HashMap::new(),
+        generation: 0,
+        report: IngestReport::default(),
+    };
+    let result = ingest.main_loop(&shutdown, idle_gate.as_ref()).await;
+    if result.is_ok() {
+        ingest.flush_all().await?;
+    }
+    ingest.report.elapsed_seconds = started.elapsed().as_secs_f64();
+    result.map(|()| ingest.report)
+}
+
+async fn check_topics(
+    consumer: &Arc<StreamConsumer<Ctx>>,
+    cfg: &IngestConfig,
+) -> Result<(), IngestError> {
+    let c = consumer.clone();
+    let timeout = cfg.timeout;
+    let md = tokio::task::spawn_blocking(move || c.fetch_metadata(None, timeout))
+        .await
+        .map_err(|_| IngestError::Kafka {
+            brokers: cfg.brokers.clone(),
+            what: "fetch metadata".into(),
+            source: KafkaError::Canceled,
+        })?
+        .map_err(|source| IngestError::Kafka {
+            brokers: cfg.brokers.clone(),
+            what: "fetch metadata".into(),
+            source,
+        })?;
+    for topic in [
+        &cfg.telemetry_topic,
+        &cfg.events_topic,
+        &cfg.telemetry_dlq_topic,
+        &cfg.events_dlq_topic,
+    ] {
+        if !md
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        {
+            return Err(IngestError::MissingTopic {
+                topic: topic.clone(),
+                brokers: cfg.brokers.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+impl Ingest {
+    async fn main_loop(
+        &mut self,
+        shutdown: &CancellationToken,
+        idle_gate: Option<&CancellationToken>,
+    ) -> Result<(), IngestError> {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_record = Instant::now();
+        let mut stats = Instant::now();
+        let consumer = self.consumer.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    tracing::info!("shutdown requested: flushing");
+                    return Ok(());
+                }
+                msg = consumer.recv() => {
+                    self.reconcile_assignment().await?;
+                    match msg {
+                        Ok(m) => {
+                            last_record = Instant::now();
+                            self.handle(&m).await?;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "consumer error"),
+                    }
+                }
+                _ = tick.tick() => {
+                    self.reconcile_assignment().await?;
+                    self.flush_due().await?;
+                    if stats.elapsed() >= Duration::from_secs(5) {
+                        stats = Instant::now();
+                        tracing::info!(frames_written = self.report.frames_written, files = self.report.files_written,
+                            events_applied = self.report.events_applied, "ingest progress");
+                    }
+                    if let Some(idle) = self.cfg.until_idle {
+                        let gate_open = idle_gate.is_none_or(CancellationToken::is_cancelled);
+                        if gate_open && last_record.elapsed() >= idle && self.caught_up().await? {
+                            tracing::info!(idle = ?idle, "topics idle and drained: stopping");
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops the state of revoked partitions (their buffered records were not committed: the
+    /// new owner re-reads them from PostgreSQL's offsets) and loads offsets for new ones.
+    async fn reconcile_assignment(&mut self) -> Result<(), IngestError> {
+        let (generation, assigned) = {
+            let Ok(a) = self.ctx.assignment.lock() else {
+                return Ok(());
+            };
+            if a.generation == self.generation {
+                return Ok(());
+            }
+            (a.generation, a.partitions.clone())
+        };
+        self.generation = generation;
+        self.parts.retain(|k, s| {
+            let keep = assigned.contains(k);
+            if !keep && s.pending() {
+                tracing::info!(topic = %k.0, partition = k.1, "partition revoked: dropping its uncommitted buffer");
+            }
+            keep
+        });
+        for topic in [
+            self.cfg.telemetry_topic.clone(),
+            self.cfg.events_topic.clone(),
+        ] {
+            let durable = offsets::load(self.store.pool(), &self.cfg.group, &topic).await?;
+            for (t, p) in assigned.iter().filter(|(t, _)| *t == topic) {
+                self.parts
+                    .entry((t.clone(), *p))
+                    .or_insert_with(|| PartitionState::new(durable.get(p).copied()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, m: &BorrowedMessage<'_>) -> Result<(), IngestError> {
+        let key = (m.topic().to_owned(), m.partition());
+        let offset = m.offset();
+        let Some(state) = self.parts.get_mut(&key) else {
+            // A record of a partition we no longer own (fetched before a revoke): ignore it.
+            return Ok(());
+        };
+        if offset < state.position {
+            // Already durable (or already buffered): a replay after resume. Skip to the
+            // durable position once, instead of reading through the whole replay.
+            if !state.seeked {
+                state.seeked = true;
+                if let Err(e) = self.consumer.seek(
+                    &key.0,
+                    key.1,
+                    Offset::Offset(state.position),
+                    self.cfg.timeout,
+                ) {
+                    tracing::debug!(error = %e, topic = %key.0, partition = key.1, "seek failed; skipping replayed records instead");
+                }
+            }
+            return Ok(());
+        }
+        state.seeked = true;
+        if offset > state.position {
+            tracing::debug!(topic = %key.0, partition = key.1, expected = state.position, got = offset, "offset gap (compaction or control records)");
+        }
+        state.position = offset + 1;
+        state.opened.get_or_insert_with(Instant::now);
+        let schema = m.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == headers::SCHEMA)
+                .and_then(|h| h.value.map(<[u8]>::to_vec))
+        });
+        let payload = m.payload().unwrap_or_default();
+        let src = Source {
+            topic: &key.0,
+            partition: key.1,
+            offset,
+        };
+        if key.0 == self.cfg.telemetry_topic {
+            let bad_schema =
+                schema.filter(|s| s.as_slice() != headers::SCHEMA_TELEMETRY_BATCH.as_bytes());
+            let result = match bad_schema {
+                Some(s) => Err((
+                    "unknown_schema",
+                    format!(
+                        "schema header {:?} is not {}",
+                        String::from_utf8_lossy(&s),
+                        headers::SCHEMA_TELEMETRY_BATCH
+                    ),
+                )),
+                None => match surgstream_proto::decode_batch(payload) {
+                    Err(e) => Err(("undecodable", e.to_string())),
+                    Ok(batch) => {
+                        let newest = batch
+                            .frames
+                            .iter()
+                            .map(|f| f.timestamp)
+                            .max()
+                            .unwrap_or(i64::MIN);
+                        match state
+                            .frames
+                            .push_record(offset, &batch.frames, now_micros())
+                        {
+                            Ok(n) => {
+                                ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(n as u64);
+                                state.newest_frame = state.newest_frame.max(newest);
+                                Ok(())
+                            }
+                            Err(e) => Err((e.reason(), e.to_string())),
+                        }
+                    }
+                },
+            };
+            if let Err((reason, message)) = result {
+                state.frames.note_offset(offset);
+                let dlq = self.cfg.telemetry_dlq_topic.clone();
+                self.dlq
+                    .send(&dlq, src, m.key(), payload, reason, &message)
+                    .await?;
+                self.report.telemetry_dead_letters += 1;
+            }
+            if self
+                .parts
+                .get(&key)
+                .is_some_and(|s| s.frames.rows() >= self.cfg.max_rows)
+            {
+                self.flush(&key).await?;
+            }
+        } else {
+            ::metrics::counter!(metrics::EVENTS_CONSUMED).increment(1);
+            let bad_schema = schema.filter(|s| s.as_slice() != headers::SCHEMA_EVENT.as_bytes());
+            let result = match bad_schema {
+                Some(s) => Err((
+                    "unknown_schema",
+                    format!(
+                        "schema header {:?} is not {}",
+                        String::from_utf8_lossy(&s),
+                        headers::SCHEMA_EVENT
+                    ),
+                )),
+                None => surgstream_proto::decode_event(payload)
+                    .map_err(|e| ("undecodable", e.to_string())),
+            };
+            match result {
+                Ok(event) => state.events.push((offset, event)),
+                Err((reason, message)) => {
+                    let dlq = self.cfg.events_dlq_topic.clone();
+                    self.dlq
+                        .send(&dlq, src, m.key(), payload, reason, &message)
+                        .await?;
+                    self.report.event_dead_letters += 1;
+                }
+            }
+            if self
+                .parts
+                .get(&key)
+                .is_some_and(|s| s.events.len() >= self.cfg.event_batch)
+            {
+                self.flush(&key).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_due(&mut self) -> Result<(), IngestError> {
+        let due: Vec<_> = self
+            .parts
+            .iter()
+            .filter(|(k, s)| {
+                let age = if k.0 == self.cfg.telemetry_topic {
+                    self.cfg.max_age
+                } else {
+                    self.cfg.event_max_age
+                };
+                s.pending() && s.opened.is_some_and(|o| o.elapsed() >= age)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.flush(&key).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_all(&mut self) -> Result<(), IngestError> {
+        let keys: Vec<_> = self
+            .parts
+            .iter()
+            .filter(|(_, s)| s.pending())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.flush(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything consumed from one partition durable, then commits its offset.
+    async fn flush(&mut self, key: &(String, i32)) -> Result<(), IngestError> {
+        let Some(state) = self.parts.get_mut(key) else {
+            return Ok(());
+        };
+        if !state.pending() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let expected = state.durable;
+        let next = state.position;
+        let (topic, partition) = (key.0.as_str(), key.1);
+        let mut written = Vec::new();
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::query("begin"))?;
+        let mut rejected = Vec::new();
+        let mut applied = 0u64;
+
+        if topic == self.cfg.telemetry_topic {
+            let hours = state
+                .frames
+                .to_hour_batches()
+                .map_err(|source| IngestError::Arrow {
+                    topic: topic.to_owned(),
+                    partition,
+                    source,
+                })?;
+            let (first, last) = state.frames.offsets().unwrap_or((next - 1, next - 1));
+            for h in &hours {
+                let path = LakePath {
+                    hour: h.hour,
+                    partition,
+                    first_offset: first,
+                    last_offset: last,
+                };
+                let file = self.lake.write(&path, &h.batch).await?;
+                written.push(LakeFile {
+                    path: file.path,
+                    partition,
+                    first_offset: first,
+                    last_offset: last,
+                    rows: h.batch.num_rows() as i64,
+                    bytes: file.bytes as i64,
+                    min_event_time: DateTime::from_timestamp_micros(h.min_timestamp)
+                        .unwrap_or_default(),
+                    max_event_time: DateTime::from_timestamp_micros(h.max_timestamp)
+                        .unwrap_or_default(),
+                });
+            }
+            offsets::record_files(&mut tx, &self.cfg.group, topic, &written).await?;
+        } else {
+            for (offset, event) in &state.events {
+                let src = Source {
+                    topic,
+                    partition,
+                    offset: *offset,
+                };
+                match apply_event(&mut tx, src, event).await? {
+                    Ok(()) => applied += 1,
+                    Err(r) => rejected.push((*offset, r, event.clone())),
+                }
+            }
+        }
+        // Dead letters are delivered before the offset moves past them: at least once.
+        for (offset, r, event) in &rejected {
+            let src = Source {
+                topic,
+                partition,
+                offset: *offset,
+            };
+            let payload = surgstream_proto::encode_event(event);
+            let key_bytes = event_key(event);
+            let dlq = self.cfg.events_dlq_topic.clone();
+            self.dlq
+                .send(
+                    &dlq,
+                    src,
+                    key_bytes.as_deref(),
+                    &payload,
+                    r.reason,
+                    &r.message,
+                )
+                .await?;
+        }
+        let pg_started = Instant::now();
+        let advanced =
+            offsets::advance(&mut tx, &self.cfg.group, topic, partition, expected, next).await;
+        let state = self.parts.get_mut(key).ok_or_else(|| StoreError::Fenced {
+            group: self.cfg.group.clone(),
+            topic: topic.to_owned(),
+            partition,
+            expected,
+        })?;
+        match advanced {
+            Ok(()) => tx.commit().await.map_err(StoreError::query("commit"))?,
+            Err(StoreError::Fenced { .. }) => {
+                drop(tx);
+                tracing::warn!(
+                    topic,
+                    partition,
+                    ?expected,
+                    "fenced: another consumer committed this partition; discarding the flush"
+                );
+                for f in &written {
+                    self.lake.delete(&f.path).await?;
+                }
+                self.report.fenced_flushes += 1;
+                let durable = offsets::load(self.store.pool(), &self.cfg.group, topic).await?;
+                *state = PartitionState::new(durable.get(&partition).copied());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        ::metrics::histogram!(metrics::PG_TRANSACTION).record(pg_started.elapsed().as_secs_f64());
+
+        // Durable: account, clear, and tell Kafka (for lag monitoring).
+        let rows: i64 = written.iter().map(|f| f.rows).sum();
+        let bytes: i64 = written.iter().map(|f| f.bytes).sum();
+        for f in &written {
+            ::metrics::histogram!(metrics::ROWS_PER_FILE).record(f.rows as f64);
+        }
+        ::metrics::counter!(metrics::FRAMES_WRITTEN).increment(rows as u64);
+        ::metrics::counter!(metrics::FILES_WRITTEN).increment(written.len() as u64);
+        ::metrics::counter!(metrics::BYTES_WRITTEN).increment(bytes as u64);
+        ::metrics::counter!(metrics::EVENTS_APPLIED).increment(applied);
+        if rows > 0 && state.newest_frame > i64::MIN {
+            let lag = (now_micros() - state.newest_frame) as f64 / 1e6;
+            ::metrics::histogram!(metrics::END_TO_END_LATENCY).record(lag.max(0.0));
+        }
+        ::metrics::histogram!(metrics::FLUSH_DURATION).record(started.elapsed().as_secs_f64());
+        self.report.frames_written += rows as u64;
+        self.report.files_written += written.len() as u64;
+        self.report.bytes_written += bytes as u64;
+        self.report.events_applied += applied;
+        self.report.event_dead_letters += rejected.len() as u64;
+        for (_, r, _) in &rejected {
+            tracing::warn!(topic, partition, reason = r.reason, error = %r.message, "event dead-lettered");
+        }
+        state.durable = Some(next);
+        state.frames.clear();
+        state.events.clear();
+        state.opened = None;
+        state.newest_frame = i64::MIN;
+        tracing::debug!(
+            topic,
+            partition,
+            next,
+            files = written.len(),
+            rows,
+            applied,
+            "flushed"
+        );
+
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(topic, partition, Offset::Offset(next))
+            .is_ok()
+            && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
+        {
+            tracing::debug!(error = %e, "Kafka offset commit failed (PostgreSQL stays the source of truth)");
+        }
+        Ok(())
+    }
+
+    /// Whether every assigned partition has been consumed up to its high watermark.
+    async fn caught_up(&self) -> Result<bool, IngestError> {
+        if self.parts.is_empty() {
+            return Ok(false);
+        }
+        for ((topic, partition), state) in &self.parts {
+            let c = self.consumer.clone();
+            let (t, p, timeout) = (topic.clone(), *partition, self.cfg.timeout);
+            let high = tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, p, timeout))
+                .await
+                .map_err(|_| IngestError::Kafka {
+                    brokers: self.cfg.brokers.clone(),
+                    what: "fetch watermarks".into(),
+                    source: KafkaError::Canceled,
+                })?
+                .map_err(|source| IngestError::Kafka {
+                    brokers: self.cfg.brokers.clone(),
+                    what: format!("fetch watermarks of {topic}/{partition}"),
+                    source,
+                })?
+                .1;
+            if state.position < high {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn event_key(event: &Event) -> Option<Vec<u8>> {
+    use surgstream_proto::v1::event::Body;
+    let robot = match event.body.as_ref()? {
+        Body::RobotRegistered(b) => &b.robot_id,
+        Body::RobotStatusChanged(b) => &b.robot_id,
+        Body::ProcedureScheduled(b) => &b.robot_id,
+        Body::ProcedureStarted(b) => &b.robot_id,
+        Body::ProcedureCompleted(b) => &b.robot_id,
+        Body::ProcedureAborted(b) => &b.robot_id,
+        Body::ProcedureCancelled(b) => &b.robot_id,
+        Body::OutcomeRecorded(b) => &b.robot_id,
+        Body::MaintenanceLogged(b) => &b.robot_id,
+    };
+    Some(robot.to_vec())
+}

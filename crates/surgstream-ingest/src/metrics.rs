@@ -1,0 +1,77 @@
+//! Every metric name of the ingest service, in one place (Prometheus conventions: `surgstream_`
+//! prefix, base units, `_total` counters, `_seconds` histograms; no id labels).
+
+/// Telemetry frames read from Kafka.
+pub const FRAMES_CONSUMED: &str = "surgstream_frames_consumed_total";
+/// Telemetry frames committed to the lake.
+pub const FRAMES_WRITTEN: &str = "surgstream_frames_written_total";
+/// Events read from Kafka.
+pub const EVENTS_CONSUMED: &str = "surgstream_events_consumed_total";
+/// Events applied to PostgreSQL.
+pub const EVENTS_APPLIED: &str = "surgstream_events_applied_total";
+/// Records sent to a dead-letter topic, by `topic` and `reason`.
+pub const DEAD_LETTERS: &str = "surgstream_dead_letters_total";
+/// Parquet files committed to the lake.
+pub const FILES_WRITTEN: &str = "surgstream_lake_files_written_total";
+/// Bytes of Parquet committed to the lake.
+pub const BYTES_WRITTEN: &str = "surgstream_lake_bytes_written_total";
+/// Rows per committed Parquet file.
+pub const ROWS_PER_FILE: &str = "surgstream_lake_file_rows";
+/// Duration of a telemetry flush (encode, write, manifest commit).
+pub const FLUSH_DURATION: &str = "surgstream_flush_duration_seconds";
+/// Duration of a PostgreSQL transaction that commits a flush or an event batch.
+pub const PG_TRANSACTION: &str = "surgstream_postgres_transaction_seconds";
+/// Frame timestamp → committed in the lake.
+pub const END_TO_END_LATENCY: &str = "surgstream_end_to_end_latency_seconds";
+
+/// Registers descriptions, so that `/metrics` documents every series.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        FRAMES_CONSUMED,
+        Unit::Count,
+        "Telemetry frames read from Kafka."
+    );
+    describe_counter!(
+        FRAMES_WRITTEN,
+        Unit::Count,
+        "Telemetry frames committed to the lake."
+    );
+    describe_counter!(EVENTS_CONSUMED, Unit::Count, "Events read from Kafka.");
+    describe_counter!(EVENTS_APPLIED, Unit::Count, "Events applied to PostgreSQL.");
+    describe_counter!(
+        DEAD_LETTERS,
+        Unit::Count,
+        "Records sent to a dead-letter topic, by topic and reason."
+    );
+    describe_counter!(
+        FILES_WRITTEN,
+        Unit::Count,
+        "Parquet files committed to the lake."
+    );
+    describe_counter!(
+        BYTES_WRITTEN,
+        Unit::Bytes,
+        "Bytes of Parquet committed to the lake."
+    );
+    describe_histogram!(
+        ROWS_PER_FILE,
+        Unit::Count,
+        "Rows per committed Parquet file."
+    );
+    describe_histogram!(
+        FLUSH_DURATION,
+        Unit::Seconds,
+        "Telemetry flush: encode, write, manifest commit."
+    );
+    describe_histogram!(
+        PG_TRANSACTION,
+        Unit::Seconds,
+        "PostgreSQL transaction committing a flush or an event batch."
+    );
+    describe_histogram!(
+        END_TO_END_LATENCY,
+        Unit::Seconds,
+        "Newest frame timestamp of a flush → committed in the lake."
+    );
+}

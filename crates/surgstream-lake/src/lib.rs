@@ -1,0 +1,16 @@
+//! The telemetry lake.
+//!
+//! - [`schema`] — the Arrow schema of `procedure_telemetry`, with the data model's names and types.
+//! - [`FrameBuffer`] — validated frames of one Kafka partition, turned into one sorted Arrow batch
+//!   per event-time hour.
+//! - [`LakePath`] — `procedure_telemetry/date=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.parquet`.
+//! - [`Lake`] — Parquet encoding and object storage behind a URL.
+
+mod buffer;
+mod path;
+pub mod schema;
+mod store;
+
+pub use buffer::{FrameBuffer, FrameError, HourBatch};
+pub use path::{HourKey, LakePath, TABLE};
+pub use store::{Lake, LakeError, WrittenFile, encode_parquet, writer_properties};

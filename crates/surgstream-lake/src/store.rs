@@ -1,0 +1,277 @@
+//! Parquet encoding and object storage behind a URL.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::path::LakePath;
+
+/// Why the lake could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The lake URL is malformed or names a scheme this build does not support.
+    #[error("invalid lake URL {url:?}: {reason}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The local lake directory cannot be created.
+    #[error("cannot create lake directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Arrow or Parquet refused the batch.
+    #[error("cannot encode {path} as Parquet: {source}")]
+    Encode {
+        /// The file being written.
+        path: String,
+        /// The encoder's error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// The object store failed.
+    #[error("object store {store}: cannot {op} {path}: {source}")]
+    Store {
+        /// The lake URL.
+        store: String,
+        /// What was being done.
+        op: &'static str,
+        /// The object path.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+}
+
+/// The writer settings of every telemetry file: ZSTD level 1, page statistics, dictionary
+/// encoding only where cardinality is low (`tool_type`), delta encoding on the timestamp, and the
+/// sort order recorded in the footer.
+pub fn writer_properties() -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_created_by(format!("surgstream {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("tool_type"), true)
+        .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_encoding(ColumnPath::from("seq"), Encoding::DELTA_BINARY_PACKED)
+        .set_sorting_columns(Some(vec![
+            SortingColumn {
+                column_idx: 1,
+                descending: false,
+                nulls_first: false,
+            },
+            SortingColumn {
+                column_idx: 4,
+                descending: false,
+                nulls_first: false,
+            },
+        ]));
+    // Bloom filters on the UUID keys make point look-ups by procedure cheap for readers.
+    b = b.set_column_bloom_filter_enabled(ColumnPath::from("procedure_id"), true);
+    b.build()
+}
+
+/// Encodes one batch as a complete Parquet file.
+pub fn encode_parquet(
+    batch: &RecordBatch,
+    props: WriterProperties,
+) -> Result<Bytes, parquet::errors::ParquetError> {
+    let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 4);
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(Bytes::from(buf))
+}
+
+/// A file written to the lake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// Path relative to the lake's root.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// The lake: an object store and where it points.
+#[derive(Clone)]
+pub struct Lake {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+impl fmt::Debug for Lake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lake").field("url", &self.url).finish()
+    }
+}
+
+impl Lake {
+    /// Opens the lake at `url`: `file:///abs/path`, a plain directory path (created if missing),
+    /// or `memory://` (tests).
+    pub fn open(url: &str) -> Result<Self, LakeError> {
+        let bad = |reason: &str| LakeError::Url {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (store, shown): (Arc<dyn ObjectStore>, String) = if url == "memory://"
+            || url == "memory:///"
+        {
+            (Arc::new(InMemory::new()), "memory://".to_owned())
+        } else if let Some((scheme, _)) = url.split_once("://") {
+            if scheme != "file" {
+                return Err(bad(&format!(
+                    "scheme {scheme}:// is not supported by this build (supported: file://, memory://, or a directory path)"
+                )));
+            }
+            let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+            let path = parsed.to_file_path().map_err(|()| {
+                bad("file:// URLs need an absolute path, e.g. file:///var/lib/surgstream/lake")
+            })?;
+            local(path)?
+        } else if url.is_empty() {
+            return Err(bad("empty"));
+        } else {
+            local(PathBuf::from(url))?
+        };
+        Ok(Self { store, url: shown })
+    }
+
+    /// The lake's URL, as shown in logs.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The object store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Encodes `batch` and writes it under `path`, its final name. Local files appear atomically
+    /// (written to a temporary name, then renamed).
+    pub async fn write(
+        &self,
+        path: &LakePath,
+        batch: &RecordBatch,
+    ) -> Result<WrittenFile, LakeError> {
+        let name = path.to_string();
+        let bytes =
+            encode_parquet(batch, writer_properties()).map_err(|source| LakeError::Encode {
+                path: name.clone(),
+                source,
+            })?;
+        let size = bytes.len() as u64;
+        self.put(&name, bytes).await?;
+        Ok(WrittenFile {
+            path: name,
+            bytes: size,
+        })
+    }
+
+    /// Writes raw bytes under `name`.
+    pub async fn put(&self, name: &str, bytes: Bytes) -> Result<(), LakeError> {
+        self.store
+            .put(&ObjectPath::from(name), PutPayload::from(bytes))
+            .await
+            .map_err(|source| self.err("write", name, source))?;
+        Ok(())
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, name: &str) -> Result<Bytes, LakeError> {
+        let r = self
+            .store
+            .get(&ObjectPath::from(name))
+            .await
+            .map_err(|source| self.err("read", name, source))?;
+        r.bytes()
+            .await
+            .map_err(|source| self.err("read", name, source))
+    }
+
+    /// Deletes an object; a missing object is not an error.
+    pub async fn delete(&self, name: &str) -> Result<(), LakeError> {
+        match self.store.delete(&ObjectPath::from(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(self.err("delete", name, source)),
+        }
+    }
+
+    fn err(&self, op: &'static str, path: &str, source: object_store::Error) -> LakeError {
+        LakeError::Store {
+            store: self.url.clone(),
+            op,
+            path: path.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}
+
+fn local(path: PathBuf) -> Result<(Arc<dyn ObjectStore>, String), LakeError> {
+    let dir_err = |source| LakeError::Dir {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&path).map_err(dir_err)?;
+    let abs = std::fs::canonicalize(&path).map_err(dir_err)?;
+    let fs = LocalFileSystem::new_with_prefix(&abs).map_err(|source| LakeError::Store {
+        store: abs.display().to_string(),
+        op: "open",
+        path: String::new(),
+        source: Box::new(source),
+    })?;
+    Ok((Arc::new(fs), format!("file://{}", abs.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_unknown_schemes_with_the_url() {
+        let e = Lake::open("ftp://x/y").expect_err("ftp");
+        assert!(
+            e.to_string()
+                .starts_with("invalid lake URL \"ftp://x/y\": scheme ftp:// is not supported"),
+            "{e}"
+        );
+        assert!(Lake::open("file://relative/path").is_err());
+        assert!(Lake::open("").is_err());
+    }
+
+    #[tokio::test]
+    async fn memory_store_round_trips() {
+        let lake = Lake::open("memory://").expect("memory");
+        lake.put("a/b.parquet", Bytes::from_static(b"xyz"))
+            .await
+            .expect("put");
+        assert_eq!(
+            lake.get("a/b.parquet").await.expect("get"),
+            Bytes::from_static(b"xyz")
+        );
+        lake.delete("a/b.parquet").await.expect("delete");
+        lake.delete("a/b.parquet")
+            .await
+            .expect("delete of a missing object is fine");
+        assert!(lake.get("a/b.parquet").await.is_err());
+    }
+}

@@ -1,0 +1,286 @@
+//! Sends a [`Simulation`] to Kafka: paced in wall-clock time or as fast as the broker takes it,
+//! with an idempotent producer, every delivery awaited and every failure counted and reported.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use serde::Serialize;
+use surgstream_proto::headers;
+use surgstream_proto::v1::event::Body;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Payload, Simulation};
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    /// Kafka bootstrap servers, `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Topic for telemetry batches.
+    pub telemetry_topic: String,
+    /// Topic for events.
+    pub events_topic: String,
+    /// Send each record at its own time (live); `false` sends as fast as the broker takes them.
+    pub paced: bool,
+    /// How long to wait for the broker at start-up and for the last deliveries at the end.
+    pub timeout: Duration,
+}
+
+/// Why the simulator could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The Kafka client could not be created from the options.
+    #[error("invalid Kafka client configuration: {0}")]
+    Config(#[source] KafkaError),
+    /// The broker did not answer.
+    #[error("cannot reach Kafka at {brokers}: {source}")]
+    Unreachable {
+        /// The bootstrap servers tried.
+        brokers: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// A topic the simulator writes to does not exist.
+    #[error(
+        "topic {topic} does not exist on {brokers} (create it, e.g. with `scripts/services.sh up`)"
+    )]
+    MissingTopic {
+        /// The topic.
+        topic: String,
+        /// The bootstrap servers.
+        brokers: String,
+    },
+}
+
+/// What was sent: counts, and frames per procedure, so that a run can be reconciled against the
+/// lake and PostgreSQL.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SimReport {
+    /// Telemetry frames delivered.
+    pub frames: u64,
+    /// Telemetry records (batches) delivered.
+    pub telemetry_records: u64,
+    /// Events delivered.
+    pub events: u64,
+    /// Events delivered, by body type.
+    pub events_by_type: BTreeMap<String, u64>,
+    /// Records whose delivery failed after the producer's retries.
+    pub delivery_errors: u64,
+    /// Frames delivered per procedure (procedure_id as hyphenated UUID).
+    pub frames_per_procedure: BTreeMap<String, u64>,
+    /// Wall-clock seconds from the first send to the last delivery.
+    pub elapsed_seconds: f64,
+    /// Whether the run was stopped early (Ctrl-C / SIGTERM).
+    pub interrupted: bool,
+}
+
+/// Creates the idempotent producer and checks that the broker answers and the topics exist.
+pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &opts.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .set(
+            "message.timeout.ms",
+            opts.timeout
+                .max(Duration::from_secs(30))
+                .as_millis()
+                .to_string(),
+        )
+        .set("client.id", "surgstream-sim")
+        .create()
+        .map_err(SinkError::Config)?;
+    for topic in [&opts.telemetry_topic, &opts.events_topic] {
+        let client = producer.clone();
+        let t = topic.clone();
+        let timeout = opts.timeout;
+        let metadata =
+            tokio::task::spawn_blocking(move || client.client().fetch_metadata(Some(&t), timeout))
+                .await
+                .map_err(|_| SinkError::Unreachable {
+                    brokers: opts.brokers.clone(),
+                    source: KafkaError::Canceled,
+                })?
+                .map_err(|source| SinkError::Unreachable {
+                    brokers: opts.brokers.clone(),
+                    source,
+                })?;
+        let missing = metadata
+            .topics()
+            .iter()
+            .find(|m| m.name() == topic)
+            .is_none_or(|m| m.error().is_some() || m.partitions().is_empty());
+        if missing {
+            return Err(SinkError::MissingTopic {
+                topic: topic.clone(),
+                brokers: opts.brokers.clone(),
+            });
+        }
+    }
+    Ok(producer)
+}
+
+fn body_name(body: &Option<Body>) -> &'static str {
+    match body {
+        Some(Body::RobotRegistered(_)) => "RobotRegistered",
+        Some(Body::RobotStatusChanged(_)) => "RobotStatusChanged",
+        Some(Body::ProcedureScheduled(_)) => "ProcedureScheduled",
+        Some(Body::ProcedureStarted(_)) => "ProcedureStarted",
+        Some(Body::ProcedureCompleted(_)) => "ProcedureCompleted",
+        Some(Body::ProcedureAborted(_)) => "ProcedureAborted",
+        Some(Body::ProcedureCancelled(_)) => "ProcedureCancelled",
+        Some(Body::OutcomeRecorded(_)) => "OutcomeRecorded",
+        Some(Body::MaintenanceLogged(_)) => "MaintenanceLogged",
+        None => "None",
+    }
+}
+
+/// What one delivery was, for the report.
+enum Sent {
+    Telemetry { procedure: [u8; 16], frames: u64 },
+    Event(&'static str),
+}
+
+const MAX_IN_FLIGHT: usize = 20_000;
+
+/// Sends every record of `sim` and waits for every delivery. Stops early, after flushing what
+/// was already handed to the producer, when `shutdown` is cancelled.
+pub async fn run(
+    sim: Simulation,
+    producer: &FutureProducer,
+    opts: &SinkOptions,
+    start_micros: i64,
+    shutdown: CancellationToken,
+) -> SimReport {
+    let mut report = SimReport::default();
+    let mut in_flight = FuturesUnordered::new();
+    let t0 = tokio::time::Instant::now();
+    let wall0 = Instant::now();
+    let content = headers::PROTOBUF;
+
+    for record in sim {
+        if shutdown.is_cancelled() {
+            report.interrupted = true;
+            break;
+        }
+        if opts.paced {
+            let due = t0 + Duration::from_micros((record.at - start_micros).max(0) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = shutdown.cancelled() => { report.interrupted = true; break; }
+            }
+        }
+        let (topic, schema, value, sent) = match &record.payload {
+            Payload::Telemetry(batch) => (
+                &opts.telemetry_topic,
+                headers::SCHEMA_TELEMETRY_BATCH,
+                surgstream_proto::encode_batch(batch),
+                Sent::Telemetry {
+                    procedure: record.key,
+                    frames: batch.frames.len() as u64,
+                },
+            ),
+            Payload::Event(event) => (
+                &opts.events_topic,
+                headers::SCHEMA_EVENT,
+                surgstream_proto::encode_event(event),
+                Sent::Event(body_name(&event.body)),
+            ),
+        };
+        let hdrs = OwnedHeaders::new()
+            .insert(Header {
+                key: headers::CONTENT_TYPE,
+                value: Some(content),
+            })
+            .insert(Header {
+                key: headers::SCHEMA,
+                value: Some(schema),
+            });
+        let mut rec = FutureRecord::to(topic)
+            .key(&record.key[..])
+            .payload(&value[..])
+            .headers(hdrs)
+            .timestamp(record.at / 1000);
+        loop {
+            match producer.send_result(rec) {
+                Ok(delivery) => {
+                    in_flight.push(async move { (delivery.await, sent) });
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    rec = back;
+                    // The local queue is full: let deliveries complete, then try again.
+                    match in_flight.next().await {
+                        Some(done) => account(&mut report, done),
+                        None => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+                Err((e, _)) => {
+                    tracing::error!(topic = %topic, error = %e, "cannot enqueue record");
+                    report.delivery_errors += 1;
+                    break;
+                }
+            }
+        }
+        while in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(done) = in_flight.next().await {
+                account(&mut report, done);
+            }
+        }
+        // Collect deliveries that are already done, without waiting.
+        while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
+            account(&mut report, done);
+        }
+    }
+    while let Some(done) = in_flight.next().await {
+        account(&mut report, done);
+    }
+    report.elapsed_seconds = wall0.elapsed().as_secs_f64();
+    report
+}
+
+type DeliveryOutcome = Result<
+    rdkafka::producer::future_producer::OwnedDeliveryResult,
+    futures::channel::oneshot::Canceled,
+>;
+
+fn account(report: &mut SimReport, (result, sent): (DeliveryOutcome, Sent)) {
+    match result {
+        Ok(Ok(_)) => match sent {
+            Sent::Telemetry { procedure, frames } => {
+                report.frames += frames;
+                report.telemetry_records += 1;
+                *report
+                    .frames_per_procedure
+                    .entry(uuid::Uuid::from_bytes(procedure).to_string())
+                    .or_default() += frames;
+            }
+            Sent::Event(name) => {
+                report.events += 1;
+                *report.events_by_type.entry(name.to_owned()).or_default() += 1;
+            }
+        },
+        Ok(Err((e, msg))) => {
+            report.delivery_errors += 1;
+            if report.delivery_errors <= 10 {
+                tracing::error!(topic = %rdkafka::Message::topic(&msg), error = %e, "delivery failed");
+            }
+        }
+        Err(_) => {
+            report.delivery_errors += 1;
+            tracing::error!(
+                "delivery canceled: the producer was dropped before the broker answered"
+            );
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! `surgstream sim`: a simulated fleet of surgical robots.
+//!
+//! [`Simulation`] is a deterministic generator (same seed and options → the same records, byte for
+//! byte): robots across facilities, their maintenance history, procedures that are scheduled,
+//! start, stream telemetry and end, and an outcome for every procedure that ran. Records come out
+//! in time order; [`kafka::run`] paces them in wall-clock time (or as fast as the broker takes
+//! them) and sends them to Kafka with an idempotent producer.
+
+pub mod catalog;
+mod generator;
+pub mod kafka;
+mod telemetry;
+
+pub use generator::{Payload, Record, SimConfig, SimError, Simulation};

@@ -1,0 +1,190 @@
+//! The event store: PostgreSQL.
+//!
+//! - [`Store::connect`] and [`Store::migrate`] — the schema lives in `migrations/` at the
+//!   repository root and is embedded in the binary.
+//! - [`apply_event`] — applies one event inside a transaction, enforcing the procedure and robot
+//!   lifecycles; an event that must not be applied is rolled back to a savepoint and reported as
+//!   a [`Rejection`] (the caller dead-letters it) while the rest of the batch goes on.
+//! - [`offsets`] — `ingest_offsets` with compare-and-set, and the `lake_files` manifest.
+
+mod apply;
+pub mod lifecycle;
+pub mod offsets;
+
+use std::time::Duration;
+
+pub use apply::{Rejection, Source, apply_event};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+/// Why PostgreSQL could not be used. Messages never contain the password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DATABASE_URL could not be parsed.
+    #[error("invalid DATABASE_URL: {0}")]
+    Url(String),
+    /// The server did not accept a connection.
+    #[error("cannot connect to PostgreSQL at {target}: {source}")]
+    Connect {
+        /// host:port/database (no credentials).
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("cannot migrate PostgreSQL at {target}: {source}")]
+    Migrate {
+        /// host:port/database (no credentials).
+        target: String,
+        /// The migrator's error.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A statement failed.
+    #[error("PostgreSQL {what}: {source}")]
+    Query {
+        /// What was being done.
+        what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Another consumer advanced the offsets of this partition: this one was fenced.
+    #[error(
+        "offset compare-and-set failed for {group}/{topic}/{partition}: expected next offset {expected:?}, another consumer moved it"
+    )]
+    Fenced {
+        /// Consumer group.
+        group: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The next offset this consumer expected to find.
+        expected: Option<i64>,
+    },
+}
+
+impl StoreError {
+    /// Wraps a driver error with what was being done.
+    pub fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Query { what, source }
+    }
+}
+
+/// A pool of connections to the event store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+    target: String,
+}
+
+/// `host:port/database` of a URL, without user or password, for messages.
+pub fn redacted_target(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}:{}{}",
+            u.host_str().unwrap_or("localhost"),
+            u.port().unwrap_or(5432),
+            if u.path().is_empty() { "/" } else { u.path() }
+        ),
+        Err(_) => "<unparseable DATABASE_URL>".to_owned(),
+    }
+}
+
+impl Store {
+    /// Connects (and checks the connection) within `timeout`.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let target = redacted_target(url);
+        let opts: PgConnectOptions = url
+            .parse::<PgConnectOptions>()
+            .map_err(|e| StoreError::Url(redact_error(&e.to_string(), url)))?
+            .application_name("surgstream")
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(timeout)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: target.clone(),
+                source,
+            })?;
+        Ok(Self { pool, target })
+    }
+
+    /// Applies the embedded migrations; safe to run any number of times.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("../../migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                target: self.target.clone(),
+                source,
+            })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// `host:port/database`, for messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Rows in each table of the data model, for summaries.
+    pub async fn table_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for table in [
+            "surgical_robots",
+            "surgical_procedures",
+            "procedure_outcomes",
+            "robot_maintenance_logs",
+        ] {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::query("count rows"))?;
+            out.push((table, n));
+        }
+        Ok(out)
+    }
+}
+
+fn redact_error(msg: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        Some(pw) if !pw.is_empty() => msg.replace(&pw, "***"),
+        _ => msg.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_never_show_credentials() {
+        assert_eq!(
+            redacted_target("postgres://u:secret@db.example:6543/prod"),
+            "db.example:6543/prod"
+        );
+        assert_eq!(
+            redacted_target("postgres://127.0.0.1/x"),
+            "127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            redact_error("bad secret here", "postgres://u:secret@h/d"),
+            "bad *** here"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! `ingest_offsets` (compare-and-set) and the `lake_files` manifest.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::StoreError;
+
+/// The next offset to consume per partition of `topic` for `group`, as durably recorded.
+pub async fn load(
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+) -> Result<HashMap<i32, i64>, StoreError> {
+    let rows: Vec<(i32, i64)> =
+        sqlx::query_as("SELECT partition, next_offset FROM ingest_offsets WHERE consumer_group = $1 AND topic = $2")
+            .bind(group)
+            .bind(topic)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("load ingest_offsets"))?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Moves the partition's next offset from `expected` (None: no row yet) to `next`, in the
+/// caller's transaction. Fails with [`StoreError::Fenced`] when another consumer moved it.
+pub async fn advance(
+    conn: &mut PgConnection,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    expected: Option<i64>,
+    next: i64,
+) -> Result<(), StoreError> {
+    let done = match expected {
+        None => sqlx::query(
+            "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(group)
+        .bind(topic)
+        .bind(partition)
+        .bind(next),
+        Some(prev) => sqlx::query(
+            "UPDATE ingest_offsets SET next_offset = $4, updated_at = now()
+              WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
+        )
+        .bind(group)
+        .bind(topic)
+        .bind(partition)
+        .bind(next)
+        .bind(prev),
+    }
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::query("advance ingest_offsets"))?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            partition,
+            expected,
+        })
+    }
+}
+
+/// One file of the committed lake.
+#[derive(Debug, Clone)]
+pub struct LakeFile {
+    /// Path relative to the lake root.
+    pub path: String,
+    /// Kafka partition.
+    pub partition: i32,
+    /// First Kafka offset of the flushed range.
+    pub first_offset: i64,
+    /// Last Kafka offset of the flushed range.
+    pub last_offset: i64,
+    /// Rows in the file.
+    pub rows: i64,
+    /// Size in bytes.
+    pub bytes: i64,
+    /// Earliest event time in the file.
+    pub min_event_time: DateTime<Utc>,
+    /// Latest event time in the file.
+    pub max_event_time: DateTime<Utc>,
+}
+
+/// Records files in the manifest, in the caller's transaction.
+pub async fn record_files(
+    conn: &mut PgConnection,
+    group: &str,
+    topic: &str,
+    files: &[LakeFile],
+) -> Result<(), StoreError> {
+    for f in files {
+        sqlx::query(
+            "INSERT INTO lake_files (path, consumer_group, topic, partition, first_offset, last_offset, rows, bytes, min_event_time, max_event_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&f.path)
+        .bind(group)
+        .bind(topic)
+        .bind(f.partition)
+        .bind(f.first_offset)
+        .bind(f.last_offset)
+        .bind(f.rows)
+        .bind(f.bytes)
+        .bind(f.min_event_time)
+        .bind(f.max_event_time)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("insert lake_files"))?;
+    }
+    Ok(())
+}
+
+/// Paths, rows and bytes of every committed file, oldest first.
+pub async fn committed_files(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    sqlx::query_as("SELECT path, rows, bytes FROM lake_files ORDER BY committed_at, path")
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("list lake_files"))
+}

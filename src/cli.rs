@@ -1,0 +1,350 @@
+//! Command-line options (every one with an environment variable) and subcommand dispatch.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use surgstream_ingest::IngestConfig;
+use surgstream_lake::Lake;
+use surgstream_proto::topics;
+use surgstream_sim::kafka::{SimReport, SinkOptions};
+use surgstream_sim::{SimConfig, Simulation};
+use surgstream_store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// Real-time telemetry pipeline for fleets of surgical robots.
+#[derive(Debug, Parser)]
+#[command(name = "surgstream", version, about, propagate_version = true)]
+pub struct Args {
+    /// Log format: human-readable lines or one JSON object per line.
+    #[arg(long, global = true, env = "SURGSTREAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulate a robot fleet and send its telemetry and events to Kafka.
+    Sim(SimArgs),
+    /// Consume telemetry into the Parquet lake and events into PostgreSQL, exactly once.
+    Ingest(IngestArgs),
+    /// Run sim and ingest together for --duration, then print a summary.
+    Demo(DemoArgs),
+    /// Apply the PostgreSQL migrations (safe to run any number of times).
+    Migrate(DbArgs),
+    /// Create the project's topics on the broker (idempotent).
+    Topics(crate::topics::TopicsArgs),
+}
+
+/// Kafka connection and topic names.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, host:port[,host:port…].
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Telemetry topic (key = procedure_id).
+    #[arg(long, env = "SURGSTREAM_TELEMETRY_TOPIC", default_value = topics::TELEMETRY)]
+    pub telemetry_topic: String,
+    /// Events topic (key = robot_id).
+    #[arg(long, env = "SURGSTREAM_EVENTS_TOPIC", default_value = topics::EVENTS)]
+    pub events_topic: String,
+    /// How long to wait for the broker before giving up, e.g. 10s.
+    #[arg(long, env = "SURGSTREAM_KAFKA_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub kafka_timeout: Duration,
+}
+
+/// PostgreSQL connection.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL; credentials are never printed.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/surgstream",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// How long to wait for a PostgreSQL connection, e.g. 10s.
+    #[arg(long, env = "SURGSTREAM_DB_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub db_timeout: Duration,
+}
+
+/// What the simulated fleet looks like.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FleetArgs {
+    /// Robots in the fleet.
+    #[arg(long, env = "SURGSTREAM_SIM_ROBOTS", default_value_t = 10)]
+    pub robots: u32,
+    /// Procedures in the whole run.
+    #[arg(long, env = "SURGSTREAM_SIM_PROCEDURES", default_value_t = 30)]
+    pub procedures: u32,
+    /// Telemetry frames per second per procedure (1–10000).
+    #[arg(long, env = "SURGSTREAM_SIM_HZ", default_value_t = 100)]
+    pub hz: u32,
+    /// Seed of every random choice: same seed and options, same data.
+    #[arg(long, env = "SURGSTREAM_SIM_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Length of the simulated run, e.g. 30s, 5m.
+    #[arg(long, env = "SURGSTREAM_SIM_DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Frames of one procedure within this interval travel in one Kafka record.
+    #[arg(long, env = "SURGSTREAM_SIM_BATCH_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub batch_interval: Duration,
+    /// Send as fast as the broker takes records instead of in wall-clock time (timestamps are
+    /// the same either way).
+    #[arg(long, env = "SURGSTREAM_SIM_FAST")]
+    pub fast: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Write the run's report (counts, frames per procedure) as JSON to this file.
+    #[arg(long, env = "SURGSTREAM_SIM_REPORT")]
+    pub report: Option<PathBuf>,
+}
+
+/// Lake and flush settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestOpts {
+    /// Lake location: a directory, file:///abs/path, or memory://.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// Consumer group (offsets in PostgreSQL are kept per group).
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    /// Telemetry dead-letter topic.
+    #[arg(long, env = "SURGSTREAM_TELEMETRY_DLQ_TOPIC", default_value = topics::TELEMETRY_DLQ)]
+    pub telemetry_dlq_topic: String,
+    /// Events dead-letter topic.
+    #[arg(long, env = "SURGSTREAM_EVENTS_DLQ_TOPIC", default_value = topics::EVENTS_DLQ)]
+    pub events_dlq_topic: String,
+    /// Flush a partition's buffer at this many frames.
+    #[arg(long, env = "SURGSTREAM_MAX_ROWS", default_value_t = 500_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rows: u32,
+    /// Flush a partition's buffer when its oldest record is this old, e.g. 5s.
+    #[arg(long, env = "SURGSTREAM_MAX_AGE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub max_age: Duration,
+    /// Events per PostgreSQL transaction, at most.
+    #[arg(long, env = "SURGSTREAM_EVENT_BATCH", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_batch: u32,
+    /// Apply pending events at least this often, e.g. 500ms.
+    #[arg(long, env = "SURGSTREAM_EVENT_MAX_AGE", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub event_max_age: Duration,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
+    #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub opts: IngestOpts,
+    /// Drain and exit once no record arrived for this long and every partition is caught up.
+    #[arg(long, env = "SURGSTREAM_UNTIL_IDLE", value_parser = humantime::parse_duration)]
+    pub until_idle: Option<Duration>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    #[command(flatten)]
+    pub opts: IngestOpts,
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Cancelled on Ctrl-C or SIGTERM.
+pub fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                        let _ = tokio::signal::ctrl_c().await;
+                        t.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("signal received: stopping");
+        t.cancel();
+    });
+    token
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    match args.command {
+        Command::Sim(a) => sim(a).await,
+        Command::Ingest(a) => ingest(a).await,
+        Command::Demo(a) => crate::demo::run(a).await,
+        Command::Migrate(a) => {
+            let store = connect_db(&a).await?;
+            store.migrate().await?;
+            println!("migrations applied to {}", store.target());
+            Ok(())
+        }
+        Command::Topics(a) => crate::topics::run(a).await,
+    }
+}
+
+pub fn sim_config(f: &FleetArgs, start_micros: i64) -> SimConfig {
+    SimConfig {
+        robots: f.robots,
+        procedures: f.procedures,
+        hz: f.hz,
+        seed: f.seed,
+        duration: f.duration,
+        batch_interval: f.batch_interval,
+        start_micros,
+    }
+}
+
+pub fn sink_options(k: &KafkaArgs, f: &FleetArgs) -> SinkOptions {
+    SinkOptions {
+        brokers: k.brokers.clone(),
+        telemetry_topic: k.telemetry_topic.clone(),
+        events_topic: k.events_topic.clone(),
+        paced: !f.fast,
+        timeout: k.kafka_timeout,
+    }
+}
+
+pub async fn connect_db(db: &DbArgs) -> Result<Store> {
+    Ok(Store::connect(&db.database_url, 8, db.db_timeout).await?)
+}
+
+pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>) -> IngestConfig {
+    IngestConfig {
+        brokers: k.brokers.clone(),
+        group: o.group.clone(),
+        telemetry_topic: k.telemetry_topic.clone(),
+        events_topic: k.events_topic.clone(),
+        telemetry_dlq_topic: o.telemetry_dlq_topic.clone(),
+        events_dlq_topic: o.events_dlq_topic.clone(),
+        max_rows: o.max_rows as usize,
+        max_age: o.max_age,
+        event_batch: o.event_batch as usize,
+        event_max_age: o.event_max_age,
+        until_idle,
+        timeout: k.kafka_timeout,
+    }
+}
+
+pub fn serve_metrics(addr: Option<SocketAddr>) -> Result<()> {
+    if let Some(addr) = addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        tracing::info!(%addr, "serving Prometheus metrics on /metrics");
+    }
+    Ok(())
+}
+
+async fn sim(a: SimArgs) -> Result<()> {
+    let start = chrono::Utc::now().timestamp_micros();
+    let simulation = Simulation::new(sim_config(&a.fleet, start))?;
+    let opts = sink_options(&a.kafka, &a.fleet);
+    let producer = surgstream_sim::kafka::connect(&opts).await?;
+    tracing::info!(brokers = %opts.brokers, robots = a.fleet.robots, procedures = a.fleet.procedures, hz = a.fleet.hz,
+        paced = opts.paced, "simulation started");
+    let report =
+        surgstream_sim::kafka::run(simulation, &producer, &opts, start, shutdown_token()).await;
+    print_sim_report(&report);
+    if let Some(path) = &a.report {
+        let json = serde_json::to_vec_pretty(&report)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write report to {}", path.display()))?;
+    }
+    if report.delivery_errors > 0 {
+        anyhow::bail!(
+            "{} records could not be delivered to {}",
+            report.delivery_errors,
+            opts.brokers
+        );
+    }
+    Ok(())
+}
+
+pub fn print_sim_report(r: &SimReport) {
+    println!(
+        "sim: {} frames in {} telemetry records, {} events, {} delivery errors, {:.1}s ({:.0} frames/s){}",
+        r.frames,
+        r.telemetry_records,
+        r.events,
+        r.delivery_errors,
+        r.elapsed_seconds,
+        r.frames as f64 / r.elapsed_seconds.max(1e-9),
+        if r.interrupted {
+            " — interrupted"
+        } else {
+            ""
+        }
+    );
+}
+
+async fn ingest(a: IngestArgs) -> Result<()> {
+    let lake = Lake::open(&a.opts.lake)?;
+    let store = connect_db(&a.db).await?;
+    store.migrate().await?;
+    serve_metrics(a.opts.metrics_addr)?;
+    let cfg = ingest_config(&a.kafka, &a.opts, a.until_idle);
+    let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
+    println!(
+        "ingest: {} frames in {} files ({} bytes), {} events applied, {} telemetry and {} event dead letters, {:.1}s",
+        report.frames_written,
+        report.files_written,
+        report.bytes_written,
+        report.events_applied,
+        report.telemetry_dead_letters,
+        report.event_dead_letters,
+        report.elapsed_seconds
+    );
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! `surgstream demo`: the simulator and the ingestor together, then a summary.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use surgstream_lake::Lake;
+use surgstream_sim::Simulation;
+use surgstream_store::offsets;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{
+    DemoArgs, connect_db, ingest_config, print_sim_report, serve_metrics, shutdown_token,
+    sim_config, sink_options,
+};
+
+pub async fn run(a: DemoArgs) -> Result<()> {
+    let lake = Lake::open(&a.opts.lake)?;
+    let store = connect_db(&a.db).await?;
+    store.migrate().await?;
+    serve_metrics(a.opts.metrics_addr)?;
+    let start = chrono::Utc::now().timestamp_micros();
+    let simulation = Simulation::new(sim_config(&a.fleet, start))?;
+    let sink = sink_options(&a.kafka, &a.fleet);
+    let producer = surgstream_sim::kafka::connect(&sink).await?;
+    let shutdown = shutdown_token();
+    let sim_done = CancellationToken::new();
+
+    println!(
+        "demo: {} robots, {} procedures, {} Hz per procedure, {:?}{} → Kafka {} → lake {} + PostgreSQL {}",
+        a.fleet.robots,
+        a.fleet.procedures,
+        a.fleet.hz,
+        a.fleet.duration,
+        if a.fleet.fast { " (fast)" } else { " (live)" },
+        a.kafka.brokers,
+        lake.url(),
+        store.target()
+    );
+    let t0 = Instant::now();
+    let cfg = ingest_config(&a.kafka, &a.opts, Some(std::time::Duration::from_secs(2)));
+    let ingest = tokio::spawn(surgstream_ingest::run(
+        cfg,
+        lake.clone(),
+        store.clone(),
+        shutdown.clone(),
+        Some(sim_done.clone()),
+    ));
+    let sim_report =
+        surgstream_sim::kafka::run(simulation, &producer, &sink, start, shutdown.clone()).await;
+    sim_done.cancel();
+    print_sim_report(&sim_report);
+    let ingest_report = ingest.await.context("ingest task panicked")??;
+    let elapsed = t0.elapsed().as_secs_f64();
+
+    let files = offsets::committed_files(store.pool()).await?;
+    let lake_rows: i64 = files.iter().map(|f| f.1).sum();
+    let lake_bytes: i64 = files.iter().map(|f| f.2).sum();
+    println!();
+    println!("summary");
+    println!("  frames sent                 {:>12}", sim_report.frames);
+    println!(
+        "  frames written (this run)   {:>12}",
+        ingest_report.frames_written
+    );
+    println!(
+        "  events sent / applied       {:>12} / {}",
+        sim_report.events, ingest_report.events_applied
+    );
+    println!(
+        "  dead letters                {:>12}",
+        ingest_report.telemetry_dead_letters + ingest_report.event_dead_letters
+    );
+    println!(
+        "  lake files (all runs)       {:>12}  ({} rows, {:.1} MiB) in {}",
+        files.len(),
+        lake_rows,
+        lake_bytes as f64 / 1048576.0,
+        lake.url()
+    );
+    println!(
+        "  bytes per frame on disk     {:>12.1}",
+        lake_bytes as f64 / (lake_rows.max(1) as f64)
+    );
+    for (table, n) in store.table_counts().await? {
+        println!("  {table:<28}{n:>12}");
+    }
+    println!("  wall time                   {:>11.1}s", elapsed);
+    println!(
+        "  throughput                  {:>12.0} frames/s end to end",
+        ingest_report.frames_written as f64 / elapsed.max(1e-9)
+    );
+    if sim_report.delivery_errors > 0 {
+        anyhow::bail!(
+            "{} records could not be delivered",
+            sim_report.delivery_errors
+        );
+    }
+    Ok(())
+}
