@@ -45,7 +45,7 @@ pub enum Command {
     /// Apply the PostgreSQL migrations (safe to run any number of times).
     Migrate(DbArgs),
     /// Create the project's topics on the broker (idempotent).
-    Topics(crate::topics::TopicsArgs),
+    CreateTopics(crate::topics::TopicsArgs),
 }
 
 /// Kafka connection and topic names.
@@ -177,8 +177,9 @@ pub struct DemoArgs {
 }
 
 pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,librdkafka=off,rdkafka::client=off,sqlx=warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -229,7 +230,7 @@ pub async fn run(args: Args) -> Result<()> {
             println!("migrations applied to {}", store.target());
             Ok(())
         }
-        Command::Topics(a) => crate::topics::run(a).await,
+        Command::CreateTopics(a) => crate::topics::run(a).await,
     }
 }
 

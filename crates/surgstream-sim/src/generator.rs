@@ -104,7 +104,7 @@ impl Simulation {
                     })
                     .collect();
                 Robot {
-                    id: fleet_rng.random(),
+                    id: uuid(&mut fleet_rng),
                     model,
                     facility,
                     firmware_patch: fleet_rng.random_range(0..6),

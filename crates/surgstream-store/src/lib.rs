@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use apply::{Rejection, Source, apply_event};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::{ConnectOptions, Connection, PgPool};
 
 /// Why PostgreSQL could not be used. Messages never contain the password.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +106,18 @@ impl Store {
             .map_err(|e| StoreError::Url(redact_error(&e.to_string(), url)))?
             .application_name("surgstream")
             .log_statements(tracing::log::LevelFilter::Trace);
+        // One direct connection first: a pool only reports "timed out", this says why.
+        let probe = tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&opts)).await;
+        match probe {
+            Ok(Ok(conn)) => drop(conn),
+            Ok(Err(source)) => return Err(StoreError::Connect { target, source }),
+            Err(_) => {
+                return Err(StoreError::Connect {
+                    target,
+                    source: sqlx::Error::PoolTimedOut,
+                });
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(timeout)

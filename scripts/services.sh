@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Local services for the demo and the tests, on 127.0.0.1:
+#   - Tansu 0.6.0 (Kafka-compatible broker, sqlite engine) on :9092, with the project's topics;
+#   - the machine's PostgreSQL on :5432, with the `surgstream` database.
+# Installs what is missing (Tansu is built once with cargo and cached) and is idempotent.
+#
+#   scripts/services.sh up | down | status
+#
+# Environment: SURGSTREAM_CACHE (default ~/.cache/surgstream) holds the Tansu binary;
+# SURGSTREAM_SERVICES_DIR (default ./.services) holds the broker's data and log.
+set -euo pipefail
+
+TANSU_VERSION=0.6.0
+CACHE="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}"
+TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
+TANSU="$TANSU_ROOT/bin/tansu"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIR="${SURGSTREAM_SERVICES_DIR:-$ROOT/.services}"
+KAFKA_HOST=127.0.0.1
+KAFKA_PORT=9092
+PG_HOST=127.0.0.1
+PG_PORT=5432
+PG_USER="${PGUSER:-postgres}"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+install_tansu() {
+    if [[ -x "$TANSU" ]]; then return; fi
+    command -v cargo >/dev/null || die "cargo is needed to build Tansu $TANSU_VERSION"
+    log "building Tansu $TANSU_VERSION with its sqlite engine (about 11 minutes on 2 cores, once; cached in $TANSU_ROOT)"
+    mkdir -p "$CACHE"
+    # Build outside the workspace so that its rust-toolchain.toml and target dir do not apply.
+    (cd "$CACHE" && cargo install --locked "tansu@$TANSU_VERSION" --features libsql --root "$TANSU_ROOT") \
+        || die "cannot build Tansu $TANSU_VERSION (see cargo's output above)"
+}
+
+tansu_pid() {
+    local pid
+    [[ -f "$DIR/tansu.pid" ]] || return 1
+    pid="$(cat "$DIR/tansu.pid")"
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+start_tansu() {
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+        log "Kafka broker already listening on $KAFKA_HOST:$KAFKA_PORT"
+        return
+    fi
+    install_tansu
+    mkdir -p "$DIR/tansu"
+    log "starting Tansu on $KAFKA_HOST:$KAFKA_PORT (data in $DIR/tansu)"
+    # The sqlite path is taken relative to the working directory: start it from its data dir.
+    (cd "$DIR/tansu" && RUST_LOG="${TANSU_LOG:-warn}" nohup "$TANSU" broker \
+        --listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
+        --advertised-listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
+        --storage-engine "sqlite://tansu.db" >"$DIR/tansu.log" 2>&1 &
+        echo $! >"$DIR/tansu.pid")
+    for _ in $(seq 1 100); do
+        if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then return; fi
+        tansu_pid >/dev/null || { tail -20 "$DIR/tansu.log" >&2; die "Tansu exited at start (log: $DIR/tansu.log)"; }
+        sleep 0.2
+    done
+    die "Tansu did not open $KAFKA_HOST:$KAFKA_PORT within 20s (log: $DIR/tansu.log)"
+}
+
+create_topics() {
+    install_tansu
+    local existing
+    existing="$("$TANSU" topic list --broker "tcp://$KAFKA_HOST:$KAFKA_PORT" 2>/dev/null || true)"
+    local spec
+    for spec in surgical.telemetry.v1:4 surgical.events.v1:2 surgical.telemetry.dlq.v1:1 surgical.events.dlq.v1:1; do
+        local name="${spec%%:*}" parts="${spec##*:}"
+        if grep -q "\"$name\"\|\b$name\b" <<<"$existing"; then
+            continue
+        fi
+        if "$TANSU" topic create "$name" --partitions "$parts" --broker "tcp://$KAFKA_HOST:$KAFKA_PORT" >/dev/null 2>"$DIR/topic.err"; then
+            log "created topic $name ($parts partitions)"
+        elif grep -qi "exist" "$DIR/topic.err"; then
+            :
+        else
+            cat "$DIR/topic.err" >&2
+            die "cannot create topic $name"
+        fi
+    done
+}
+
+check_postgres() {
+    if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then
+        if command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
+            log "PostgreSQL is down: starting it"
+            pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+            sleep 2
+        fi
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT" || die "PostgreSQL is not accepting connections on $PG_HOST:$PG_PORT"
+    fi
+    if ! psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'surgstream'" | grep -q 1; then
+        psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "CREATE DATABASE surgstream" \
+            || die "cannot create database surgstream on $PG_HOST:$PG_PORT"
+        log "created database surgstream"
+    fi
+}
+
+status() {
+    local ok=0
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+        echo "kafka      up    $KAFKA_HOST:$KAFKA_PORT$(tansu_pid >/dev/null && echo " (tansu pid $(tansu_pid))")"
+    else
+        echo "kafka      down  $KAFKA_HOST:$KAFKA_PORT"; ok=1
+    fi
+    if pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then
+        echo "postgres   up    $PG_HOST:$PG_PORT"
+    else
+        echo "postgres   down  $PG_HOST:$PG_PORT"; ok=1
+    fi
+    return $ok
+}
+
+case "${1:-}" in
+    up)
+        mkdir -p "$DIR"
+        check_postgres
+        start_tansu
+        create_topics
+        status
+        ;;
+    down)
+        if pid="$(tansu_pid)"; then
+            kill "$pid" && log "stopped Tansu (pid $pid)"
+            rm -f "$DIR/tansu.pid"
+        else
+            log "Tansu is not running (from $DIR)"
+        fi
+        ;;
+    status) status ;;
+    install) install_tansu ;;
+    *) echo "usage: $0 up|down|status|install" >&2; exit 2 ;;
+esac
