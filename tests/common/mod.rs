@@ -1,0 +1,310 @@
+//! Shared test harness: a fresh set of topics, a fresh PostgreSQL database and a fresh lake
+//! directory per test, on the real broker and the real PostgreSQL (see scripts/services.sh).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, FixedSizeBinaryArray, Int64Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_surgstream");
+
+pub fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+pub fn admin_url(db: &str) -> String {
+    let base = std::env::var("SURGSTREAM_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    format!("{base}/{db}")
+}
+
+fn unique(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{name}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// One test's world: topics `<prefix>surgical.*`, database `<db>`, lake directory `<lake>`.
+pub struct TestEnv {
+    pub prefix: String,
+    pub db: String,
+    pub lake: PathBuf,
+    pub group: String,
+    pub pool: PgPool,
+}
+
+impl TestEnv {
+    pub async fn new(name: &str) -> Self {
+        let id = unique(name);
+        let prefix = format!("{id}.");
+        let out = Command::new(BIN)
+            .args([
+                "create-topics",
+                "--brokers",
+                &brokers(),
+                "--prefix",
+                &prefix,
+            ])
+            .output()
+            .await
+            .expect("run create-topics");
+        assert!(
+            out.status.success(),
+            "create-topics failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let db = format!("surgstream_test_{}", id.to_lowercase());
+        let mut admin = PgConnection::connect(&admin_url("postgres"))
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE \"{db}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let lake = std::env::temp_dir().join(format!("surgstream-lake-{id}"));
+        let out = Command::new(BIN)
+            .args(["migrate", "--database-url", &admin_url(&db)])
+            .output()
+            .await
+            .expect("run migrate");
+        assert!(
+            out.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pool = PgPool::connect(&admin_url(&db))
+            .await
+            .expect("connect to test database");
+        Self {
+            prefix,
+            db,
+            lake,
+            group: format!("{id}-group"),
+            pool,
+        }
+    }
+
+    pub fn topic(&self, base: &str) -> String {
+        format!("{}{}", self.prefix, base)
+    }
+
+    pub fn database_url(&self) -> String {
+        admin_url(&self.db)
+    }
+
+    fn kafka_args(&self) -> Vec<String> {
+        vec![
+            "--brokers".into(),
+            brokers(),
+            "--telemetry-topic".into(),
+            self.topic("surgical.telemetry.v1"),
+            "--events-topic".into(),
+            self.topic("surgical.events.v1"),
+        ]
+    }
+
+    pub fn sim_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a = vec!["sim".to_owned()];
+        a.extend(self.kafka_args());
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    }
+
+    pub fn ingest_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a = vec!["ingest".to_owned()];
+        a.extend(self.kafka_args());
+        a.extend([
+            "--telemetry-dlq-topic".into(),
+            self.topic("surgical.telemetry.dlq.v1"),
+            "--events-dlq-topic".into(),
+            self.topic("surgical.events.dlq.v1"),
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake.display().to_string(),
+            "--group".into(),
+            self.group.clone(),
+        ]);
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    }
+
+    /// Runs the simulator to the end and returns its JSON report.
+    pub async fn sim(&self, extra: &[&str]) -> serde_json::Value {
+        let report = self
+            .lake
+            .with_extension(format!("sim-{}.json", unique("r")));
+        let mut args = self.sim_args(extra);
+        args.extend(["--report".to_owned(), report.display().to_string()]);
+        let out = run(&args, Duration::from_secs(300)).await;
+        assert!(
+            out.status.success(),
+            "sim failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&report).expect("sim report");
+        let _ = std::fs::remove_file(&report);
+        serde_json::from_str(&text).expect("report is JSON")
+    }
+
+    /// Runs the ingestor until the topics are idle.
+    pub async fn ingest_until_idle(&self, extra: &[&str]) -> Output {
+        let mut args = self.ingest_args(&["--until-idle", "3s"]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let out = run(&args, Duration::from_secs(600)).await;
+        assert!(
+            out.status.success(),
+            "ingest failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn spawn_ingest(&self, extra: &[&str]) -> Child {
+        Command::new(BIN)
+            .args(self.ingest_args(extra))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn ingest")
+    }
+
+    /// (procedure_id, seq) → how many times it is in the committed lake (files named by
+    /// `lake_files`), plus the total rows read.
+    pub async fn committed_frames(&self) -> HashMap<([u8; 16], i64), u32> {
+        let files: Vec<(String,)> = sqlx::query_as("SELECT path FROM lake_files ORDER BY path")
+            .fetch_all(&self.pool)
+            .await
+            .expect("list lake_files");
+        let mut seen = HashMap::new();
+        for (path,) in files {
+            let file = std::fs::File::open(self.lake.join(&path))
+                .unwrap_or_else(|e| panic!("open {path}: {e}"));
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet")
+                .build()
+                .expect("reader");
+            for batch in reader {
+                let batch = batch.expect("batch");
+                let procs = batch
+                    .column_by_name("procedure_id")
+                    .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
+                    .expect("procedure_id column")
+                    .clone();
+                let seqs = batch
+                    .column_by_name("seq")
+                    .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                    .expect("seq column")
+                    .clone();
+                for i in 0..batch.num_rows() {
+                    let id: [u8; 16] = procs.value(i).try_into().expect("16 bytes");
+                    *seen.entry((id, seqs.value(i))).or_insert(0) += 1;
+                }
+                assert_eq!(procs.null_count(), 0);
+            }
+        }
+        seen
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.lake);
+        let db = self.db.clone();
+        // Best effort: drop the database from a fresh runtime on a helper thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url("postgres")).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs the binary with a deadline; a hang is a test failure, not a stuck suite.
+pub async fn run(args: &[String], timeout: Duration) -> Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn surgstream");
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(out) => out.expect("wait for surgstream"),
+        Err(_) => panic!("surgstream {args:?} did not finish within {timeout:?}"),
+    }
+}
+
+/// Asserts that every frame the simulator reported is in the lake exactly once, with
+/// contiguous sequence numbers per procedure.
+pub fn assert_exactly_once(reports: &[&serde_json::Value], seen: &HashMap<([u8; 16], i64), u32>) {
+    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        dups.is_empty(),
+        "{} duplicated (procedure_id, seq) pairs, e.g. {:?}",
+        dups.len(),
+        dups.first()
+    );
+    let mut expected_total = 0u64;
+    let mut per_proc: HashMap<[u8; 16], u64> = HashMap::new();
+    for (id, _) in seen.keys() {
+        *per_proc.entry(*id).or_default() += 1;
+    }
+    let mut procedures = 0;
+    for report in reports {
+        expected_total += report["frames"].as_u64().expect("frames");
+        for (id, n) in report["frames_per_procedure"]
+            .as_object()
+            .expect("frames_per_procedure")
+        {
+            let uuid = uuid::Uuid::parse_str(id).expect("uuid");
+            let n = n.as_u64().expect("count");
+            let got = per_proc.get(uuid.as_bytes()).copied().unwrap_or_default();
+            assert_eq!(got, n, "procedure {id}: {n} frames sent, {got} in the lake");
+            for seq in 0..n as i64 {
+                assert!(
+                    seen.contains_key(&(*uuid.as_bytes(), seq)),
+                    "procedure {id}: seq {seq} missing"
+                );
+            }
+            procedures += 1;
+        }
+    }
+    assert_eq!(
+        per_proc.len(),
+        procedures,
+        "the lake holds procedures the simulator did not send"
+    );
+    assert_eq!(
+        seen.len() as u64,
+        expected_total,
+        "frames in the lake vs frames sent"
+    );
+    assert!(expected_total > 0, "the simulator sent no frames");
+}

@@ -1,0 +1,211 @@
+//! sim → Kafka → ingest → Parquet lake + PostgreSQL, on the real broker and PostgreSQL.
+
+mod common;
+
+use arrow::datatypes::{DataType, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{LogicalType, TimeUnit as PqTimeUnit};
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_frame_once_typed_columns_and_one_row_per_entity() {
+    let env = TestEnv::new("e2e").await;
+    let report = env
+        .sim(&[
+            "--robots",
+            "5",
+            "--procedures",
+            "15",
+            "--hz",
+            "200",
+            "--duration",
+            "30s",
+            "--fast",
+            "--seed",
+            "7",
+        ])
+        .await;
+    assert_eq!(report["delivery_errors"], 0);
+    env.ingest_until_idle(&["--max-age", "1s"]).await;
+
+    // Telemetry: every frame sent is in the committed lake exactly once.
+    let seen = env.committed_frames().await;
+    assert_exactly_once(&[&report], &seen);
+    let orphans =
+        count_files(&env.lake) - env.count("SELECT count(*) FROM lake_files").await as usize;
+    assert_eq!(
+        orphans, 0,
+        "files in the lake that the manifest does not name"
+    );
+
+    // The Parquet schema: the data model's names and logical types.
+    let path: String = sqlx::query_scalar("SELECT path FROM lake_files LIMIT 1")
+        .fetch_one(&env.pool)
+        .await
+        .expect("a file");
+    assert!(
+        regex_like(&path),
+        "path {path} does not follow procedure_telemetry/date=YYYY-MM-DD/hour=HH/part-P-F-L.parquet"
+    );
+    let file = std::fs::File::open(env.lake.join(&path)).expect("open file");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+    let schema = builder.schema().clone();
+    let expected: Vec<(&str, DataType)> = vec![
+        ("telemetry_id", DataType::FixedSizeBinary(16)),
+        ("procedure_id", DataType::FixedSizeBinary(16)),
+        ("robot_id", DataType::FixedSizeBinary(16)),
+        ("seq", DataType::Int64),
+        (
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ),
+        ("arm_position_x", DataType::Decimal128(10, 4)),
+        ("arm_position_y", DataType::Decimal128(10, 4)),
+        ("arm_position_z", DataType::Decimal128(10, 4)),
+        ("arm_rotation", DataType::Decimal128(6, 2)),
+        ("tool_type", DataType::Utf8),
+        ("grip_pressure", DataType::Decimal128(6, 2)),
+        ("tremor_compensation", DataType::Decimal128(5, 2)),
+        ("camera_zoom", DataType::Decimal128(4, 2)),
+        ("camera_angle", DataType::Decimal128(6, 2)),
+        ("force_feedback_x", DataType::Decimal128(8, 4)),
+        ("force_feedback_y", DataType::Decimal128(8, 4)),
+        ("force_feedback_z", DataType::Decimal128(8, 4)),
+        ("system_temperature", DataType::Decimal128(5, 2)),
+        ("power_consumption", DataType::Decimal128(8, 2)),
+    ];
+    let got: Vec<(&str, DataType)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type().clone()))
+        .collect();
+    assert_eq!(got, expected);
+    let pq_schema = builder.parquet_schema();
+    let logical = |name: &str| {
+        pq_schema
+            .columns()
+            .iter()
+            .find(|c| c.name() == name)
+            .and_then(|c| c.logical_type_ref().cloned())
+    };
+    assert_eq!(logical("procedure_id"), Some(LogicalType::Uuid));
+    assert_eq!(
+        logical("timestamp"),
+        Some(LogicalType::Timestamp(parquet::basic::TimestampType {
+            is_adjusted_to_u_t_c: true,
+            unit: PqTimeUnit::MICROS
+        }))
+    );
+    assert_eq!(
+        logical("camera_zoom"),
+        Some(LogicalType::Decimal(parquet::basic::DecimalType {
+            scale: 2,
+            precision: 4
+        }))
+    );
+
+    // PostgreSQL: one row per entity sent, with the statuses the events led to.
+    let by_type = |t: &str| report["events_by_type"][t].as_i64().unwrap_or(0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM surgical_robots").await,
+        by_type("RobotRegistered")
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM surgical_procedures").await,
+        by_type("ProcedureScheduled")
+    );
+    assert_eq!(by_type("ProcedureScheduled"), 15);
+    assert_eq!(
+        env.count("SELECT count(*) FROM procedure_outcomes").await,
+        by_type("OutcomeRecorded")
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM robot_maintenance_logs")
+            .await,
+        by_type("MaintenanceLogged")
+    );
+    for (status, event) in [
+        ("completed", "ProcedureCompleted"),
+        ("aborted", "ProcedureAborted"),
+        ("cancelled", "ProcedureCancelled"),
+    ] {
+        let n = env
+            .count(&format!(
+                "SELECT count(*) FROM surgical_procedures WHERE status = '{status}'"
+            ))
+            .await;
+        assert_eq!(n, by_type(event), "procedures {status}");
+    }
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM surgical_procedures WHERE status IN ('scheduled', 'in_progress')"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        env.count("SELECT COALESCE(sum(total_procedures), 0) FROM surgical_robots")
+            .await,
+        by_type("ProcedureCompleted"),
+        "total_procedures counts completed procedures"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM surgical_procedures WHERE status IN ('completed','aborted') AND (duration_minutes IS NULL OR end_time < start_time)").await,
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM surgical_robots WHERE last_maintenance_date IS NULL")
+            .await,
+        0
+    );
+
+    // An outside reader (pyarrow) sees the same columns and types.
+    let py = tokio::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_lake.py"))
+        .arg(env.lake.join(&path))
+        .output()
+        .await
+        .expect("python3 must be installed (scripts/test.sh installs pyarrow)");
+    assert!(
+        py.status.success(),
+        "pyarrow check failed:\n{}{}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// procedure_telemetry/date=YYYY-MM-DD/hour=HH/part-PPPPP-<20 digits>-<20 digits>.parquet
+fn regex_like(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    parts.len() == 4
+        && parts[0] == "procedure_telemetry"
+        && parts[1]
+            .strip_prefix("date=")
+            .is_some_and(|d| d.len() == 10 && &d[4..5] == "-" && &d[7..8] == "-")
+        && parts[2].strip_prefix("hour=").is_some_and(|h| digits(h, 2))
+        && parts[3]
+            .strip_prefix("part-")
+            .and_then(|r| r.strip_suffix(".parquet"))
+            .is_some_and(|r| {
+                let f: Vec<&str> = r.split('-').collect();
+                f.len() == 3 && digits(f[0], 5) && digits(f[1], 20) && digits(f[2], 20)
+            })
+}
