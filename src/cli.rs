@@ -61,7 +61,7 @@ pub struct KafkaArgs {
     #[arg(long, env = "SURGSTREAM_EVENTS_TOPIC", default_value = topics::EVENTS)]
     pub events_topic: String,
     /// How long to wait for the broker before giving up, e.g. 10s.
-    #[arg(long, env = "SURGSTREAM_KAFKA_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SURGSTREAM_KAFKA_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub kafka_timeout: Duration,
 }
 
@@ -77,7 +77,7 @@ pub struct DbArgs {
     )]
     pub database_url: String,
     /// How long to wait for a PostgreSQL connection, e.g. 10s.
-    #[arg(long, env = "SURGSTREAM_DB_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SURGSTREAM_DB_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub db_timeout: Duration,
 }
 
@@ -100,7 +100,7 @@ pub struct FleetArgs {
     #[arg(long, env = "SURGSTREAM_SIM_DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Frames of one procedure within this interval travel in one Kafka record.
-    #[arg(long, env = "SURGSTREAM_SIM_BATCH_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SURGSTREAM_SIM_BATCH_INTERVAL", default_value = "100ms", value_parser = positive_duration)]
     pub batch_interval: Duration,
     /// Send as fast as the broker takes records instead of in wall-clock time (timestamps are
     /// the same either way).
@@ -138,13 +138,13 @@ pub struct IngestOpts {
     #[arg(long, env = "SURGSTREAM_MAX_ROWS", default_value_t = 500_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rows: u32,
     /// Flush a partition's buffer when its oldest record is this old, e.g. 5s.
-    #[arg(long, env = "SURGSTREAM_MAX_AGE", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SURGSTREAM_MAX_AGE", default_value = "5s", value_parser = positive_duration)]
     pub max_age: Duration,
     /// Events per PostgreSQL transaction, at most.
     #[arg(long, env = "SURGSTREAM_EVENT_BATCH", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub event_batch: u32,
     /// Apply pending events at least this often, e.g. 500ms.
-    #[arg(long, env = "SURGSTREAM_EVENT_MAX_AGE", default_value = "500ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SURGSTREAM_EVENT_MAX_AGE", default_value = "500ms", value_parser = positive_duration)]
     pub event_max_age: Duration,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
@@ -160,7 +160,7 @@ pub struct IngestArgs {
     #[command(flatten)]
     pub opts: IngestOpts,
     /// Drain and exit once no record arrived for this long and every partition is caught up.
-    #[arg(long, env = "SURGSTREAM_UNTIL_IDLE", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SURGSTREAM_UNTIL_IDLE", value_parser = positive_duration)]
     pub until_idle: Option<Duration>,
 }
 
@@ -174,6 +174,15 @@ pub struct DemoArgs {
     pub fleet: FleetArgs,
     #[command(flatten)]
     pub opts: IngestOpts,
+}
+
+/// A duration such as `500ms`, `5s`, `2m`, greater than zero.
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(d)
 }
 
 pub fn init_logging(format: LogFormat) {
