@@ -122,7 +122,7 @@ pub struct SimArgs {
 /// Lake and flush settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestOpts {
-    /// Lake location: a directory, file:///abs/path, or memory://.
+    /// Lake location: a directory or file:///abs/path.
     #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
     pub lake: String,
     /// Consumer group (offsets in PostgreSQL are kept per group).
@@ -265,6 +265,17 @@ pub fn sink_options(k: &KafkaArgs, f: &FleetArgs) -> SinkOptions {
     }
 }
 
+/// Opens the lake for a long-running command. `memory://` is refused: the manifest in
+/// PostgreSQL would name files that vanish when the process exits.
+pub fn open_lake(url: &str) -> Result<Lake> {
+    if url.starts_with("memory:") {
+        anyhow::bail!(
+            "invalid lake URL {url:?}: memory:// lives only inside one process (tests, benches); committed offsets would point at files that vanish on exit"
+        );
+    }
+    Ok(Lake::open(url)?)
+}
+
 pub async fn connect_db(db: &DbArgs) -> Result<Store> {
     Ok(Store::connect(&db.database_url, 8, db.db_timeout).await?)
 }
@@ -340,7 +351,7 @@ pub fn print_sim_report(r: &SimReport) {
 }
 
 async fn ingest(a: IngestArgs) -> Result<()> {
-    let lake = Lake::open(&a.opts.lake)?;
+    let lake = open_lake(&a.opts.lake)?;
     let store = connect_db(&a.db).await?;
     store.migrate().await?;
     serve_metrics(a.opts.metrics_addr)?;

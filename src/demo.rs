@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use surgstream_lake::Lake;
 use surgstream_sim::Simulation;
 use surgstream_store::offsets;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +13,7 @@ use crate::cli::{
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
-    let lake = Lake::open(&a.opts.lake)?;
+    let lake = open_lake(&a.opts.lake)?;
     let store = connect_db(&a.db).await?;
     store.migrate().await?;
     serve_metrics(a.opts.metrics_addr)?;

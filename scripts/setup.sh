@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the tools the build, the demo and the tests need, when missing. Idempotent.
+#   - the pinned Rust toolchain's rustfmt and clippy (rust-toolchain.toml);
+#   - a C compiler and make, for librdkafka (built from source by rdkafka-sys);
+#   - pyarrow, the outside reader the end-to-end test checks the lake with.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(gcc)
+command -v make >/dev/null || need_apt+=(make)
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
+if ((${#need_apt[@]})); then
+    log "installing ${need_apt[*]} with apt-get"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+command -v cargo >/dev/null || { log "error: cargo is not installed (rustup is expected on this kind of machine)"; exit 1; }
+# The toolchain file pins the version; make sure its components are there.
+toolchain="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)"
+if ! rustup component list --toolchain "$toolchain" --installed 2>/dev/null | grep -q '^clippy'; then
+    rustup component add --toolchain "$toolchain" rustfmt clippy
+fi
+
+if ! python3 -c 'import pyarrow' 2>/dev/null; then
+    log "installing pyarrow (outside Parquet reader for the tests)"
+    python3 -m pip install --quiet --disable-pip-version-check 'pyarrow>=15'
+fi

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh machine of this kind and runs them all:
+# formatting, clippy (warnings are errors), unit tests, and the integration tests against the
+# real broker (Tansu) and the real PostgreSQL started by scripts/services.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "tools"
+scripts/setup.sh
+
+step "services"
+scripts/services.sh up
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+# Integration tests each use fresh topics, a fresh database and a fresh lake: they run in parallel.
+cargo test --workspace --locked --no-fail-fast
