@@ -8,8 +8,8 @@ use surgstream_store::offsets;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DemoArgs, connect_db, ingest_config, print_sim_report, serve_metrics, shutdown_token,
-    sim_config, sink_options,
+    DemoArgs, connect_db, ingest_config, open_lake, print_sim_report, serve_metrics,
+    shutdown_token, sim_config, sink_options,
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
