@@ -93,9 +93,10 @@ pub struct FleetArgs {
     /// Telemetry frames per second per procedure (1–10000).
     #[arg(long, env = "SURGSTREAM_SIM_HZ", default_value_t = 100)]
     pub hz: u32,
-    /// Seed of every random choice: same seed and options, same data.
-    #[arg(long, env = "SURGSTREAM_SIM_SEED", default_value_t = 42)]
-    pub seed: u64,
+    /// Seed of every random choice: same seed and options, same data. Unset: a new seed (and so
+    /// a new fleet) each run, printed so that the run can be reproduced.
+    #[arg(long, env = "SURGSTREAM_SIM_SEED")]
+    pub seed: Option<u64>,
     /// Length of the simulated run, e.g. 30s, 5m.
     #[arg(long, env = "SURGSTREAM_SIM_DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -244,11 +245,23 @@ pub async fn run(args: Args) -> Result<()> {
 }
 
 pub fn sim_config(f: &FleetArgs, start_micros: i64) -> SimConfig {
+    let seed = f.seed.unwrap_or_else(|| {
+        // A fresh fleet each run: robots registered by an earlier run are not registered again.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        tracing::info!(
+            seed,
+            "no --seed given: pass --seed {seed} to reproduce this run"
+        );
+        seed
+    });
     SimConfig {
         robots: f.robots,
         procedures: f.procedures,
         hz: f.hz,
-        seed: f.seed,
+        seed,
         duration: f.duration,
         batch_interval: f.batch_interval,
         start_micros,
