@@ -8,6 +8,9 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use surgstream_proto::decimal::DecimalType;
 
+/// Arrow's error type, re-exported for callers that build batches.
+pub use arrow::error::ArrowError;
+
 /// DECIMAL columns in schema order, with their types.
 pub const DECIMALS: [(&str, DecimalType); 13] = [
     ("arm_position_x", DecimalType::new(10, 4)),
@@ -114,4 +117,3 @@ mod tests {
         );
     }
 }
-pub use arrow::error::ArrowError;
