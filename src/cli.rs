@@ -237,7 +237,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Migrate(a) => {
             let store = connect_db(&a).await?;
             store.migrate().await?;
-            println!("migrations applied to {}", store.target());
+            say!("migrations applied to {}", store.target());
             Ok(())
         }
         Command::CreateTopics(a) => crate::topics::run(a).await,
@@ -327,7 +327,7 @@ async fn sim(a: SimArgs) -> Result<()> {
     let opts = sink_options(&a.kafka, &a.fleet);
     let producer = surgstream_sim::kafka::connect(&opts).await?;
     tracing::info!(brokers = %opts.brokers, robots = a.fleet.robots, procedures = a.fleet.procedures, hz = a.fleet.hz,
-        paced = opts.paced, "simulation started");
+        paced = opts.paced, seed = simulation.seed(), "simulation started (pass --seed to reproduce)");
     let report =
         surgstream_sim::kafka::run(simulation, &producer, &opts, start, shutdown_token()).await;
     print_sim_report(&report);
@@ -347,7 +347,7 @@ async fn sim(a: SimArgs) -> Result<()> {
 }
 
 pub fn print_sim_report(r: &SimReport) {
-    println!(
+    say!(
         "sim: {} frames in {} telemetry records, {} events, {} delivery errors, {:.1}s ({:.0} frames/s){}",
         r.frames,
         r.telemetry_records,
@@ -370,7 +370,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     serve_metrics(a.opts.metrics_addr)?;
     let cfg = ingest_config(&a.kafka, &a.opts, a.until_idle);
     let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
-    println!(
+    say!(
         "ingest: {} frames in {} files ({} bytes), {} events applied, {} telemetry and {} event dead letters, {:.1}s",
         report.frames_written,
         report.files_written,

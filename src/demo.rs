@@ -24,13 +24,14 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let shutdown = shutdown_token();
     let sim_done = CancellationToken::new();
 
-    println!(
-        "demo: {} robots, {} procedures, {} Hz per procedure, {:?}{} → Kafka {} → lake {} + PostgreSQL {}",
+    say!(
+        "demo: {} robots, {} procedures, {} Hz per procedure, {:?}{}, seed {} → Kafka {} → lake {} + PostgreSQL {}",
         a.fleet.robots,
         a.fleet.procedures,
         a.fleet.hz,
         a.fleet.duration,
         if a.fleet.fast { " (fast)" } else { " (live)" },
+        simulation.seed(),
         a.kafka.brokers,
         lake.url(),
         store.target()
@@ -54,37 +55,38 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let files = offsets::committed_files(store.pool()).await?;
     let lake_rows: i64 = files.iter().map(|f| f.1).sum();
     let lake_bytes: i64 = files.iter().map(|f| f.2).sum();
-    println!();
-    println!("summary");
-    println!("  frames sent                 {:>12}", sim_report.frames);
-    println!(
+    say!();
+    say!("summary");
+    say!("  frames sent                 {:>12}", sim_report.frames);
+    say!(
         "  frames written (this run)   {:>12}",
         ingest_report.frames_written
     );
-    println!(
+    say!(
         "  events sent / applied       {:>12} / {}",
-        sim_report.events, ingest_report.events_applied
+        sim_report.events,
+        ingest_report.events_applied
     );
-    println!(
+    say!(
         "  dead letters                {:>12}",
         ingest_report.telemetry_dead_letters + ingest_report.event_dead_letters
     );
-    println!(
+    say!(
         "  lake files (all runs)       {:>12}  ({} rows, {:.1} MiB) in {}",
         files.len(),
         lake_rows,
         lake_bytes as f64 / 1048576.0,
         lake.url()
     );
-    println!(
+    say!(
         "  bytes per frame on disk     {:>12.1}",
         lake_bytes as f64 / (lake_rows.max(1) as f64)
     );
     for (table, n) in store.table_counts().await? {
-        println!("  {table:<28}{n:>12}");
+        say!("  {table:<28}{n:>12}");
     }
-    println!("  wall time                   {:>11.1}s", elapsed);
-    println!(
+    say!("  wall time                   {:>11.1}s", elapsed);
+    say!(
         "  throughput                  {:>12.0} frames/s end to end",
         ingest_report.frames_written as f64 / elapsed.max(1e-9)
     );

@@ -1,5 +1,13 @@
 //! `surgstream`: the one binary. Parses options, wires the crates together, prints one-line errors.
 
+/// `println!` that ignores a closed stdout (`surgstream … | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod demo;
 mod topics;

@@ -67,8 +67,8 @@ pub async fn run(a: TopicsArgs) -> Result<()> {
     .with_context(|| format!("cannot create topics on Kafka at {}", a.brokers))?;
     for r in results {
         match r {
-            Ok(name) => println!("created topic {name}"),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => println!("topic {name} exists"),
+            Ok(name) => say!("created topic {name}"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => say!("topic {name} exists"),
             Err((name, code)) => bail!("cannot create topic {name} on {}: {code}", a.brokers),
         }
     }

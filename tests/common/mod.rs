@@ -246,18 +246,40 @@ impl Drop for TestEnv {
     }
 }
 
-/// Runs the binary with a deadline; a hang is a test failure, not a stuck suite.
+/// Runs the binary with a deadline; a hang is a test failure (with the tail of the child's
+/// log), not a stuck suite.
 pub async fn run(args: &[String], timeout: Duration) -> Output {
+    let log = std::env::temp_dir().join(format!("{}.stderr", unique("surgstream-run")));
+    let stderr = std::fs::File::create(&log).expect("create log file");
     let child = Command::new(BIN)
         .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,surgstream_ingest=debug".into()),
+        )
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("spawn surgstream");
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait for surgstream"),
-        Err(_) => panic!("surgstream {args:?} did not finish within {timeout:?}"),
+    let result = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    let text = std::fs::read(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    match result {
+        Ok(out) => {
+            let mut out = out.expect("wait for surgstream");
+            out.stderr = text;
+            out
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(&text);
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "surgstream {args:?} did not finish within {timeout:?}; its last log lines:\n{}",
+                tail.join("\n")
+            )
+        }
     }
 }
 

@@ -95,7 +95,7 @@ impl DeadLetters {
                 source_topic: src.topic.to_owned(),
                 partition: src.partition,
                 offset: src.offset,
-                source,
+                source: Box::new(source),
             })?;
         ::metrics::counter!(crate::metrics::DEAD_LETTERS, "topic" => dlq.to_owned(), "reason" => reason).increment(1);
         Ok(())

@@ -73,7 +73,7 @@ pub enum IngestError {
         what: String,
         /// librdkafka's error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A topic to consume does not exist.
     #[error(
@@ -104,7 +104,7 @@ pub enum IngestError {
         offset: i64,
         /// The producer's error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Arrow refused a batch built from validated frames (a bug).
     #[error("cannot build Arrow batch for {topic}/{partition}: {source}")]
@@ -143,6 +143,9 @@ pub struct IngestReport {
     /// Seconds from start to exit.
     pub elapsed_seconds: f64,
 }
+
+/// How long a member may hold no partition before it rejoins the group (doubled each time).
+const REJOIN_AFTER: Duration = Duration::from_secs(20);
 
 /// Assignment changes, recorded by the rebalance callback and reconciled by the main loop.
 #[derive(Debug, Default)]
@@ -255,7 +258,7 @@ pub async fn run(
         move |source| IngestError::Kafka {
             brokers,
             what,
-            source,
+            source: Box::new(source),
         }
     };
     let consumer: StreamConsumer<Ctx> = ClientConfig::new()
@@ -307,12 +310,12 @@ async fn check_topics(
         .map_err(|_| IngestError::Kafka {
             brokers: cfg.brokers.clone(),
             what: "fetch metadata".into(),
-            source: KafkaError::Canceled,
+            source: Box::new(KafkaError::Canceled),
         })?
         .map_err(|source| IngestError::Kafka {
             brokers: cfg.brokers.clone(),
             what: "fetch metadata".into(),
-            source,
+            source: Box::new(source),
         })?;
     for topic in [
         &cfg.telemetry_topic,
@@ -348,6 +351,8 @@ impl Ingest {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_record = Instant::now();
         let mut stats = Instant::now();
+        let mut unassigned_since = Some(Instant::now());
+        let mut rejoin_after = REJOIN_AFTER;
         let consumer = self.consumer.clone();
         loop {
             tokio::select! {
@@ -368,6 +373,7 @@ impl Ingest {
                 _ = tick.tick() => {
                     self.reconcile_assignment().await?;
                     self.flush_due().await?;
+                    self.rejoin_if_stranded(&mut unassigned_since, &mut rejoin_after)?;
                     if stats.elapsed() >= Duration::from_secs(5) {
                         stats = Instant::now();
                         tracing::info!(frames_written = self.report.frames_written, files = self.report.files_written,
@@ -383,6 +389,38 @@ impl Ingest {
                 }
             }
         }
+    }
+
+    /// A member left with no partition for long is most likely stranded by a broker that lost
+    /// the group's leader during a rebalance (seen with Tansu after `kill -9` of the previous
+    /// leader): it leaves and joins the group again, backing off so that a legitimately idle
+    /// member (more members than partitions) rejoins rarely.
+    fn rejoin_if_stranded(
+        &mut self,
+        since: &mut Option<Instant>,
+        after: &mut Duration,
+    ) -> Result<(), IngestError> {
+        if !self.parts.is_empty() {
+            *since = None;
+            *after = REJOIN_AFTER;
+            return Ok(());
+        }
+        let started = *since.get_or_insert_with(Instant::now);
+        if started.elapsed() < *after {
+            return Ok(());
+        }
+        tracing::warn!(waited = ?started.elapsed(), group = %self.cfg.group, "no partition assigned: leaving and joining the group again");
+        self.consumer.unsubscribe();
+        self.consumer
+            .subscribe(&[&self.cfg.telemetry_topic, &self.cfg.events_topic])
+            .map_err(|source| IngestError::Kafka {
+                brokers: self.cfg.brokers.clone(),
+                what: "subscribe".into(),
+                source: Box::new(source),
+            })?;
+        *since = Some(Instant::now());
+        *after = (*after * 2).min(Duration::from_secs(300));
+        Ok(())
     }
 
     /// Drops the state of revoked partitions (their buffered records were not committed: the
@@ -759,12 +797,12 @@ impl Ingest {
                 .map_err(|_| IngestError::Kafka {
                     brokers: self.cfg.brokers.clone(),
                     what: "fetch watermarks".into(),
-                    source: KafkaError::Canceled,
+                    source: Box::new(KafkaError::Canceled),
                 })?
                 .map_err(|source| IngestError::Kafka {
                     brokers: self.cfg.brokers.clone(),
                     what: format!("fetch watermarks of {topic}/{partition}"),
-                    source,
+                    source: Box::new(source),
                 })?
                 .1;
             if state.position < high {

@@ -92,7 +92,7 @@ mod tests {
             procedure_id: Bytes::from(vec![7u8; 16]),
             robot_id: Bytes::from(vec![9u8; 16]),
             seq,
-            timestamp: 1_700_000_000_000_000 + seq as i64,
+            timestamp: 1_700_000_000_000_000i64.wrapping_add(seq as i64),
             arm_position_x: x,
             tool_type: tool,
             ..Default::default()

@@ -79,6 +79,7 @@ struct Robot {
 /// The whole fleet's stream, in time order.
 #[derive(Debug)]
 pub struct Simulation {
+    seed: u64,
     timelines: Vec<Timeline>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
 }
@@ -129,7 +130,16 @@ impl Simulation {
             .enumerate()
             .filter_map(|(i, t)| t.peek_at().map(|at| Reverse((at, i))))
             .collect();
-        Ok(Self { timelines, heap })
+        Ok(Self {
+            seed: cfg.seed,
+            timelines,
+            heap,
+        })
+    }
+
+    /// The seed of this run.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 }
 
