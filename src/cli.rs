@@ -247,15 +247,10 @@ pub async fn run(args: Args) -> Result<()> {
 pub fn sim_config(f: &FleetArgs, start_micros: i64) -> SimConfig {
     let seed = f.seed.unwrap_or_else(|| {
         // A fresh fleet each run: robots registered by an earlier run are not registered again.
-        let seed = std::time::SystemTime::now()
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default();
-        tracing::info!(
-            seed,
-            "no --seed given: pass --seed {seed} to reproduce this run"
-        );
-        seed
+            .unwrap_or_default()
     });
     SimConfig {
         robots: f.robots,

@@ -255,7 +255,9 @@ pub async fn run(args: &[String], timeout: Duration) -> Output {
         .args(args)
         .env(
             "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,surgstream_ingest=debug".into()),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| {
+                "info,surgstream_ingest=debug,librdkafka=off,rdkafka::client=off,sqlx=warn".into()
+            }),
         )
         .stdout(Stdio::piped())
         .stderr(stderr)
