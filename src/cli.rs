@@ -107,6 +107,10 @@ pub struct FleetArgs {
     /// the same either way).
     #[arg(long, env = "SURGSTREAM_SIM_FAST")]
     pub fast: bool,
+    /// Start of the simulated run (RFC 3339, e.g. 2026-01-01T08:00:00Z); default now. With
+    /// `--seed`, makes a run reproducible byte for byte.
+    #[arg(long, env = "SURGSTREAM_SIM_START_TIME", value_parser = parse_start_time)]
+    pub start_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -118,6 +122,13 @@ pub struct SimArgs {
     /// Write the run's report (counts, frames per procedure) as JSON to this file.
     #[arg(long, env = "SURGSTREAM_SIM_REPORT")]
     pub report: Option<PathBuf>,
+    /// Write the records to this file instead of Kafka (as fast as possible; see
+    /// `surgstream_sim::file` for the framing). `--dry-run` is the same with no file kept.
+    #[arg(long, env = "SURGSTREAM_SIM_OUTPUT", conflicts_with = "dry_run")]
+    pub output: Option<PathBuf>,
+    /// Generate everything, send nothing: measures the generator alone.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Lake and flush settings.
@@ -175,6 +186,13 @@ pub struct DemoArgs {
     pub fleet: FleetArgs,
     #[command(flatten)]
     pub opts: IngestOpts,
+}
+
+/// An RFC 3339 instant, as microseconds since the epoch.
+pub fn parse_start_time(s: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_micros())
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-01-01T08:00:00Z)"))
 }
 
 /// A duration such as `500ms`, `5s`, `2m`, greater than zero.
@@ -317,8 +335,27 @@ pub fn serve_metrics(addr: Option<SocketAddr>) -> Result<()> {
 }
 
 async fn sim(a: SimArgs) -> Result<()> {
-    let start = chrono::Utc::now().timestamp_micros();
+    let start = a
+        .fleet
+        .start_time
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
     let simulation = Simulation::new(sim_config(&a.fleet, start))?;
+    if a.output.is_some() || a.dry_run {
+        let seed = simulation.seed();
+        let report = match &a.output {
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                surgstream_sim::file::write(simulation, &mut out)
+                    .with_context(|| format!("cannot write {}", path.display()))?
+            }
+            None => surgstream_sim::file::write(simulation, &mut std::io::sink())?,
+        };
+        tracing::info!(seed, "simulation written without Kafka");
+        print_sim_report(&report);
+        return write_report(a.report.as_deref(), &report);
+    }
     let opts = sink_options(&a.kafka, &a.fleet);
     let producer = surgstream_sim::kafka::connect(&opts).await?;
     tracing::info!(brokers = %opts.brokers, robots = a.fleet.robots, procedures = a.fleet.procedures, hz = a.fleet.hz,
@@ -337,6 +374,15 @@ async fn sim(a: SimArgs) -> Result<()> {
             report.delivery_errors,
             opts.brokers
         );
+    }
+    Ok(())
+}
+
+fn write_report(path: Option<&std::path::Path>, report: &SimReport) -> Result<()> {
+    if let Some(path) = path {
+        let json = serde_json::to_vec_pretty(report)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write report to {}", path.display()))?;
     }
     Ok(())
 }

@@ -17,7 +17,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let store = connect_db(&a.db).await?;
     store.migrate().await?;
     serve_metrics(a.opts.metrics_addr)?;
-    let start = chrono::Utc::now().timestamp_micros();
+    let start = a
+        .fleet
+        .start_time
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
     let simulation = Simulation::new(sim_config(&a.fleet, start))?;
     let sink = sink_options(&a.kafka, &a.fleet);
     let producer = surgstream_sim::kafka::connect(&sink).await?;

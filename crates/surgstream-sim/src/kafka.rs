@@ -130,7 +130,8 @@ pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
     Ok(producer)
 }
 
-fn body_name(body: &Option<Body>) -> &'static str {
+/// The name of an event's body type, e.g. `ProcedureStarted`.
+pub fn body_name(body: &Option<Body>) -> &'static str {
     match body {
         Some(Body::RobotRegistered(_)) => "RobotRegistered",
         Some(Body::RobotStatusChanged(_)) => "RobotStatusChanged",
@@ -254,21 +255,29 @@ type DeliveryOutcome = Result<
     futures::channel::oneshot::Canceled,
 >;
 
+impl SimReport {
+    /// Counts one delivered telemetry record.
+    pub fn telemetry_delivered(&mut self, procedure: [u8; 16], frames: u64) {
+        self.frames += frames;
+        self.telemetry_records += 1;
+        *self
+            .frames_per_procedure
+            .entry(uuid::Uuid::from_bytes(procedure).to_string())
+            .or_default() += frames;
+    }
+
+    /// Counts one delivered event.
+    pub fn event_delivered(&mut self, body_type: &str) {
+        self.events += 1;
+        *self.events_by_type.entry(body_type.to_owned()).or_default() += 1;
+    }
+}
+
 fn account(report: &mut SimReport, (result, sent): (DeliveryOutcome, Sent)) {
     match result {
         Ok(Ok(_)) => match sent {
-            Sent::Telemetry { procedure, frames } => {
-                report.frames += frames;
-                report.telemetry_records += 1;
-                *report
-                    .frames_per_procedure
-                    .entry(uuid::Uuid::from_bytes(procedure).to_string())
-                    .or_default() += frames;
-            }
-            Sent::Event(name) => {
-                report.events += 1;
-                *report.events_by_type.entry(name.to_owned()).or_default() += 1;
-            }
+            Sent::Telemetry { procedure, frames } => report.telemetry_delivered(procedure, frames),
+            Sent::Event(name) => report.event_delivered(name),
         },
         Ok(Err((e, msg))) => {
             report.delivery_errors += 1;
