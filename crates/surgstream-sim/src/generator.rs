@@ -90,26 +90,27 @@ impl Simulation {
         validate(&cfg)?;
         let mut fleet_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let facilities = (cfg.robots as usize).div_ceil(5).clamp(1, FACILITIES.len());
+        // Surgeons belong to a facility and operate on any of its robots.
+        let staff: Vec<Vec<(String, String)>> = (0..facilities)
+            .map(|facility| {
+                (0..4)
+                    .map(|k| {
+                        let id = format!("SURG-{:03}-{:03}", facility + 1, k + 1);
+                        (id, person(&mut fleet_rng, "Dr. "))
+                    })
+                    .collect()
+            })
+            .collect();
         let robots: Vec<Robot> = (0..cfg.robots as usize)
             .map(|i| {
                 let model = weighted(&mut fleet_rng, MODEL_WEIGHTS);
                 let facility = i % facilities;
-                let surgeons = (0..3)
-                    .map(|_| {
-                        let id = format!(
-                            "SURG-{:02}-{:04}",
-                            facility + 1,
-                            fleet_rng.random_range(0..10_000)
-                        );
-                        (id, person(&mut fleet_rng, "Dr. "))
-                    })
-                    .collect();
                 Robot {
                     id: uuid(&mut fleet_rng),
                     model,
                     facility,
                     firmware_patch: fleet_rng.random_range(0..6),
-                    surgeons,
+                    surgeons: staff[facility].clone(),
                 }
             })
             .collect();
@@ -714,6 +715,46 @@ mod tests {
         assert_eq!(scheduled, 10);
         assert_eq!(robots, 4);
         assert_eq!(started, outcomes);
+    }
+
+    #[test]
+    fn surgeons_belong_to_the_robot_s_facility() {
+        let mut c = cfg(5);
+        c.robots = 12;
+        c.procedures = 60;
+        c.duration = Duration::from_secs(60);
+        c.hz = 1;
+        let mut facility_of = std::collections::HashMap::new();
+        let mut checked = 0;
+        for r in Simulation::new(c).expect("valid") {
+            let Payload::Event(e) = r.payload else {
+                continue;
+            };
+            match e.body {
+                Some(Body::RobotRegistered(robot)) => {
+                    facility_of.insert(robot.robot_id.clone(), robot.facility_id.clone());
+                }
+                Some(Body::ProcedureScheduled(p)) => {
+                    let facility = &facility_of[&p.robot_id];
+                    let number = facility.trim_start_matches("FAC-");
+                    assert!(
+                        p.surgeon_id.starts_with(&format!("SURG-{number}-")),
+                        "{} at {facility}",
+                        p.surgeon_id
+                    );
+                    checked += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(checked, 60);
+        assert!(
+            facility_of
+                .values()
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 1
+        );
     }
 
     #[test]
