@@ -388,14 +388,17 @@ fn write_report(path: Option<&std::path::Path>, report: &SimReport) -> Result<()
 }
 
 pub fn print_sim_report(r: &SimReport) {
+    let achieved = r.frames as f64 / r.elapsed_seconds.max(1e-9);
+    let planned = r.frames as f64 / r.simulated_seconds.max(1e-9);
     say!(
-        "sim: {} frames in {} telemetry records, {} events, {} delivery errors, {:.1}s ({:.0} frames/s){}",
+        "sim: {} frames in {} telemetry records, {} events, {} delivery errors, {:.1}s: {achieved:.0} frames/s achieved, {planned:.0} frames/s planned over {:.1}s of simulated time, at most {:.2}s behind schedule{}",
         r.frames,
         r.telemetry_records,
         r.events,
         r.delivery_errors,
         r.elapsed_seconds,
-        r.frames as f64 / r.elapsed_seconds.max(1e-9),
+        r.simulated_seconds,
+        r.max_behind_seconds,
         if r.interrupted {
             " — interrupted"
         } else {

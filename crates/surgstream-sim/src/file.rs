@@ -38,7 +38,10 @@ pub struct FramedRecord {
 /// Writes every record of `sim` to `out` and returns what was written.
 pub fn write(sim: Simulation, out: &mut impl Write) -> io::Result<SimReport> {
     let started = std::time::Instant::now();
-    let mut report = SimReport::default();
+    let mut report = SimReport {
+        simulated_seconds: sim.duration().as_secs_f64(),
+        ..SimReport::default()
+    };
     out.write_all(MAGIC)?;
     for record in sim {
         let (kind, value) = match &record.payload {

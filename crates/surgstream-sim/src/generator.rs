@@ -80,6 +80,7 @@ struct Robot {
 #[derive(Debug)]
 pub struct Simulation {
     seed: u64,
+    duration: Duration,
     timelines: Vec<Timeline>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
 }
@@ -133,9 +134,15 @@ impl Simulation {
             .collect();
         Ok(Self {
             seed: cfg.seed,
+            duration: cfg.duration,
             timelines,
             heap,
         })
+    }
+
+    /// The simulated length of the run.
+    pub fn duration(&self) -> Duration {
+        self.duration
     }
 
     /// The seed of this run.

@@ -79,6 +79,10 @@ pub struct SimReport {
     pub elapsed_seconds: f64,
     /// Whether the run was stopped early (Ctrl-C / SIGTERM).
     pub interrupted: bool,
+    /// Simulated length of the run, seconds: frames / this is the planned average rate.
+    pub simulated_seconds: f64,
+    /// Largest delay of a paced send behind its due time (the broker not keeping up), seconds.
+    pub max_behind_seconds: f64,
 }
 
 /// Creates the idempotent producer and checks that the broker answers and the topics exist.
@@ -168,19 +172,35 @@ pub async fn run(
     let t0 = tokio::time::Instant::now();
     let wall0 = Instant::now();
     let content = headers::PROTOBUF;
+    report.simulated_seconds = sim.duration().as_secs_f64();
+    let mut progress = crate::progress::Progress::new(sim.duration());
+    let mut last_warning: Option<tokio::time::Instant> = None;
 
     for record in sim {
         if shutdown.is_cancelled() {
             report.interrupted = true;
             break;
         }
+        let offset = Duration::from_micros((record.at - start_micros).max(0) as u64);
+        let mut behind = Duration::ZERO;
         if opts.paced {
-            let due = t0 + Duration::from_micros((record.at - start_micros).max(0) as u64);
+            let due = t0 + offset;
             tokio::select! {
                 _ = tokio::time::sleep_until(due) => {}
                 _ = shutdown.cancelled() => { report.interrupted = true; break; }
             }
+            // Sends are scheduled on absolute times, so pacing does not drift; lateness means
+            // the broker (or this machine) is not keeping up, and the user is told.
+            behind = tokio::time::Instant::now().saturating_duration_since(due);
+            report.max_behind_seconds = report.max_behind_seconds.max(behind.as_secs_f64());
+            if behind > Duration::from_secs(1)
+                && last_warning.is_none_or(|w| w.elapsed() > Duration::from_secs(10))
+            {
+                last_warning = Some(tokio::time::Instant::now());
+                tracing::warn!(behind = ?behind, in_flight = in_flight.len(), "falling behind the live schedule: the broker is not keeping up");
+            }
         }
+        progress.update(&report, offset.as_millis() as u64, behind);
         let (topic, schema, value, sent) = match &record.payload {
             Payload::Telemetry(batch) => (
                 &opts.telemetry_topic,
@@ -246,6 +266,7 @@ pub async fn run(
     while let Some(done) = in_flight.next().await {
         account(&mut report, done);
     }
+    progress.finish();
     report.elapsed_seconds = wall0.elapsed().as_secs_f64();
     report
 }

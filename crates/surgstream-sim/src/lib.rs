@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod file;
 mod generator;
 pub mod kafka;
+mod progress;
 mod telemetry;
 
 pub use generator::{Payload, Record, SimConfig, SimError, Simulation};
