@@ -144,9 +144,8 @@ pub struct IngestReport {
     pub elapsed_seconds: f64,
 }
 
-/// How long a member may hold no partition before it rejoins the group (doubled each time, up
-/// to 5 minutes): longer than the 6 s session timeout, so that dead members have expired.
-const REJOIN_AFTER: Duration = Duration::from_secs(8);
+/// How long a member may hold no partition before it rejoins the group (doubled each time).
+const REJOIN_AFTER: Duration = Duration::from_secs(20);
 
 /// Assignment changes, recorded by the rebalance callback and reconciled by the main loop.
 #[derive(Debug, Default)]
@@ -268,7 +267,7 @@ pub async fn run(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
+        .set("session.timeout.ms", "10000")
         .set("client.id", "surgstream-ingest")
         .create_with_context(ctx.clone())
         .map_err(kafka("create consumer"))?;
