@@ -115,12 +115,8 @@ pub enum IngestError {
         partition: i32,
         /// Arrow's error.
         #[source]
-        source: arrow_error::ArrowError,
+        source: surgstream_lake::schema::ArrowError,
     },
-}
-
-mod arrow_error {
-    pub use surgstream_lake::schema::ArrowError;
 }
 
 /// Counts of one run, for summaries and tests.
@@ -186,6 +182,31 @@ impl ConsumerContext for Ctx {
     }
 }
 
+/// An event waiting for its batch transaction, with the record as it came (key and value) so
+/// that a rejected event is dead-lettered byte for byte, unknown fields included.
+#[derive(Debug)]
+struct PendingEvent {
+    offset: i64,
+    event: Event,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+/// `Err((reason, message))` when a `schema` header is present and names another message; a
+/// record without the header is accepted if it decodes.
+fn check_schema(found: Option<&[u8]>, expected: &str) -> Result<(), (&'static str, String)> {
+    match found {
+        Some(s) if s != expected.as_bytes() => Err((
+            "unknown_schema",
+            format!(
+                "schema header {:?} is not {expected}",
+                String::from_utf8_lossy(s)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Per assigned partition.
 #[derive(Debug)]
 struct PartitionState {
@@ -199,8 +220,8 @@ struct PartitionState {
     opened: Option<Instant>,
     /// Telemetry buffer (telemetry topic only).
     frames: FrameBuffer,
-    /// Pending events (events topic only), with their offsets.
-    events: Vec<(i64, Event)>,
+    /// Pending events (events topic only).
+    events: Vec<PendingEvent>,
     /// Newest frame timestamp buffered (µs), for latency.
     newest_frame: i64,
 }
@@ -486,11 +507,10 @@ impl Ingest {
         }
         state.position = offset + 1;
         state.opened.get_or_insert_with(Instant::now);
-        let schema = m.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == headers::SCHEMA)
-                .and_then(|h| h.value.map(<[u8]>::to_vec))
-        });
+        let schema = m
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == headers::SCHEMA))
+            .and_then(|h| h.value);
         let payload = m.payload().unwrap_or_default();
         let src = Source {
             topic: &key.0,
@@ -498,18 +518,9 @@ impl Ingest {
             offset,
         };
         if key.0 == self.cfg.telemetry_topic {
-            let bad_schema =
-                schema.filter(|s| s.as_slice() != headers::SCHEMA_TELEMETRY_BATCH.as_bytes());
-            let result = match bad_schema {
-                Some(s) => Err((
-                    "unknown_schema",
-                    format!(
-                        "schema header {:?} is not {}",
-                        String::from_utf8_lossy(&s),
-                        headers::SCHEMA_TELEMETRY_BATCH
-                    ),
-                )),
-                None => match surgstream_proto::decode_batch(payload) {
+            let result = match check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH) {
+                Err(e) => Err(e),
+                Ok(()) => match surgstream_proto::decode_batch(payload) {
                     Err(e) => Err(("undecodable", e.to_string())),
                     Ok(batch) => {
                         let newest = batch
@@ -534,9 +545,15 @@ impl Ingest {
             };
             if let Err((reason, message)) = result {
                 state.frames.note_offset(offset);
-                let dlq = self.cfg.telemetry_dlq_topic.clone();
                 self.dlq
-                    .send(&dlq, src, m.key(), payload, reason, &message)
+                    .send(
+                        &self.cfg.telemetry_dlq_topic,
+                        src,
+                        m.key(),
+                        payload,
+                        reason,
+                        &message,
+                    )
                     .await?;
                 self.report.telemetry_dead_letters += 1;
             }
@@ -549,25 +566,26 @@ impl Ingest {
             }
         } else {
             ::metrics::counter!(metrics::EVENTS_CONSUMED).increment(1);
-            let bad_schema = schema.filter(|s| s.as_slice() != headers::SCHEMA_EVENT.as_bytes());
-            let result = match bad_schema {
-                Some(s) => Err((
-                    "unknown_schema",
-                    format!(
-                        "schema header {:?} is not {}",
-                        String::from_utf8_lossy(&s),
-                        headers::SCHEMA_EVENT
-                    ),
-                )),
-                None => surgstream_proto::decode_event(payload)
-                    .map_err(|e| ("undecodable", e.to_string())),
-            };
+            let result = check_schema(schema, headers::SCHEMA_EVENT).and_then(|()| {
+                surgstream_proto::decode_event(payload).map_err(|e| ("undecodable", e.to_string()))
+            });
             match result {
-                Ok(event) => state.events.push((offset, event)),
+                Ok(event) => state.events.push(PendingEvent {
+                    offset,
+                    event,
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: payload.to_vec(),
+                }),
                 Err((reason, message)) => {
-                    let dlq = self.cfg.events_dlq_topic.clone();
                     self.dlq
-                        .send(&dlq, src, m.key(), payload, reason, &message)
+                        .send(
+                            &self.cfg.events_dlq_topic,
+                            src,
+                            m.key(),
+                            payload,
+                            reason,
+                            &message,
+                        )
                         .await?;
                     self.report.event_dead_letters += 1;
                 }
@@ -671,48 +689,40 @@ impl Ingest {
             }
             offsets::record_files(&mut tx, &self.cfg.group, topic, &written).await?;
         } else {
-            for (offset, event) in &state.events {
+            for pending in &state.events {
                 let src = Source {
                     topic,
                     partition,
-                    offset: *offset,
+                    offset: pending.offset,
                 };
-                match apply_event(&mut tx, src, event).await? {
+                match apply_event(&mut tx, src, &pending.event).await? {
                     Ok(()) => applied += 1,
-                    Err(r) => rejected.push((*offset, r, event.clone())),
+                    Err(r) => rejected.push((pending, r)),
                 }
             }
         }
         // Dead letters are delivered before the offset moves past them: at least once.
-        for (offset, r, event) in &rejected {
+        for (pending, r) in &rejected {
             let src = Source {
                 topic,
                 partition,
-                offset: *offset,
+                offset: pending.offset,
             };
-            let payload = surgstream_proto::encode_event(event);
-            let key_bytes = event_key(event);
-            let dlq = self.cfg.events_dlq_topic.clone();
             self.dlq
                 .send(
-                    &dlq,
+                    &self.cfg.events_dlq_topic,
                     src,
-                    key_bytes.as_deref(),
-                    &payload,
+                    pending.key.as_deref(),
+                    &pending.payload,
                     r.reason,
                     &r.message,
                 )
                 .await?;
         }
+        let dead_lettered = rejected.len() as u64;
         let pg_started = Instant::now();
         let advanced =
             offsets::advance(&mut tx, &self.cfg.group, topic, partition, expected, next).await;
-        let state = self.parts.get_mut(key).ok_or_else(|| StoreError::Fenced {
-            group: self.cfg.group.clone(),
-            topic: topic.to_owned(),
-            partition,
-            expected,
-        })?;
         match advanced {
             Ok(()) => tx.commit().await.map_err(StoreError::query("commit"))?,
             Err(StoreError::Fenced { .. }) => {
@@ -754,10 +764,7 @@ impl Ingest {
         self.report.files_written += written.len() as u64;
         self.report.bytes_written += bytes as u64;
         self.report.events_applied += applied;
-        self.report.event_dead_letters += rejected.len() as u64;
-        for (_, r, _) in &rejected {
-            tracing::warn!(topic, partition, reason = r.reason, error = %r.message, "event dead-lettered");
-        }
+        self.report.event_dead_letters += dead_lettered;
         state.durable = Some(next);
         state.frames.clear();
         state.events.clear();
@@ -811,20 +818,4 @@ impl Ingest {
         }
         Ok(true)
     }
-}
-
-fn event_key(event: &Event) -> Option<Vec<u8>> {
-    use surgstream_proto::v1::event::Body;
-    let robot = match event.body.as_ref()? {
-        Body::RobotRegistered(b) => &b.robot_id,
-        Body::RobotStatusChanged(b) => &b.robot_id,
-        Body::ProcedureScheduled(b) => &b.robot_id,
-        Body::ProcedureStarted(b) => &b.robot_id,
-        Body::ProcedureCompleted(b) => &b.robot_id,
-        Body::ProcedureAborted(b) => &b.robot_id,
-        Body::ProcedureCancelled(b) => &b.robot_id,
-        Body::OutcomeRecorded(b) => &b.robot_id,
-        Body::MaintenanceLogged(b) => &b.robot_id,
-    };
-    Some(robot.to_vec())
 }
