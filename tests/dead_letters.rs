@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use surgstream_proto::v1::{Event, ProcedureStarted, TelemetryBatch, TelemetryFrame, event::Body};
@@ -31,13 +31,7 @@ async fn send(p: &FutureProducer, topic: &str, key: &[u8], value: &[u8], schema:
 }
 
 async fn dead_letters(topic: &str, n: usize) -> Vec<HashMap<String, String>> {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", format!("{topic}-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let c = consumer(&format!("{topic}-reader"));
     c.subscribe(&[topic]).expect("subscribe");
     let mut out = Vec::new();
     while out.len() < n {

@@ -44,16 +44,6 @@ async fn produce_one_batch(topic: &str, n: usize) {
     }
 }
 
-fn consumer(group: &str) -> StreamConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer")
-}
-
 async fn read(c: &StreamConsumer, n: usize) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     while out.len() < n {

@@ -18,6 +18,17 @@ pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
 }
 
+/// A consumer of the test broker in `group`, reading from the earliest offset, no auto-commit.
+pub fn consumer(group: &str) -> rdkafka::consumer::StreamConsumer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer")
+}
+
 pub fn admin_url(db: &str) -> String {
     let base = std::env::var("SURGSTREAM_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
