@@ -9,15 +9,11 @@ use surgstream_proto::v1::TelemetryBatch;
 use surgstream_sim::{Payload, SimConfig, Simulation};
 
 fn batches() -> Vec<TelemetryBatch> {
-    let cfg = SimConfig {
-        robots: 10,
-        procedures: 10,
-        hz: 1_000,
-        seed: 1,
-        duration: Duration::from_secs(10),
-        batch_interval: Duration::from_millis(100),
-        start_micros: chrono_now(),
-    };
+    // Ten operating rooms at 1 kHz, a 2-hour case in about 10 s.
+    let mut cfg = SimConfig::live(10, 1, chrono_now());
+    cfg.procedures = Some(10);
+    cfg.hz = 1_000;
+    cfg.speed = 720.0;
     Simulation::new(cfg)
         .map(|s| {
             s.filter_map(|r| match r.payload {

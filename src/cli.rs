@@ -8,9 +8,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use surgstream_ingest::IngestConfig;
 use surgstream_lake::Lake;
+use surgstream_proto::time::MICROS_PER_DAY;
 use surgstream_proto::topics;
 use surgstream_sim::kafka::{SimReport, SinkOptions};
-use surgstream_sim::{SimConfig, Simulation};
+use surgstream_sim::{Profile, SimConfig, Simulation};
 use surgstream_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -81,34 +82,62 @@ pub struct DbArgs {
     pub db_timeout: Duration,
 }
 
+/// Which kind of simulated run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileArg {
+    /// The data model's volumes over the past two years, as a backfill sent as fast as the
+    /// broker takes it.
+    Seed,
+    /// Operating rooms streaming now, in wall-clock time.
+    Live,
+}
+
 /// What the simulated fleet looks like.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FleetArgs {
-    /// Robots in the fleet.
-    #[arg(long, env = "SURGSTREAM_SIM_ROBOTS", default_value_t = 10)]
-    pub robots: u32,
-    /// Procedures in the whole run.
-    #[arg(long, env = "SURGSTREAM_SIM_PROCEDURES", default_value_t = 30)]
-    pub procedures: u32,
-    /// Telemetry frames per second per procedure (1–10000).
+    /// `seed`: 50 robots in 10 facilities, 5,000 procedures over 2 years, 100 telemetry samples
+    /// each, 200 maintenance logs, sent as a backfill. `live`: operating rooms streaming now at
+    /// --hz. Default: seed for `sim`, live for `demo`.
+    #[arg(long, env = "SURGSTREAM_SIM_PROFILE", value_enum)]
+    pub profile: Option<ProfileArg>,
+    /// Seed profile: multiply the fleet, facilities, procedures and maintenance (e.g. 10, 100).
+    #[arg(long, env = "SURGSTREAM_SIM_SCALE", default_value_t = 1.0, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Robots in the fleet (operating rooms in a live run). Default: 50 × scale (seed), 10
+    /// (live).
+    #[arg(long, env = "SURGSTREAM_SIM_ROBOTS")]
+    pub robots: Option<u32>,
+    /// Seed: procedures in the window (default 5,000 × scale). Live: stop after this many
+    /// (default: no limit).
+    #[arg(long, env = "SURGSTREAM_SIM_PROCEDURES")]
+    pub procedures: Option<u32>,
+    /// Seed: telemetry samples per procedure, evenly spaced.
+    #[arg(long, env = "SURGSTREAM_SIM_SAMPLES", default_value_t = 100)]
+    pub samples: u32,
+    /// Live: telemetry frames per second per procedure (1–10000; 100 is the dVRK's state rate).
     #[arg(long, env = "SURGSTREAM_SIM_HZ", default_value_t = 100)]
     pub hz: u32,
+    /// Live: run procedures, turnovers and repairs this many times faster than real time
+    /// (telemetry stays at --hz). Default 1 (`demo`: 480, a 2-hour case in 15 s).
+    #[arg(long, env = "SURGSTREAM_SIM_SPEED")]
+    pub speed: Option<f64>,
     /// Seed of every random choice: same seed and options, same data. Unset: a new seed (and so
     /// a new fleet) each run, printed so that the run can be reproduced.
     #[arg(long, env = "SURGSTREAM_SIM_SEED")]
     pub seed: Option<u64>,
-    /// Length of the simulated run, e.g. 30s, 5m.
-    #[arg(long, env = "SURGSTREAM_SIM_DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub duration: Duration,
-    /// Frames of one procedure within this interval travel in one Kafka record.
+    /// Seed: the window (default 730days). Live: no procedure starts after this long, e.g. 30s,
+    /// 2h (default: until stopped; `demo`: 30s).
+    #[arg(long, env = "SURGSTREAM_SIM_DURATION", value_parser = positive_duration)]
+    pub duration: Option<Duration>,
+    /// Live: frames of one procedure within this interval travel in one Kafka record.
     #[arg(long, env = "SURGSTREAM_SIM_BATCH_INTERVAL", default_value = "100ms", value_parser = positive_duration)]
     pub batch_interval: Duration,
-    /// Send as fast as the broker takes records instead of in wall-clock time (timestamps are
-    /// the same either way).
+    /// Live: send as fast as the broker takes records instead of in wall-clock time (timestamps
+    /// are the same either way). A seed run is always sent as fast as the broker takes it.
     #[arg(long, env = "SURGSTREAM_SIM_FAST")]
     pub fast: bool,
-    /// Start of the simulated run (RFC 3339, e.g. 2026-01-01T08:00:00Z); default now. With
-    /// `--seed`, makes a run reproducible byte for byte.
+    /// Start of the run (RFC 3339, e.g. 2026-01-01T08:00:00Z). Default: now (live), the window
+    /// ending today (seed). With `--seed`, makes a run reproducible byte for byte.
     #[arg(long, env = "SURGSTREAM_SIM_START_TIME", value_parser = parse_start_time)]
     pub start_time: Option<i64>,
 }
@@ -262,7 +291,9 @@ pub async fn run(args: Args) -> Result<()> {
     }
 }
 
-pub fn sim_config(f: &FleetArgs, start_micros: i64) -> SimConfig {
+/// The simulation the fleet options describe; `default_profile` when none is given, `now` in
+/// µs UTC.
+pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> SimConfig {
     let seed = f.seed.unwrap_or_else(|| {
         // A fresh fleet each run: robots registered by an earlier run are not registered again.
         std::time::SystemTime::now()
@@ -270,23 +301,65 @@ pub fn sim_config(f: &FleetArgs, start_micros: i64) -> SimConfig {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or_default()
     });
-    SimConfig {
-        robots: f.robots,
-        procedures: f.procedures,
-        hz: f.hz,
-        seed,
-        duration: f.duration,
-        batch_interval: f.batch_interval,
-        start_micros,
+    let times = |n: u32| {
+        (f64::from(n) * f.scale)
+            .round()
+            .clamp(1.0, f64::from(u32::MAX)) as u32
+    };
+    match f.profile.unwrap_or(default_profile) {
+        ProfileArg::Seed => {
+            let window = f
+                .duration
+                .unwrap_or(Duration::from_secs(SimConfig::SEED_DAYS * 86_400));
+            let days = (window.as_secs() / 86_400) as i64;
+            // The window ends at today's midnight (UTC) unless a start is given.
+            let start = f
+                .start_time
+                .unwrap_or_else(|| (now.div_euclid(MICROS_PER_DAY) - days) * MICROS_PER_DAY);
+            let mut cfg = SimConfig::seed(f.scale, seed, start);
+            if let Some(r) = f.robots {
+                cfg.robots = times(r);
+                cfg.facilities = cfg.robots.div_ceil(5).clamp(1, times(10));
+            }
+            if let Some(p) = f.procedures {
+                cfg.procedures = Some(times(p));
+            }
+            // Four logs per robot over two years, as in the data model.
+            cfg.maintenance =
+                ((f64::from(cfg.robots) * 4.0 * days as f64 / 730.0).round() as u32).max(1);
+            cfg.samples = f.samples;
+            cfg.duration = Some(window);
+            cfg
+        }
+        ProfileArg::Live => {
+            let mut cfg =
+                SimConfig::live(f.robots.unwrap_or(10), seed, f.start_time.unwrap_or(now));
+            cfg.procedures = f.procedures;
+            cfg.hz = f.hz;
+            cfg.speed = f.speed.unwrap_or(1.0);
+            cfg.duration = f.duration;
+            cfg.batch_interval = f.batch_interval;
+            cfg
+        }
     }
 }
 
-pub fn sink_options(k: &KafkaArgs, f: &FleetArgs) -> SinkOptions {
+/// A scale factor: a positive number, at most 10000.
+pub fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 10_000.0 => Ok(v),
+        _ => Err("expected a number greater than 0 and at most 10000, e.g. 10".into()),
+    }
+}
+
+/// Where and how to send a simulation: a live run is paced in wall-clock time unless `--fast`;
+/// a seed run is a backfill, sent as fast as the broker takes it.
+pub fn sink_options(k: &KafkaArgs, f: &FleetArgs, cfg: &SimConfig) -> SinkOptions {
     SinkOptions {
         brokers: k.brokers.clone(),
         telemetry_topic: k.telemetry_topic.clone(),
         events_topic: k.events_topic.clone(),
-        paced: !f.fast,
+        paced: !f.fast && cfg.profile == Profile::Live,
         timeout: k.kafka_timeout,
     }
 }
@@ -335,11 +408,13 @@ pub fn serve_metrics(addr: Option<SocketAddr>) -> Result<()> {
 }
 
 async fn sim(a: SimArgs) -> Result<()> {
-    let start = a
-        .fleet
-        .start_time
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
-    let simulation = Simulation::new(sim_config(&a.fleet, start))?;
+    let cfg = sim_config(
+        &a.fleet,
+        ProfileArg::Seed,
+        chrono::Utc::now().timestamp_micros(),
+    );
+    let start = cfg.start_micros;
+    let simulation = Simulation::new(cfg.clone())?;
     if a.output.is_some() || a.dry_run {
         let seed = simulation.seed();
         let report = match &a.output {
@@ -356,10 +431,10 @@ async fn sim(a: SimArgs) -> Result<()> {
         print_sim_report(&report);
         return write_report(a.report.as_deref(), &report);
     }
-    let opts = sink_options(&a.kafka, &a.fleet);
+    let opts = sink_options(&a.kafka, &a.fleet, &cfg);
     let producer = surgstream_sim::kafka::connect(&opts).await?;
-    tracing::info!(brokers = %opts.brokers, robots = a.fleet.robots, procedures = a.fleet.procedures, hz = a.fleet.hz,
-        paced = opts.paced, seed = simulation.seed(), "simulation started (pass --seed to reproduce)");
+    tracing::info!(brokers = %opts.brokers, paced = opts.paced, seed = simulation.seed(),
+        "simulation started: {cfg} (pass --seed to reproduce)");
     let report =
         surgstream_sim::kafka::run(simulation, &producer, &opts, start, shutdown_token()).await;
     print_sim_report(&report);

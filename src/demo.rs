@@ -8,7 +8,7 @@ use surgstream_store::offsets;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DemoArgs, connect_db, ingest_config, open_lake, print_sim_report, serve_metrics,
+    DemoArgs, ProfileArg, connect_db, ingest_config, open_lake, print_sim_report, serve_metrics,
     shutdown_token, sim_config, sink_options,
 };
 
@@ -17,32 +17,38 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let store = connect_db(&a.db).await?;
     store.migrate().await?;
     serve_metrics(a.opts.metrics_addr)?;
-    let start = a
-        .fleet
-        .start_time
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
-    let simulation = Simulation::new(sim_config(&a.fleet, start))?;
-    let sink = sink_options(&a.kafka, &a.fleet);
+    let mut fleet = a.fleet.clone();
+    // A demo is short: procedures start for 30 s and a 2-hour case takes 15 s.
+    fleet.duration = fleet.duration.or(Some(std::time::Duration::from_secs(30)));
+    fleet.speed = fleet.speed.or(Some(480.0));
+    let cfg = sim_config(
+        &fleet,
+        ProfileArg::Live,
+        chrono::Utc::now().timestamp_micros(),
+    );
+    let start = cfg.start_micros;
+    let simulation = Simulation::new(cfg.clone())?;
+    let sink = sink_options(&a.kafka, &fleet, &cfg);
     let producer = surgstream_sim::kafka::connect(&sink).await?;
     let shutdown = shutdown_token();
     let sim_done = CancellationToken::new();
 
     say!(
-        "demo: {} robots, {} procedures, {} Hz per procedure, {:?}{}, seed {} → Kafka {} → lake {} + PostgreSQL {}",
-        a.fleet.robots,
-        a.fleet.procedures,
-        a.fleet.hz,
-        a.fleet.duration,
-        if a.fleet.fast { " (fast)" } else { " (live)" },
+        "demo: {cfg}{}, seed {} → Kafka {} → lake {} + PostgreSQL {}",
+        if sink.paced {
+            ""
+        } else {
+            ", sent as fast as the broker takes it"
+        },
         simulation.seed(),
         a.kafka.brokers,
         lake.url(),
         store.target()
     );
     let t0 = Instant::now();
-    let cfg = ingest_config(&a.kafka, &a.opts, Some(std::time::Duration::from_secs(2)));
+    let ingest_cfg = ingest_config(&a.kafka, &a.opts, Some(std::time::Duration::from_secs(2)));
     let ingest = tokio::spawn(surgstream_ingest::run(
-        cfg,
+        ingest_cfg,
         lake.clone(),
         store.clone(),
         shutdown.clone(),

@@ -111,7 +111,7 @@ async fn bad_option_values_name_the_option() {
     assert_eq!(code, 1);
     assert_eq!(
         one_error_line(&err),
-        "error: invalid option --robots: must be at least 1"
+        "error: invalid option --robots: must be between 1 and 1000000"
     );
     let (_, err) = fails(&["sim", "--hz", "20000"]).await;
     assert!(one_error_line(&err).contains("--hz"), "{err}");

@@ -71,8 +71,10 @@ async fn bad_records_are_dead_lettered_with_reason_and_source() {
             "3",
             "--hz",
             "100",
-            "--duration",
-            "6s",
+            "--profile",
+            "live",
+            "--speed",
+            "3600",
             "--fast",
         ])
         .await;

@@ -29,6 +29,8 @@ pub struct ProcedureKind {
     pub sex: Option<&'static str>,
     /// Median duration in minutes (durations are log-normal around it).
     pub median_minutes: f64,
+    /// Mean patient age in years (ages are normal around it).
+    pub mean_age: f64,
 }
 
 /// Procedure types. Indices are referenced by [`MODELS`].
@@ -38,78 +40,91 @@ pub const PROCEDURES: &[ProcedureKind] = &[
         category: "urological",
         sex: Some("male"),
         median_minutes: 120.0,
+        mean_age: 63.0,
     },
     ProcedureKind {
         procedure_type: "Partial Nephrectomy",
         category: "urological",
         sex: None,
         median_minutes: 150.0,
+        mean_age: 60.0,
     },
     ProcedureKind {
         procedure_type: "Hysterectomy",
         category: "gynecological",
         sex: Some("female"),
-        median_minutes: 130.0,
+        median_minutes: 135.0,
+        mean_age: 48.0,
     },
     ProcedureKind {
         procedure_type: "Myomectomy",
         category: "gynecological",
         sex: Some("female"),
         median_minutes: 140.0,
+        mean_age: 38.0,
     },
     ProcedureKind {
         procedure_type: "Cholecystectomy",
         category: "general",
         sex: None,
         median_minutes: 70.0,
+        mean_age: 50.0,
     },
     ProcedureKind {
         procedure_type: "Inguinal Hernia Repair",
         category: "general",
         sex: None,
         median_minutes: 80.0,
+        mean_age: 55.0,
     },
     ProcedureKind {
         procedure_type: "Colectomy",
         category: "colorectal",
         sex: None,
         median_minutes: 180.0,
+        mean_age: 64.0,
     },
     ProcedureKind {
         procedure_type: "Lobectomy",
         category: "thoracic",
         sex: None,
         median_minutes: 170.0,
+        mean_age: 66.0,
     },
     ProcedureKind {
         procedure_type: "Mitral Valve Repair",
         category: "cardiac",
         sex: None,
         median_minutes: 210.0,
+        mean_age: 62.0,
     },
     ProcedureKind {
         procedure_type: "Total Knee Arthroplasty",
         category: "orthopedic",
         sex: None,
         median_minutes: 95.0,
+        mean_age: 68.0,
     },
     ProcedureKind {
         procedure_type: "Total Hip Arthroplasty",
         category: "orthopedic",
         sex: None,
         median_minutes: 90.0,
+        mean_age: 67.0,
     },
     ProcedureKind {
         procedure_type: "Stereotactic Biopsy",
         category: "neurological",
         sex: None,
         median_minutes: 75.0,
+        mean_age: 57.0,
     },
     ProcedureKind {
         procedure_type: "Deep Brain Stimulation",
         category: "neurological",
         sex: None,
         median_minutes: 240.0,
+        mean_age: 61.0,
     },
 ];
 

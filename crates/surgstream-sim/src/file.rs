@@ -38,12 +38,12 @@ pub struct FramedRecord {
 /// Writes every record of `sim` to `out` and returns what was written.
 pub fn write(sim: Simulation, out: &mut impl Write) -> io::Result<SimReport> {
     let started = std::time::Instant::now();
-    let mut report = SimReport {
-        simulated_seconds: sim.duration().as_secs_f64(),
-        ..SimReport::default()
-    };
+    let mut report = SimReport::default();
+    let mut span = None;
     out.write_all(MAGIC)?;
     for record in sim {
+        let (first, _) = *span.get_or_insert((record.at, record.at));
+        span = Some((first, record.at));
         let (kind, value) = match &record.payload {
             Payload::Telemetry(batch) => {
                 report.telemetry_delivered(record.key, batch.frames.len() as u64);
@@ -63,6 +63,7 @@ pub fn write(sim: Simulation, out: &mut impl Write) -> io::Result<SimReport> {
         out.write_all(&value)?;
     }
     out.flush()?;
+    report.simulated_seconds = span.map_or(0.0, |(a, b)| (b - a) as f64 / 1e6);
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -122,16 +123,12 @@ mod tests {
     use crate::SimConfig;
 
     fn sim(seed: u64) -> Simulation {
-        Simulation::new(SimConfig {
-            robots: 3,
-            procedures: 5,
-            hz: 20,
-            seed,
-            duration: Duration::from_secs(10),
-            batch_interval: Duration::from_millis(200),
-            start_micros: 1_790_000_000_000_000,
-        })
-        .expect("valid")
+        let mut cfg = SimConfig::live(3, seed, 1_790_000_000_000_000);
+        cfg.procedures = Some(5);
+        cfg.hz = 20;
+        cfg.speed = 3_600.0;
+        cfg.batch_interval = Duration::from_millis(200);
+        Simulation::new(cfg).expect("valid")
     }
 
     #[test]

@@ -2,35 +2,166 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
-use surgstream_proto::time::{MICROS_PER_SECOND, day_of};
+use surgstream_proto::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SECOND, day_of};
 use surgstream_proto::v1::{self, Event, TelemetryBatch, event::Body};
 
 use crate::catalog::{FACILITIES, FAMILY_NAMES, GIVEN_NAMES, MODEL_WEIGHTS, MODELS, PROCEDURES};
+use crate::plan::{
+    Activity, Facility, Fate, LivePlanner, MaintKind, MaintPlan, ProcPlan, RobotSpec, apportion,
+    midnight, plan_calendar,
+};
 use crate::telemetry::ProcedureSignals;
 
-/// What to simulate.
+/// Which kind of run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// The data model's sample volumes over a past window, as a backfill: 50 robots in 10
+    /// facilities, 5,000 procedures over two years, 100 telemetry samples per procedure, 200
+    /// maintenance logs (times `scale`).
+    Seed,
+    /// Operating rooms streaming now, in wall-clock time, at `hz` per procedure.
+    Live,
+}
+
+/// What to simulate. [`SimConfig::seed`] and [`SimConfig::live`] give each profile's defaults.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Robots in the fleet (spread over up to 10 facilities, 5 robots each).
+    /// Which kind of run.
+    pub profile: Profile,
+    /// Robots in the fleet.
     pub robots: u32,
-    /// Procedures in the whole run, shared round-robin among the robots.
-    pub procedures: u32,
-    /// Telemetry frames per second of procedure time, per procedure.
+    /// Facilities the robots are spread over (round-robin).
+    pub facilities: u32,
+    /// Seed: procedures in the window. Live: at most this many in the run (None: no limit).
+    pub procedures: Option<u32>,
+    /// Seed: maintenance logs in the window. Live: unused (each robot brings its history, and
+    /// emergencies follow aborted procedures).
+    pub maintenance: u32,
+    /// Seed: telemetry samples per procedure, evenly spaced, in one record.
+    pub samples: u32,
+    /// Live: telemetry frames per second of procedure time.
     pub hz: u32,
+    /// Live: how much faster than real time procedures, turnovers and repairs run (telemetry
+    /// stays at `hz` in wall-clock time).
+    pub speed: f64,
     /// Seed of every random choice: the same seed and options give the same records.
     pub seed: u64,
-    /// Length of the simulated run; each robot's procedures are laid out inside it.
-    pub duration: Duration,
-    /// Frames of one procedure that fall in one such interval travel in one Kafka record.
+    /// Seed: the window's length (whole days). Live: no procedure starts after this long (None:
+    /// the run goes on until stopped).
+    pub duration: Option<Duration>,
+    /// Live: frames of one procedure that fall in one such interval travel in one record.
     pub batch_interval: Duration,
-    /// Start of the run, microseconds since the Unix epoch (UTC): "now" for a live run.
+    /// Start of the run, microseconds since the Unix epoch (UTC). Seed: the window's first day.
     pub start_micros: i64,
+}
+
+impl SimConfig {
+    /// Days in the seed profile's default window.
+    pub const SEED_DAYS: u64 = 730;
+
+    /// The seed profile with the data model's volumes times `scale`, over the two years before
+    /// `start_micros + 730 days`.
+    pub fn seed(scale: f64, seed: u64, start_micros: i64) -> Self {
+        let times = |n: f64| (n * scale).round().max(1.0) as u32;
+        Self {
+            profile: Profile::Seed,
+            robots: times(50.0),
+            facilities: times(10.0),
+            procedures: Some(times(5_000.0)),
+            maintenance: times(200.0),
+            samples: 100,
+            hz: 100,
+            speed: 1.0,
+            seed,
+            duration: Some(Duration::from_secs(Self::SEED_DAYS * 86_400)),
+            batch_interval: Duration::from_millis(100),
+            start_micros,
+        }
+    }
+
+    /// The live profile: `robots` operating rooms at 100 Hz, in real time, until stopped.
+    pub fn live(robots: u32, seed: u64, start_micros: i64) -> Self {
+        Self {
+            profile: Profile::Live,
+            robots,
+            facilities: robots.div_ceil(5).max(1),
+            procedures: None,
+            maintenance: 0,
+            samples: 100,
+            hz: 100,
+            speed: 1.0,
+            seed,
+            duration: None,
+            batch_interval: Duration::from_millis(100),
+            start_micros,
+        }
+    }
+
+    /// A digest of every option, mixed into the seed: the same seed with other options gives
+    /// another fleet (other ids, serials), so two runs never collide in one database.
+    fn digest(&self) -> u64 {
+        let fields = [
+            self.profile as u64,
+            u64::from(self.robots),
+            u64::from(self.facilities),
+            self.procedures.map_or(u64::MAX, u64::from),
+            u64::from(self.maintenance),
+            u64::from(self.samples),
+            u64::from(self.hz),
+            self.speed.to_bits(),
+            self.duration.map_or(u64::MAX, |d| d.as_micros() as u64),
+            self.batch_interval.as_micros() as u64,
+            self.start_micros as u64,
+        ];
+        fields
+            .iter()
+            .fold(splitmix(self.seed), |h, f| splitmix(h ^ f))
+    }
+}
+
+impl std::fmt::Display for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.profile {
+            Profile::Seed => write!(
+                f,
+                "seed profile: {} robots in {} facilities, {} procedures over {} days with {} telemetry samples each, {} maintenance logs",
+                self.robots,
+                self.facilities,
+                self.procedures.unwrap_or(0),
+                window_days(self),
+                self.samples,
+                self.maintenance
+            ),
+            Profile::Live => {
+                write!(
+                    f,
+                    "live profile: {} operating rooms in {} facilities at {} Hz, {}x real time",
+                    self.robots, self.facilities, self.hz, self.speed
+                )?;
+                if let Some(n) = self.procedures {
+                    write!(f, ", at most {n} procedures")?;
+                }
+                match self.duration {
+                    Some(d) => write!(f, ", procedures start for {:.0}s", d.as_secs_f64()),
+                    None => write!(f, ", until stopped"),
+                }
+            }
+        }
+    }
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Why a simulation cannot be set up.
@@ -66,67 +197,87 @@ pub struct Record {
     pub payload: Payload,
 }
 
-/// A robot's static facts.
-#[derive(Debug, Clone)]
-struct Robot {
-    id: [u8; 16],
-    model: usize,
-    facility: usize,
-    firmware_patch: u32,
-    surgeons: Vec<(String, String)>,
-}
-
 /// The whole fleet's stream, in time order.
 #[derive(Debug)]
 pub struct Simulation {
     seed: u64,
-    duration: Duration,
+    profile: Profile,
+    horizon: Option<Duration>,
     timelines: Vec<Timeline>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
 }
 
 impl Simulation {
-    /// Sets up the fleet. Fails with the option's name on a value that makes no sense.
+    /// Sets up the fleet and plans its activities. Fails with the option's name on a value that
+    /// makes no sense.
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
         validate(&cfg)?;
-        let mut fleet_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let facilities = (cfg.robots as usize).div_ceil(5).clamp(1, FACILITIES.len());
-        // Surgeons belong to a facility and operate on any of its robots.
-        let staff: Vec<Vec<(String, String)>> = (0..facilities)
-            .map(|facility| {
-                (0..4)
-                    .map(|k| {
-                        let id = format!("SURG-{:03}-{:03}", facility + 1, k + 1);
-                        (id, person(&mut fleet_rng, "Dr. "))
+        let digest = cfg.digest();
+        let mut fleet_rng = ChaCha8Rng::seed_from_u64(digest);
+        let facilities = facilities(&mut fleet_rng, cfg.facilities as usize);
+        let mut rngs: Vec<ChaCha8Rng> = (0..cfg.robots as u64)
+            .map(|i| ChaCha8Rng::seed_from_u64(splitmix(digest ^ splitmix(i + 1))))
+            .collect();
+        let robots = robots(&cfg, &mut fleet_rng, &mut rngs);
+        let frames = match cfg.profile {
+            Profile::Seed => Frames::Samples(cfg.samples),
+            Profile::Live => Frames::Rate {
+                hz: cfg.hz,
+                batch_interval: cfg.batch_interval.as_micros().max(1) as i64,
+            },
+        };
+        let sources: Vec<Source> = match cfg.profile {
+            Profile::Seed => {
+                let days = window_days(&cfg);
+                plan_calendar(
+                    &robots,
+                    &mut rngs,
+                    day_of(cfg.start_micros),
+                    days,
+                    u64::from(cfg.procedures.unwrap_or(0)),
+                    u64::from(cfg.maintenance),
+                )
+                .map_err(|e| SimError::InvalidOption {
+                    option: e.option,
+                    reason: e.reason,
+                })?
+                .into_iter()
+                .map(|acts| Source::Calendar(acts.into_iter()))
+                .collect()
+            }
+            Profile::Live => {
+                let until = cfg
+                    .duration
+                    .map(|d| cfg.start_micros + d.as_micros() as i64);
+                let shares = cfg.procedures.map(|n| {
+                    apportion(u64::from(n), &vec![1; robots.len()])
+                        .into_iter()
+                        .map(|s| s as u32)
+                        .collect::<Vec<_>>()
+                });
+                robots
+                    .iter()
+                    .zip(rngs.iter_mut())
+                    .enumerate()
+                    .map(|(i, (r, rng))| {
+                        // Every room starts its first case within three seconds: data flows at once.
+                        let first = cfg.start_micros + rng.random_range(500_000..3_000_000);
+                        let remaining = shares.as_ref().map(|s| s[i]);
+                        Source::Live(LivePlanner::new(r, first, until, remaining, cfg.speed))
                     })
                     .collect()
+            }
+        };
+        let facilities: Vec<Arc<Facility>> = facilities.into_iter().map(Arc::new).collect();
+        let timelines: Vec<Timeline> = robots
+            .into_iter()
+            .zip(rngs)
+            .zip(sources)
+            .map(|((robot, rng), source)| {
+                let facility = facilities[robot.facility].clone();
+                Timeline::new(robot, facility, rng, source, frames, cfg.profile)
             })
             .collect();
-        let robots: Vec<Robot> = (0..cfg.robots as usize)
-            .map(|i| {
-                let model = weighted(&mut fleet_rng, MODEL_WEIGHTS);
-                let facility = i % facilities;
-                Robot {
-                    id: uuid(&mut fleet_rng),
-                    model,
-                    facility,
-                    firmware_patch: fleet_rng.random_range(0..6),
-                    surgeons: staff[facility].clone(),
-                }
-            })
-            .collect();
-
-        let per_robot = cfg.procedures.div_ceil(cfg.robots).max(1);
-        let slot = cfg.duration.as_micros() as i64 / i64::from(per_robot);
-        let mut timelines = Vec::with_capacity(robots.len());
-        for (i, robot) in robots.into_iter().enumerate() {
-            let count =
-                (cfg.procedures / cfg.robots) + u32::from((i as u32) < cfg.procedures % cfg.robots);
-            let rng = ChaCha8Rng::seed_from_u64(
-                cfg.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)),
-            );
-            timelines.push(Timeline::new(robot, count, slot, &cfg, rng));
-        }
         let heap = timelines
             .iter()
             .enumerate()
@@ -134,20 +285,32 @@ impl Simulation {
             .collect();
         Ok(Self {
             seed: cfg.seed,
-            duration: cfg.duration,
+            profile: cfg.profile,
+            horizon: match cfg.profile {
+                Profile::Seed => Some(Duration::from_secs(
+                    window_days(&cfg) as u64 * MICROS_PER_DAY as u64 / 1_000_000,
+                )),
+                Profile::Live => cfg.duration,
+            },
             timelines,
             heap,
         })
     }
 
-    /// The simulated length of the run.
-    pub fn duration(&self) -> Duration {
-        self.duration
+    /// How much simulated time the run covers: the seed window, or a live run's duration (None
+    /// when it goes on until stopped).
+    pub fn horizon(&self) -> Option<Duration> {
+        self.horizon
     }
 
     /// The seed of this run.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Which profile this run follows.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 }
 
@@ -165,6 +328,11 @@ impl Iterator for Simulation {
     }
 }
 
+fn window_days(cfg: &SimConfig) -> i32 {
+    cfg.duration
+        .map_or(0, |d| (d.as_secs() / 86_400).min(100_000) as i32)
+}
+
 fn validate(cfg: &SimConfig) -> Result<(), SimError> {
     let bad = |option, reason: &str| {
         Err(SimError::InvalidOption {
@@ -172,24 +340,44 @@ fn validate(cfg: &SimConfig) -> Result<(), SimError> {
             reason: reason.to_owned(),
         })
     };
-    if cfg.robots == 0 {
-        return bad("--robots", "must be at least 1");
+    if cfg.robots == 0 || cfg.robots > 1_000_000 {
+        return bad("--robots", "must be between 1 and 1000000");
+    }
+    if cfg.facilities == 0 || cfg.facilities > cfg.robots {
+        return bad(
+            "--scale",
+            "gives no facility, or more facilities than robots",
+        );
     }
     if cfg.hz == 0 || cfg.hz > 10_000 {
         return bad("--hz", "must be between 1 and 10000 frames per second");
     }
-    if cfg.duration < Duration::from_secs(1) {
-        return bad("--duration", "must be at least 1s");
+    if cfg.samples == 0 || cfg.samples > 1_000_000 {
+        return bad("--samples", "must be between 1 and 1000000 per procedure");
     }
-    let per_robot = cfg.procedures.div_ceil(cfg.robots).max(1);
-    if cfg.duration.as_micros() / u128::from(per_robot) < 200_000 {
-        return bad(
-            "--procedures",
-            "too many procedures per robot for --duration: each needs at least 200ms",
-        );
+    if !(cfg.speed.is_finite() && (1.0..=1_000_000.0).contains(&cfg.speed)) {
+        return bad("--speed", "must be between 1 and 1000000");
     }
     if cfg.batch_interval.is_zero() {
         return bad("--batch-interval", "must be greater than zero");
+    }
+    match cfg.profile {
+        Profile::Seed => {
+            if window_days(cfg) < 7 {
+                return bad(
+                    "--duration",
+                    "the seed profile's window must be at least 7 days",
+                );
+            }
+            if cfg.procedures.is_none() {
+                return bad("--procedures", "the seed profile needs a procedure count");
+            }
+        }
+        Profile::Live => {
+            if cfg.duration.is_some_and(|d| d < Duration::from_secs(1)) {
+                return bad("--duration", "must be at least 1s");
+            }
+        }
     }
     Ok(())
 }
@@ -223,36 +411,133 @@ fn b(id: [u8; 16]) -> Bytes {
     Bytes::copy_from_slice(&id)
 }
 
-/// One robot's records, generated one procedure at a time.
+/// Facilities and their surgeons (4 to 8 each).
+fn facilities(rng: &mut ChaCha8Rng, count: usize) -> Vec<Facility> {
+    (0..count)
+        .map(|f| {
+            let base = FACILITIES[f % FACILITIES.len()];
+            let name = match f / FACILITIES.len() {
+                0 => base.to_owned(),
+                n => format!("{base} — Campus {}", n + 1),
+            };
+            let surgeons = (0..rng.random_range(4..=8))
+                .map(|k| {
+                    (
+                        format!("SURG-{:03}-{:03}", f + 1, k + 1),
+                        person(rng, "Dr. "),
+                    )
+                })
+                .collect();
+            Facility {
+                id: format!("FAC-{:03}", f + 1),
+                name,
+                surgeons,
+            }
+        })
+        .collect()
+}
+
+/// The fleet: models by market share, installation dates, a few robots installed or retired
+/// inside a seed window.
+fn robots(cfg: &SimConfig, fleet: &mut ChaCha8Rng, rngs: &mut [ChaCha8Rng]) -> Vec<RobotSpec> {
+    let start_day = day_of(cfg.start_micros);
+    let days = window_days(cfg);
+    let n = cfg.robots as usize;
+    // Serial numbers: the robot's index spread over 0..10^6 by a multiplier prime to 10^6, so
+    // no two robots of a fleet (at most a million) share one.
+    let serial_offset: u64 = fleet.random_range(0..1_000_000);
+    let mut specs: Vec<RobotSpec> = (0..n)
+        .map(|i| {
+            let rng = &mut rngs[i];
+            let model = weighted(fleet, MODEL_WEIGHTS);
+            let (installed, registered_at) = match cfg.profile {
+                Profile::Seed if rng.random_bool(crate::plan::INSTALLED_IN_WINDOW) => {
+                    let day = start_day + rng.random_range(0..(days * 3 / 4).max(1));
+                    (day, midnight(day) + 9 * MICROS_PER_HOUR + i as i64)
+                }
+                Profile::Seed => (
+                    start_day - rng.random_range(60..2_200),
+                    cfg.start_micros + i as i64 * MICROS_PER_SECOND,
+                ),
+                Profile::Live => (
+                    start_day - rng.random_range(60..2_200),
+                    cfg.start_micros + i as i64,
+                ),
+            };
+            RobotSpec {
+                id: uuid(rng),
+                model,
+                facility: i % cfg.facilities as usize,
+                installed,
+                registered_at,
+                firmware_patch: rng.random_range(0..4),
+                serial: ((i as u64 * 7_919 + serial_offset) % 1_000_000) as u32,
+                retired: None,
+            }
+        })
+        .collect();
+    if cfg.profile == Profile::Seed {
+        // The oldest systems are the ones decommissioned, in the last quarter of the window.
+        let retire = (n as f64 * crate::plan::RETIRED_IN_WINDOW).round() as usize;
+        let mut by_age: Vec<usize> = (0..n).collect();
+        by_age.sort_by_key(|&i| (specs[i].installed, i));
+        for &i in by_age.iter().take(retire) {
+            let day = start_day + days * 3 / 4 + fleet.random_range(0..(days / 4 - 7).max(1));
+            specs[i].retired = Some(day);
+        }
+    }
+    specs
+}
+
+/// How a procedure's telemetry is laid out.
+#[derive(Debug, Clone, Copy)]
+enum Frames {
+    /// `hz` frames per second, in records of `batch_interval` µs of procedure time.
+    Rate { hz: u32, batch_interval: i64 },
+    /// This many samples evenly spaced over the procedure, in one record.
+    Samples(u32),
+}
+
+/// Where a timeline's activities come from.
+#[derive(Debug)]
+enum Source {
+    Calendar(std::vec::IntoIter<Activity>),
+    Live(LivePlanner),
+}
+
+/// One robot's records, generated one activity at a time.
 #[derive(Debug)]
 struct Timeline {
-    robot: Robot,
+    robot: RobotSpec,
+    robot_id: Bytes,
+    facility: Arc<Facility>,
     rng: ChaCha8Rng,
+    source: Source,
+    frames: Frames,
     pending: VecDeque<Record>,
-    next_procedure: u32,
-    procedures: u32,
-    slot: i64,
-    start: i64,
-    hz: u32,
-    batch_interval: i64,
     firmware_patch: u32,
 }
 
 impl Timeline {
-    fn new(robot: Robot, procedures: u32, slot: i64, cfg: &SimConfig, rng: ChaCha8Rng) -> Self {
+    fn new(
+        robot: RobotSpec,
+        facility: Arc<Facility>,
+        rng: ChaCha8Rng,
+        source: Source,
+        frames: Frames,
+        profile: Profile,
+    ) -> Self {
         let mut t = Self {
             firmware_patch: robot.firmware_patch,
+            robot_id: b(robot.id),
             robot,
+            facility,
             rng,
+            source,
+            frames,
             pending: VecDeque::new(),
-            next_procedure: 0,
-            procedures,
-            slot,
-            start: cfg.start_micros,
-            hz: cfg.hz,
-            batch_interval: cfg.batch_interval.as_micros().max(1) as i64,
         };
-        t.register();
+        t.register(profile);
         t
     }
 
@@ -262,8 +547,17 @@ impl Timeline {
 
     fn pop(&mut self) -> Option<Record> {
         let record = self.pending.pop_front();
-        if self.pending.is_empty() {
-            self.refill();
+        while self.pending.is_empty() {
+            let next = match &mut self.source {
+                Source::Calendar(acts) => acts.next(),
+                Source::Live(planner) => planner.next(&mut self.rng),
+            };
+            match next {
+                Some(Activity::Procedure(p)) => self.procedure(&p),
+                Some(Activity::Maintenance(m)) => self.maintenance(&m),
+                Some(Activity::Retire(at)) => self.status(at, "retired", "decommissioned"),
+                None => break,
+            }
         }
         record
     }
@@ -281,6 +575,15 @@ impl Timeline {
         });
     }
 
+    fn status(&mut self, at: i64, status: &str, reason: &str) {
+        let body = Body::RobotStatusChanged(v1::RobotStatusChanged {
+            robot_id: self.robot_id.clone(),
+            status: status.into(),
+            reason: reason.into(),
+        });
+        self.event(at, body);
+    }
+
     fn firmware(&self) -> String {
         format!(
             "{}.{}",
@@ -288,179 +591,199 @@ impl Timeline {
         )
     }
 
-    /// Registration and the robot's maintenance history, all before the run starts.
-    fn register(&mut self) {
+    /// Registration; a live robot also brings its service history (logs dated before the run).
+    fn register(&mut self, profile: Profile) {
         let model = &MODELS[self.robot.model];
-        let today = day_of(self.start);
-        let installed = today - self.rng.random_range(400..2_500);
+        let installed = self.robot.installed;
         let serial = format!(
             "{}{}-{:06}",
             model.serial_prefix,
-            2_000 + (installed / 365 + 1970 - 2_000),
-            self.rng.random_range(0..1_000_000)
+            1970 + installed.div_euclid(365),
+            self.robot.serial
         );
-        let facility = self.robot.facility;
-        let history = self.rng.random_range(1..=4);
-        // The firmware at registration is the one before the history's upgrades.
-        let upgrades = self.robot.firmware_patch.min(history);
-        self.firmware_patch = self.robot.firmware_patch - upgrades;
-        self.event(
-            self.start,
-            Body::RobotRegistered(v1::RobotRegistered {
-                robot_id: b(self.robot.id),
-                robot_serial_number: serial,
-                robot_model: model.model.to_owned(),
-                manufacturer: model.manufacturer.to_owned(),
-                installation_date: installed,
-                facility_id: format!("FAC-{:03}", facility + 1),
-                facility_name: FACILITIES[facility].to_owned(),
-                status: "operational".to_owned(),
-                firmware_version: self.firmware(),
-            }),
-        );
-        let mut day = installed;
-        for k in 0..history {
-            day += self
-                .rng
-                .random_range(60..(today - day).max(61) / (history - k + 1) as i32 + 61);
-            let day = day.min(today - 1);
-            let upgrade = k < upgrades;
-            let kind = if upgrade {
-                "upgrade"
-            } else {
-                ["routine", "calibration", "routine", "emergency"][self.rng.random_range(0..4)]
-            };
-            let at = self.start + k as i64 + 1;
-            self.maintenance(at, day, kind);
+        let at = self.robot.registered_at;
+        let body = Body::RobotRegistered(v1::RobotRegistered {
+            robot_id: self.robot_id.clone(),
+            robot_serial_number: serial,
+            robot_model: model.model.to_owned(),
+            manufacturer: model.manufacturer.to_owned(),
+            installation_date: installed,
+            facility_id: self.facility.id.clone(),
+            facility_name: self.facility.name.clone(),
+            status: "operational".to_owned(),
+            firmware_version: self.firmware(),
+        });
+        self.event(at, body);
+        if profile == Profile::Live {
+            let today = day_of(at);
+            let mut day = installed;
+            let history = self.rng.random_range(1..=3);
+            for k in 0..history {
+                day += self
+                    .rng
+                    .random_range(30..((today - day) / (history - k + 1)).max(31));
+                let kind = [
+                    MaintKind::Routine,
+                    MaintKind::Calibration,
+                    MaintKind::Upgrade,
+                    MaintKind::Routine,
+                ][self.rng.random_range(0..4)];
+                let hours = crate::plan::lognormal(&mut self.rng, 4.0, 0.3, 0.4, 2.2);
+                self.maintenance(&MaintPlan {
+                    from: at + 1 + k as i64,
+                    until: at + 1 + k as i64,
+                    downtime_hours: (hours * 100.0).round() / 100.0,
+                    kind,
+                    day: day.min(today - 1),
+                    window: false,
+                });
+            }
         }
     }
 
-    fn maintenance(&mut self, at: i64, day: i32, kind: &str) {
-        let upgrade = kind == "upgrade";
-        if upgrade {
+    fn maintenance(&mut self, m: &MaintPlan) {
+        let kind = m.kind;
+        if m.window {
+            let reason = match kind {
+                MaintKind::Emergency => "fault reported: emergency service",
+                MaintKind::Upgrade => "scheduled firmware upgrade",
+                MaintKind::Calibration => "scheduled calibration",
+                MaintKind::Routine => "scheduled preventive maintenance",
+            };
+            self.status(m.from, "maintenance", reason);
+        }
+        if kind == MaintKind::Upgrade {
             self.firmware_patch += 1;
         }
-        let (issues, actions, parts, hours) = match kind {
-            "routine" => (
-                "none",
-                "inspection, lubrication of instrument drive",
-                "",
-                4.0,
-            ),
-            "calibration" => (
-                "arm 2 encoder drift 0.3 mm",
-                "kinematic recalibration of all arms",
-                "",
-                3.0,
-            ),
-            "emergency" => (
-                "instrument arm fault during docking",
-                "replaced arm joint motor, functional test",
-                "arm joint motor",
-                18.0,
-            ),
-            _ => (
+        let rng = &mut self.rng;
+        let (issues, actions, parts) = match kind {
+            MaintKind::Routine => [
+                ("none", "inspection, lubrication of instrument drives", ""),
+                (
+                    "worn instrument drive seals",
+                    "inspection, seals replaced",
+                    "instrument drive seals",
+                ),
+                (
+                    "cooling fan noise",
+                    "inspection, cooling fan replaced",
+                    "cooling fan",
+                ),
+            ][rng.random_range(0..3)],
+            MaintKind::Calibration => [
+                (
+                    "arm encoder drift 0.3 mm",
+                    "kinematic recalibration of all arms",
+                    "",
+                ),
+                (
+                    "camera alignment offset",
+                    "endoscope and camera head calibration",
+                    "",
+                ),
+            ][rng.random_range(0..2)],
+            MaintKind::Emergency => [
+                (
+                    "instrument arm fault during procedure",
+                    "replaced arm joint motor, functional test",
+                    "arm joint motor",
+                ),
+                (
+                    "surgeon console hand controller fault",
+                    "replaced hand controller, functional test",
+                    "hand controller",
+                ),
+                (
+                    "power supply fault",
+                    "replaced power supply unit, safety test",
+                    "power supply unit",
+                ),
+            ][rng.random_range(0..3)],
+            MaintKind::Upgrade => (
                 "firmware out of date",
                 "firmware upgrade, regression test",
                 "",
-                6.0,
             ),
         };
+        let base_cost = match kind {
+            MaintKind::Routine => 1_800.0,
+            MaintKind::Calibration => 1_200.0,
+            MaintKind::Upgrade => 3_500.0,
+            MaintKind::Emergency => 9_000.0,
+        };
+        let parts_cost = if parts.is_empty() {
+            0.0
+        } else {
+            rng.random_range(800.0..12_000.0)
+        };
+        // Labour follows downtime; parts on top.
+        let cost = base_cost * rng.random_range(0.85..1.2) + 180.0 * m.downtime_hours + parts_cost;
+        let next = match kind {
+            MaintKind::Emergency => 30,
+            MaintKind::Calibration => 180,
+            _ => 90,
+        };
+        let tech = rng.random_range(0..8) + 10 * self.robot.model as u32;
         let body = Body::MaintenanceLogged(v1::MaintenanceLogged {
-            maintenance_id: b(uuid(&mut self.rng)),
-            robot_id: b(self.robot.id),
-            maintenance_date: day,
-            maintenance_type: kind.to_owned(),
-            technician_id: format!("TECH-{:04}", self.rng.random_range(0..10_000)),
-            technician_name: person(&mut self.rng, ""),
+            maintenance_id: b(uuid(rng)),
+            robot_id: self.robot_id.clone(),
+            maintenance_date: m.day,
+            maintenance_type: kind.as_str().to_owned(),
+            technician_id: format!("TECH-{tech:04}"),
+            // The same technician id always has the same name.
+            technician_name: format!(
+                "{} {}",
+                GIVEN_NAMES[(tech as usize * 7) % GIVEN_NAMES.len()],
+                FAMILY_NAMES[(tech as usize * 11 + 3) % FAMILY_NAMES.len()]
+            ),
             issues_found: issues.to_owned(),
             actions_taken: actions.to_owned(),
             parts_replaced: parts.to_owned(),
-            downtime_hours: (hours * self.rng.random_range(0.7..1.4f64) * 100.0).round() / 100.0,
-            next_maintenance_date: day + 90,
-            cost: (match kind {
-                "routine" => 1_800.0,
-                "calibration" => 1_200.0,
-                "emergency" => 14_000.0,
-                _ => 3_500.0,
-            } * self.rng.random_range(0.8..1.3f64)
-                * 100.0)
-                .round()
-                / 100.0,
-            firmware_version: if upgrade {
+            downtime_hours: m.downtime_hours,
+            next_maintenance_date: m.day + next,
+            cost: (cost * 100.0).round() / 100.0,
+            firmware_version: if kind == MaintKind::Upgrade {
                 self.firmware()
             } else {
                 String::new()
             },
         });
+        let at = if m.window { m.from + 1 } else { m.from };
         self.event(at, body);
-    }
-
-    /// Generates the next procedure's records (or, after the last, an end-of-run service).
-    fn refill(&mut self) {
-        while self.pending.is_empty() && self.next_procedure < self.procedures {
-            let n = self.next_procedure;
-            self.next_procedure += 1;
-            self.procedure(n);
-        }
-        if self.pending.is_empty() && self.next_procedure == self.procedures {
-            self.next_procedure += 1;
-            // A fifth of the fleet goes into service after its last procedure.
-            if self.rng.random_bool(0.2) {
-                let at = self.start + i64::from(self.procedures) * self.slot - self.slot / 50;
-                let reason = "scheduled preventive maintenance";
-                self.event(
-                    at,
-                    Body::RobotStatusChanged(v1::RobotStatusChanged {
-                        robot_id: b(self.robot.id),
-                        status: "maintenance".into(),
-                        reason: reason.into(),
-                    }),
-                );
-                self.maintenance(at + 1, day_of(at), "routine");
-                self.event(
-                    at + 2,
-                    Body::RobotStatusChanged(v1::RobotStatusChanged {
-                        robot_id: b(self.robot.id),
-                        status: "operational".into(),
-                        reason: "service complete".into(),
-                    }),
-                );
-            }
+        if m.window {
+            self.status(m.until, "operational", "service complete");
         }
     }
 
-    fn procedure(&mut self, n: u32) {
+    fn procedure(&mut self, p: &ProcPlan) {
         let model = &MODELS[self.robot.model];
-        let kind = &PROCEDURES[model.procedures[self.rng.random_range(0..model.procedures.len())]];
-        let slot_start = self.start + i64::from(n) * self.slot + 10;
+        let kind = &PROCEDURES[p.kind];
         let procedure_id = uuid(&mut self.rng);
-        let robot_id = self.robot.id;
         let (surgeon_id, surgeon_name) =
-            self.robot.surgeons[self.rng.random_range(0..self.robot.surgeons.len())].clone();
+            self.facility.surgeons[self.rng.random_range(0..self.facility.surgeons.len())].clone();
         let sex = kind.sex.unwrap_or(if self.rng.random_bool(0.5) {
             "female"
         } else {
             "male"
         });
-        let age = Normal::new(58.0f64, 14.0)
-            .map_or(58.0, |d| d.sample(&mut self.rng))
-            .clamp(18.0, 95.0) as i32;
-        let complexity = LogNormal::new(0.95f64, 0.3)
+        let age = Normal::new(kind.mean_age, 12.0)
+            .map_or(kind.mean_age, |d| d.sample(&mut self.rng))
+            .clamp(18.0, 92.0) as i32;
+        // Complexity: log-normal around 2.5, a little higher for older patients.
+        let complexity = (LogNormal::new(2.5f64.ln(), 0.25)
             .map_or(2.5, |d| d.sample(&mut self.rng))
-            .clamp(1.0, 5.0);
+            + 0.01 * f64::from(age - 60))
+        .clamp(1.0, 5.0);
         let complexity = (complexity * 100.0).round() / 100.0;
-        let start_time = slot_start + self.slot / 20;
-        let end_time = slot_start + self.slot * 19 / 20;
         let patient_id = format!("PAT-{:08X}", self.rng.random::<u32>());
         self.event(
-            slot_start,
+            p.booked,
             Body::ProcedureScheduled(v1::ProcedureScheduled {
                 procedure_id: b(procedure_id),
-                robot_id: b(robot_id),
+                robot_id: self.robot_id.clone(),
                 procedure_type: kind.procedure_type.to_owned(),
                 procedure_category: kind.category.to_owned(),
-                scheduled_start: start_time,
+                scheduled_start: p.scheduled,
                 surgeon_id,
                 surgeon_name,
                 patient_id,
@@ -469,47 +792,92 @@ impl Timeline {
                 complexity_score: complexity,
             }),
         );
-        let roll: f64 = self.rng.random();
-        if roll < 0.04 {
-            let at = slot_start + self.slot / 40;
+        if p.fate == Fate::Cancelled {
+            let reason = [
+                "patient not fit for surgery on the day",
+                "patient did not attend",
+                "no intensive care bed available",
+                "instrument set not sterile in time",
+            ][self.rng.random_range(0..4)];
             self.event(
-                at,
+                p.start,
                 Body::ProcedureCancelled(v1::ProcedureCancelled {
                     procedure_id: b(procedure_id),
-                    robot_id: b(robot_id),
-                    reason: "patient not fit for surgery on the day".into(),
+                    robot_id: self.robot_id.clone(),
+                    reason: reason.into(),
                 }),
             );
             return;
         }
-        let aborted = roll < 0.07;
-        let end_time = if aborted {
-            start_time + (end_time - start_time) * self.rng.random_range(20..80) / 100
-        } else {
-            end_time
-        };
         self.event(
-            start_time,
+            p.start,
             Body::ProcedureStarted(v1::ProcedureStarted {
                 procedure_id: b(procedure_id),
-                robot_id: b(robot_id),
-                start_time,
+                robot_id: self.robot_id.clone(),
+                start_time: p.start,
             }),
         );
+        self.telemetry(p, procedure_id, model.tools, complexity);
+        if p.fate == Fate::Aborted {
+            let reason = [
+                "uncontrolled bleeding, converted to open surgery",
+                "instrument arm fault, converted to laparoscopic surgery",
+                "patient haemodynamically unstable",
+            ][self.rng.random_range(0..3)];
+            self.event(
+                p.end,
+                Body::ProcedureAborted(v1::ProcedureAborted {
+                    procedure_id: b(procedure_id),
+                    robot_id: self.robot_id.clone(),
+                    end_time: p.end,
+                    reason: reason.into(),
+                }),
+            );
+        } else {
+            self.event(
+                p.end,
+                Body::ProcedureCompleted(v1::ProcedureCompleted {
+                    procedure_id: b(procedure_id),
+                    robot_id: self.robot_id.clone(),
+                    end_time: p.end,
+                }),
+            );
+        }
+        self.outcome(p, procedure_id, complexity, age);
+    }
 
-        // Telemetry: frames at `hz` strictly inside [start_time, end_time).
-        let step = MICROS_PER_SECOND as f64 / f64::from(self.hz);
-        let frames = (((end_time - start_time) as f64) / step).floor() as u64;
-        let mut signals = ProcedureSignals::new(&mut self.rng, model.tools, complexity);
+    /// Frames strictly inside (start, end): at `hz` in records of `batch_interval`, or
+    /// `samples` evenly spaced in one record.
+    fn telemetry(
+        &mut self,
+        p: &ProcPlan,
+        procedure_id: [u8; 16],
+        tools: &'static [&'static str],
+        complexity: f64,
+    ) {
+        let pid = b(procedure_id);
+        let mut signals = ProcedureSignals::new(&mut self.rng, tools, complexity);
+        let span = (p.end - p.start) as f64;
+        let (step, first, count, per_record) = match self.frames {
+            Frames::Rate { hz, batch_interval } => {
+                let step = MICROS_PER_SECOND as f64 / f64::from(hz);
+                let count = ((span / step).ceil() as u64).saturating_sub(1);
+                (step, step, count, batch_interval)
+            }
+            Frames::Samples(n) => {
+                let step = span / f64::from(n);
+                (step, step / 2.0, u64::from(n), i64::MAX)
+            }
+        };
         let mut batch = TelemetryBatch::default();
-        let mut batch_end = start_time + self.batch_interval;
-        for seq in 0..frames {
-            let ts = start_time + (seq as f64 * step) as i64;
+        let mut batch_end = p.start.saturating_add(per_record);
+        for seq in 0..count {
+            let ts = p.start + (first + seq as f64 * step) as i64;
             if ts >= batch_end && !batch.frames.is_empty() {
                 self.flush_batch(procedure_id, &mut batch);
-                batch_end = ts - (ts - start_time) % self.batch_interval + self.batch_interval;
+                batch_end = ts - (ts - p.start) % per_record + per_record;
             }
-            let t = (ts - start_time) as f64 / MICROS_PER_SECOND as f64;
+            let t = (ts - p.start) as f64 / MICROS_PER_SECOND as f64;
             let telemetry_id = uuid(&mut self.rng);
             batch.frames.push(signals.frame(
                 &mut self.rng,
@@ -517,39 +885,17 @@ impl Timeline {
                 seq,
                 ts,
                 telemetry_id,
-                procedure_id,
-                robot_id,
+                pid.clone(),
+                self.robot_id.clone(),
             ));
         }
         if !batch.frames.is_empty() {
             self.flush_batch(procedure_id, &mut batch);
         }
-
-        if aborted {
-            self.event(
-                end_time,
-                Body::ProcedureAborted(v1::ProcedureAborted {
-                    procedure_id: b(procedure_id),
-                    robot_id: b(robot_id),
-                    end_time,
-                    reason: "uncontrolled bleeding, converted to open surgery".into(),
-                }),
-            );
-        } else {
-            self.event(
-                end_time,
-                Body::ProcedureCompleted(v1::ProcedureCompleted {
-                    procedure_id: b(procedure_id),
-                    robot_id: b(robot_id),
-                    end_time,
-                }),
-            );
-        }
-        self.outcome(end_time + 1, procedure_id, complexity, age, aborted);
     }
 
     fn flush_batch(&mut self, procedure_id: [u8; 16], batch: &mut TelemetryBatch) {
-        let at = batch.frames.last().map_or(self.start, |f| f.timestamp);
+        let at = batch.frames.last().map_or(0, |f| f.timestamp);
         self.pending.push_back(Record {
             at,
             key: procedure_id,
@@ -557,59 +903,72 @@ impl Timeline {
         });
     }
 
-    fn outcome(
-        &mut self,
-        at: i64,
-        procedure_id: [u8; 16],
-        complexity: f64,
-        age: i32,
-        aborted: bool,
-    ) {
-        let risk = 0.04
-            + 0.05 * (complexity - 1.0)
-            + 0.002 * f64::from((age - 50).max(0))
-            + if aborted { 0.5 } else { 0.0 };
-        let roll: f64 = self.rng.random();
-        let status = if roll < risk * 0.2 {
+    /// The outcome: risk grows with complexity, age and a case that ran long; an aborted case
+    /// is complicated or failed more often; blood loss, stay and recovery follow.
+    fn outcome(&mut self, p: &ProcPlan, procedure_id: [u8; 16], complexity: f64, age: i32) {
+        let aborted = p.fate == Fate::Aborted;
+        let risk = (0.03
+            + 0.04 * (complexity - 1.0)
+            + 0.003 * f64::from((age - 50).max(0))
+            + 0.15 * (p.overrun - 1.0).max(0.0)
+            + if aborted { 0.5 } else { 0.0 })
+        .min(0.95);
+        let rng = &mut self.rng;
+        let roll: f64 = rng.random();
+        let status = if roll < risk * 0.15 {
             "failed"
         } else if roll < risk {
             "complicated"
         } else {
             "successful"
         };
-        let complications = match status {
-            "successful" => String::new(),
-            _ => [
+        let ok = status == "successful";
+        let complications = if ok {
+            String::new()
+        } else {
+            let list = [
                 "post-operative ileus",
                 "wound infection",
                 "bleeding requiring transfusion",
                 "urinary retention",
-            ][self.rng.random_range(0..4)]
-            .to_owned(),
+                "pneumonia",
+                "deep vein thrombosis",
+            ];
+            let first = rng.random_range(0..list.len());
+            if rng.random_bool(0.25) {
+                let second = (first + rng.random_range(1..list.len())) % list.len();
+                format!("{},{}", list[first], list[second])
+            } else {
+                list[first].to_owned()
+            }
         };
-        let blood = LogNormal::new(4.5f64 + 0.25 * complexity, 0.5)
-            .map_or(150.0, |d| d.sample(&mut self.rng));
-        let stay = (1.0
-            + complexity * 0.8
-            + if status == "successful" { 0.0 } else { 3.0 }
-            + self.rng.random_range(0.0..2.0)) as i32;
-        let recovery = (95.0 - complexity * 6.0 - if status == "successful" { 0.0 } else { 25.0 }
-            + self.rng.random_range(-8.0..5.0f64))
+        let blood = LogNormal::new(
+            4.3f64 + 0.25 * complexity + 0.3 * (p.overrun - 1.0) + if ok { 0.0 } else { 0.5 },
+            0.45,
+        )
+        .map_or(150.0, |d| d.sample(rng));
+        let stay = (0.5
+            + complexity * 0.7
+            + 0.03 * f64::from((age - 60).max(0))
+            + if ok { 0.0 } else { 3.5 }
+            + rng.random_range(0.0..2.0)) as i32;
+        let recovery = (97.0 - complexity * 5.0 - 0.2 * f64::from((age - 50).max(0))
+            + if ok { 0.0 } else { -25.0 }
+            + rng.random_range(-8.0..5.0f64))
         .clamp(1.0, 100.0) as i32;
+        let satisfaction = ((f64::from(recovery) / 10.0 + rng.random_range(-1.0..1.0)).round()
+            as i32)
+            .clamp(1, 10);
         let body = Body::OutcomeRecorded(v1::OutcomeRecorded {
-            outcome_id: b(uuid(&mut self.rng)),
+            outcome_id: b(uuid(rng)),
             procedure_id: b(procedure_id),
-            robot_id: b(self.robot.id),
+            robot_id: self.robot_id.clone(),
             success_status: status.to_owned(),
             blood_loss_ml: blood.min(5_000.0) as i32,
             complications,
             hospital_stay_days: stay,
-            readmission_30day: self.rng.random_bool(if status == "successful" {
-                0.03
-            } else {
-                0.2
-            }),
-            patient_satisfaction_score: ((f64::from(recovery) / 10.0).round() as i32).clamp(1, 10),
+            readmission_30day: rng.random_bool(if ok { 0.03 } else { 0.2 }),
+            patient_satisfaction_score: satisfaction,
             surgeon_notes: match status {
                 "successful" => "Uneventful procedure, standard port placement.",
                 "complicated" => {
@@ -619,185 +978,8 @@ impl Timeline {
             }
             .to_owned(),
             recovery_score: recovery,
-            follow_up_required: status != "successful" || self.rng.random_bool(0.3),
+            follow_up_required: !ok || rng.random_bool(0.3),
         });
-        self.event(at, body);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(seed: u64) -> SimConfig {
-        SimConfig {
-            robots: 4,
-            procedures: 10,
-            hz: 50,
-            seed,
-            duration: Duration::from_secs(20),
-            batch_interval: Duration::from_millis(100),
-            start_micros: 1_780_000_000_000_000,
-        }
-    }
-
-    fn events(records: &[Record]) -> Vec<&Event> {
-        records
-            .iter()
-            .filter_map(|r| match &r.payload {
-                Payload::Event(e) => Some(e.as_ref()),
-                Payload::Telemetry(_) => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn same_seed_same_records() {
-        let a: Vec<Record> = Simulation::new(cfg(7)).expect("valid").collect();
-        let b: Vec<Record> = Simulation::new(cfg(7)).expect("valid").collect();
-        let c: Vec<Record> = Simulation::new(cfg(8)).expect("valid").collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-    }
-
-    #[test]
-    fn records_are_in_time_order_and_frames_inside_their_procedure() {
-        let records: Vec<Record> = Simulation::new(cfg(1)).expect("valid").collect();
-        assert!(records.windows(2).all(|w| w[0].at <= w[1].at));
-        let mut window = std::collections::HashMap::new();
-        for e in events(&records) {
-            match &e.body {
-                Some(Body::ProcedureStarted(s)) => {
-                    window.insert(s.procedure_id.clone(), (s.start_time, i64::MAX));
-                }
-                Some(Body::ProcedureCompleted(c)) => {
-                    window.get_mut(&c.procedure_id).expect("started").1 = c.end_time;
-                }
-                Some(Body::ProcedureAborted(c)) => {
-                    window.get_mut(&c.procedure_id).expect("started").1 = c.end_time;
-                }
-                _ => {}
-            }
-        }
-        let mut frames = 0;
-        for r in &records {
-            if let Payload::Telemetry(batch) = &r.payload {
-                for (i, f) in batch.frames.iter().enumerate() {
-                    let (start, end) = window[&f.procedure_id];
-                    assert!(
-                        f.timestamp >= start && f.timestamp < end,
-                        "frame outside its procedure"
-                    );
-                    assert_eq!(f.procedure_id.as_ref(), r.key.as_slice());
-                    if i > 0 {
-                        assert_eq!(f.seq, batch.frames[i - 1].seq + 1);
-                    }
-                    frames += 1;
-                }
-            }
-        }
-        assert!(frames > 0);
-    }
-
-    #[test]
-    fn every_procedure_is_scheduled_and_ran_ones_have_one_outcome() {
-        let records: Vec<Record> = Simulation::new(cfg(3)).expect("valid").collect();
-        let evs = events(&records);
-        let scheduled = evs
-            .iter()
-            .filter(|e| matches!(e.body, Some(Body::ProcedureScheduled(_))))
-            .count();
-        let started = evs
-            .iter()
-            .filter(|e| matches!(e.body, Some(Body::ProcedureStarted(_))))
-            .count();
-        let outcomes = evs
-            .iter()
-            .filter(|e| matches!(e.body, Some(Body::OutcomeRecorded(_))))
-            .count();
-        let robots = evs
-            .iter()
-            .filter(|e| matches!(e.body, Some(Body::RobotRegistered(_))))
-            .count();
-        assert_eq!(scheduled, 10);
-        assert_eq!(robots, 4);
-        assert_eq!(started, outcomes);
-    }
-
-    #[test]
-    fn surgeons_belong_to_the_robot_s_facility() {
-        let mut c = cfg(5);
-        c.robots = 12;
-        c.procedures = 60;
-        c.duration = Duration::from_secs(60);
-        c.hz = 1;
-        let mut facility_of = std::collections::HashMap::new();
-        let mut checked = 0;
-        for r in Simulation::new(c).expect("valid") {
-            let Payload::Event(e) = r.payload else {
-                continue;
-            };
-            match e.body {
-                Some(Body::RobotRegistered(robot)) => {
-                    facility_of.insert(robot.robot_id.clone(), robot.facility_id.clone());
-                }
-                Some(Body::ProcedureScheduled(p)) => {
-                    let facility = &facility_of[&p.robot_id];
-                    let number = facility.trim_start_matches("FAC-");
-                    assert!(
-                        p.surgeon_id.starts_with(&format!("SURG-{number}-")),
-                        "{} at {facility}",
-                        p.surgeon_id
-                    );
-                    checked += 1;
-                }
-                _ => {}
-            }
-        }
-        assert_eq!(checked, 60);
-        assert!(
-            facility_of
-                .values()
-                .collect::<std::collections::HashSet<_>>()
-                .len()
-                > 1
-        );
-    }
-
-    #[test]
-    fn sex_matches_the_procedure() {
-        let mut c = cfg(11);
-        c.robots = 20;
-        c.procedures = 200;
-        c.duration = Duration::from_secs(60);
-        c.hz = 1;
-        for r in Simulation::new(c).expect("valid") {
-            if let Payload::Event(e) = r.payload
-                && let Some(Body::ProcedureScheduled(p)) = e.body
-            {
-                match p.procedure_type.as_str() {
-                    "Radical Prostatectomy" => assert_eq!(p.patient_gender, "male"),
-                    "Hysterectomy" | "Myomectomy" => assert_eq!(p.patient_gender, "female"),
-                    _ => {}
-                }
-                assert!((1.0..=5.0).contains(&p.complexity_score));
-            }
-        }
-    }
-
-    #[test]
-    fn bad_options_name_the_option() {
-        let mut c = cfg(1);
-        c.robots = 0;
-        let e = Simulation::new(c).expect_err("zero robots");
-        assert_eq!(e.to_string(), "invalid option --robots: must be at least 1");
-        let mut c = cfg(1);
-        c.hz = 0;
-        assert!(
-            Simulation::new(c)
-                .expect_err("zero hz")
-                .to_string()
-                .starts_with("invalid option --hz")
-        );
+        self.event(p.outcome_at, body);
     }
 }

@@ -79,7 +79,8 @@ pub struct SimReport {
     pub elapsed_seconds: f64,
     /// Whether the run was stopped early (Ctrl-C / SIGTERM).
     pub interrupted: bool,
-    /// Simulated length of the run, seconds: frames / this is the planned average rate.
+    /// Simulated time the records cover (run start to the last record), seconds: frames / this
+    /// is the planned average rate.
     pub simulated_seconds: f64,
     /// Largest delay of a paced send behind its due time (the broker not keeping up), seconds.
     pub max_behind_seconds: f64,
@@ -172,8 +173,8 @@ pub async fn run(
     let t0 = tokio::time::Instant::now();
     let wall0 = Instant::now();
     let content = headers::PROTOBUF;
-    report.simulated_seconds = sim.duration().as_secs_f64();
-    let mut progress = crate::progress::Progress::new(sim.duration());
+    let mut progress = crate::progress::Progress::new(sim.horizon());
+    let mut last_at = start_micros;
     let mut last_warning: Option<tokio::time::Instant> = None;
 
     for record in sim {
@@ -182,6 +183,7 @@ pub async fn run(
             break;
         }
         let offset = Duration::from_micros((record.at - start_micros).max(0) as u64);
+        last_at = last_at.max(record.at);
         let mut behind = Duration::ZERO;
         if opts.paced {
             let due = t0 + offset;
@@ -267,6 +269,7 @@ pub async fn run(
         account(&mut report, done);
     }
     progress.finish();
+    report.simulated_seconds = (last_at - start_micros) as f64 / 1e6;
     report.elapsed_seconds = wall0.elapsed().as_secs_f64();
     report
 }

@@ -11,7 +11,10 @@ pub mod catalog;
 pub mod file;
 mod generator;
 pub mod kafka;
+mod plan;
 mod progress;
+#[cfg(test)]
+mod realism;
 mod telemetry;
 
-pub use generator::{Payload, Record, SimConfig, SimError, Simulation};
+pub use generator::{Payload, Profile, Record, SimConfig, SimError, Simulation};

@@ -105,8 +105,8 @@ impl ProcedureSignals {
         seq: u64,
         timestamp: i64,
         telemetry_id: [u8; 16],
-        procedure_id: [u8; 16],
-        robot_id: [u8; 16],
+        procedure_id: Bytes,
+        robot_id: Bytes,
     ) -> TelemetryFrame {
         if t >= self.next_tool_change {
             self.tool =
@@ -129,8 +129,8 @@ impl ProcedureSignals {
         let power = 380.0 + 2.5 * speed + 6.0 * (fx.abs() + fy.abs() + fz.abs()) + jitter(rng, 2.0);
         TelemetryFrame {
             telemetry_id: Bytes::copy_from_slice(&telemetry_id),
-            procedure_id: Bytes::copy_from_slice(&procedure_id),
-            robot_id: Bytes::copy_from_slice(&robot_id),
+            procedure_id,
+            robot_id,
             seq,
             timestamp,
             arm_position_x: round(x, 4),
