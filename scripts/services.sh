@@ -53,11 +53,16 @@ start_tansu() {
     mkdir -p "$DIR/tansu"
     log "starting Tansu on $KAFKA_HOST:$KAFKA_PORT (data in $DIR/tansu)"
     # The sqlite path is taken relative to the working directory: start it from its data dir.
-    (cd "$DIR/tansu" && RUST_LOG="${TANSU_LOG:-warn}" nohup "$TANSU" broker \
-        --listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
-        --advertised-listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
-        --storage-engine "sqlite://tansu.db" >"$DIR/tansu.log" 2>&1 &
-        echo $! >"$DIR/tansu.pid")
+    # The backgrounded command is a simple one, so that $! is the broker itself (not a subshell
+    # that `down` would kill while the broker lives on).
+    (
+        cd "$DIR/tansu"
+        RUST_LOG="${TANSU_LOG:-warn}" nohup "$TANSU" broker \
+            --listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
+            --advertised-listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
+            --storage-engine "sqlite://tansu.db" >"$DIR/tansu.log" 2>&1 &
+        echo $! >"$DIR/tansu.pid"
+    )
     for _ in $(seq 1 100); do
         if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then return; fi
         tansu_pid >/dev/null || { tail -20 "$DIR/tansu.log" >&2; die "Tansu exited at start (log: $DIR/tansu.log)"; }
@@ -133,6 +138,14 @@ case "${1:-}" in
         else
             log "Tansu is not running (from $DIR)"
         fi
+        # A broker started by an older version of this script (its pid file named a wrapper).
+        if pids="$(pgrep -f "^$TANSU broker")"; then
+            kill $pids && log "stopped Tansu (pid $pids)"
+        fi
+        for _ in $(seq 1 50); do
+            port_open "$KAFKA_HOST" "$KAFKA_PORT" || break
+            sleep 0.2
+        done
         ;;
     status) status ;;
     install) install_tansu ;;

@@ -111,12 +111,13 @@ pub struct FleetArgs {
     /// (default: no limit).
     #[arg(long, env = "SURGSTREAM_SIM_PROCEDURES")]
     pub procedures: Option<u32>,
-    /// Seed: telemetry samples per procedure, evenly spaced.
-    #[arg(long, env = "SURGSTREAM_SIM_SAMPLES", default_value_t = 100)]
-    pub samples: u32,
-    /// Live: telemetry frames per second per procedure (1–10000; 100 is the dVRK's state rate).
-    #[arg(long, env = "SURGSTREAM_SIM_HZ", default_value_t = 100)]
-    pub hz: u32,
+    /// Seed: telemetry samples per procedure, evenly spaced (default 100).
+    #[arg(long, env = "SURGSTREAM_SIM_SAMPLES")]
+    pub samples: Option<u32>,
+    /// Live: telemetry frames per second per procedure, 1–10000 (default 100, the dVRK's state
+    /// rate).
+    #[arg(long, env = "SURGSTREAM_SIM_HZ")]
+    pub hz: Option<u32>,
     /// Live: run procedures, turnovers and repairs this many times faster than real time
     /// (telemetry stays at --hz). Default 1 (`demo`: 480, a 2-hour case in 15 s).
     #[arg(long, env = "SURGSTREAM_SIM_SPEED")]
@@ -292,8 +293,25 @@ pub async fn run(args: Args) -> Result<()> {
 }
 
 /// The simulation the fleet options describe; `default_profile` when none is given, `now` in
-/// µs UTC.
-pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> SimConfig {
+/// µs UTC. An option of the other profile is refused rather than silently ignored.
+pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> Result<SimConfig> {
+    let profile = f.profile.unwrap_or(default_profile);
+    let misplaced = match profile {
+        ProfileArg::Seed => vec![("--hz", f.hz.is_some()), ("--speed", f.speed.is_some())],
+        ProfileArg::Live => vec![
+            ("--samples", f.samples.is_some()),
+            ("--scale", f.scale != 1.0),
+        ],
+    };
+    if let Some((option, _)) = misplaced.iter().find(|(_, given)| *given) {
+        let (this, other) = match profile {
+            ProfileArg::Seed => ("seed", "live"),
+            ProfileArg::Live => ("live", "seed"),
+        };
+        anyhow::bail!(
+            "invalid option {option}: it applies to --profile {other}, and this is a {this} run"
+        );
+    }
     let seed = f.seed.unwrap_or_else(|| {
         // A fresh fleet each run: robots registered by an earlier run are not registered again.
         std::time::SystemTime::now()
@@ -301,12 +319,9 @@ pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> SimCo
             .map(|d| d.as_nanos() as u64)
             .unwrap_or_default()
     });
-    let times = |n: u32| {
-        (f64::from(n) * f.scale)
-            .round()
-            .clamp(1.0, f64::from(u32::MAX)) as u32
-    };
-    match f.profile.unwrap_or(default_profile) {
+    // Zero stays zero, and is refused by name when the simulation is set up.
+    let times = |n: u32| (f64::from(n) * f.scale).round().min(f64::from(u32::MAX)) as u32;
+    Ok(match profile {
         ProfileArg::Seed => {
             let window = f
                 .duration
@@ -319,7 +334,7 @@ pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> SimCo
             let mut cfg = SimConfig::seed(f.scale, seed, start);
             if let Some(r) = f.robots {
                 cfg.robots = times(r);
-                cfg.facilities = cfg.robots.div_ceil(5).clamp(1, times(10));
+                cfg.facilities = cfg.robots.div_ceil(5).min(times(10)).max(1);
             }
             if let Some(p) = f.procedures {
                 cfg.procedures = Some(times(p));
@@ -327,7 +342,7 @@ pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> SimCo
             // Four logs per robot over two years, as in the data model.
             cfg.maintenance =
                 ((f64::from(cfg.robots) * 4.0 * days as f64 / 730.0).round() as u32).max(1);
-            cfg.samples = f.samples;
+            cfg.samples = f.samples.unwrap_or(cfg.samples);
             cfg.duration = Some(window);
             cfg
         }
@@ -335,13 +350,13 @@ pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> SimCo
             let mut cfg =
                 SimConfig::live(f.robots.unwrap_or(10), seed, f.start_time.unwrap_or(now));
             cfg.procedures = f.procedures;
-            cfg.hz = f.hz;
-            cfg.speed = f.speed.unwrap_or(1.0);
+            cfg.hz = f.hz.unwrap_or(cfg.hz);
+            cfg.speed = f.speed.unwrap_or(cfg.speed);
             cfg.duration = f.duration;
             cfg.batch_interval = f.batch_interval;
             cfg
         }
-    }
+    })
 }
 
 /// A scale factor: a positive number, at most 10000.
@@ -412,7 +427,7 @@ async fn sim(a: SimArgs) -> Result<()> {
         &a.fleet,
         ProfileArg::Seed,
         chrono::Utc::now().timestamp_micros(),
-    );
+    )?;
     let start = cfg.start_micros;
     let simulation = Simulation::new(cfg.clone())?;
     if a.output.is_some() || a.dry_run {

@@ -18,14 +18,16 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     store.migrate().await?;
     serve_metrics(a.opts.metrics_addr)?;
     let mut fleet = a.fleet.clone();
-    // A demo is short: procedures start for 30 s and a 2-hour case takes 15 s.
-    fleet.duration = fleet.duration.or(Some(std::time::Duration::from_secs(30)));
-    fleet.speed = fleet.speed.or(Some(480.0));
+    if fleet.profile.unwrap_or(ProfileArg::Live) == ProfileArg::Live {
+        // A live demo is short: procedures start for 30 s and a 2-hour case takes 15 s.
+        fleet.duration = fleet.duration.or(Some(std::time::Duration::from_secs(30)));
+        fleet.speed = fleet.speed.or(Some(480.0));
+    }
     let cfg = sim_config(
         &fleet,
         ProfileArg::Live,
         chrono::Utc::now().timestamp_micros(),
-    );
+    )?;
     let start = cfg.start_micros;
     let simulation = Simulation::new(cfg.clone())?;
     let sink = sink_options(&a.kafka, &fleet, &cfg);

@@ -73,6 +73,8 @@ async fn missing_topic_is_named() {
         &brokers(),
         "--telemetry-topic",
         "no.such.topic.v1",
+        "--profile",
+        "live",
         "--duration",
         "1s",
     ])
@@ -113,8 +115,14 @@ async fn bad_option_values_name_the_option() {
         one_error_line(&err),
         "error: invalid option --robots: must be between 1 and 1000000"
     );
-    let (_, err) = fails(&["sim", "--hz", "20000"]).await;
+    let (_, err) = fails(&["sim", "--profile", "live", "--hz", "20000"]).await;
     assert!(one_error_line(&err).contains("--hz"), "{err}");
+    // An option of the other profile is refused, not ignored.
+    let (_, err) = fails(&["sim", "--hz", "500"]).await;
+    assert_eq!(
+        one_error_line(&err),
+        "error: invalid option --hz: it applies to --profile live, and this is a seed run"
+    );
     let (_, err) = fails(&["ingest", "--lake", "ftp://bucket/x"]).await;
     assert!(
         one_error_line(&err).contains("invalid lake URL \"ftp://bucket/x\""),

@@ -108,6 +108,27 @@ async fn every_frame_once_typed_columns_and_one_row_per_entity() {
     );
 
     // PostgreSQL: one row per entity sent, with the statuses the events led to.
+    assert_eq!(report["events_by_type"]["ProcedureScheduled"], 15);
+    assert_store_holds_every_event(&env, &report).await;
+
+    // An outside reader (pyarrow) sees the same columns and types.
+    let py = tokio::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_lake.py"))
+        .arg(env.lake.join(&path))
+        .output()
+        .await
+        .expect("python3 must be installed (scripts/test.sh installs pyarrow)");
+    assert!(
+        py.status.success(),
+        "pyarrow check failed:\n{}{}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
+}
+
+/// Every event the simulator sent is applied: one row per entity, the statuses the events led
+/// to, every status change audited, and the derived columns consistent.
+async fn assert_store_holds_every_event(env: &TestEnv, report: &serde_json::Value) {
     let by_type = |t: &str| report["events_by_type"][t].as_i64().unwrap_or(0);
     assert_eq!(
         env.count("SELECT count(*) FROM surgical_robots").await,
@@ -117,7 +138,6 @@ async fn every_frame_once_typed_columns_and_one_row_per_entity() {
         env.count("SELECT count(*) FROM surgical_procedures").await,
         by_type("ProcedureScheduled")
     );
-    assert_eq!(by_type("ProcedureScheduled"), 15);
     assert_eq!(
         env.count("SELECT count(*) FROM procedure_outcomes").await,
         by_type("OutcomeRecorded")
@@ -126,6 +146,14 @@ async fn every_frame_once_typed_columns_and_one_row_per_entity() {
         env.count("SELECT count(*) FROM robot_maintenance_logs")
             .await,
         by_type("MaintenanceLogged")
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM status_audit WHERE entity = 'robot' AND from_status IS NOT NULL"
+        )
+        .await,
+        by_type("RobotStatusChanged"),
+        "every robot status change applied"
     );
     for (status, event) in [
         ("completed", "ProcedureCompleted"),
@@ -157,23 +185,49 @@ async fn every_frame_once_typed_columns_and_one_row_per_entity() {
         0
     );
     assert_eq!(
-        env.count("SELECT count(*) FROM surgical_robots WHERE last_maintenance_date IS NULL")
-            .await,
-        0
+        env.count(
+            "SELECT count(*) FROM surgical_robots r WHERE last_maintenance_date IS DISTINCT FROM
+                (SELECT max(maintenance_date) FROM robot_maintenance_logs m WHERE m.robot_id = r.robot_id)"
+        )
+        .await,
+        0,
+        "last_maintenance_date is the latest log's date"
     );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM surgical_procedures a JOIN surgical_procedures b
+                ON a.robot_id = b.robot_id AND a.procedure_id < b.procedure_id
+               AND a.start_time < b.end_time AND b.start_time < a.end_time"
+        )
+        .await,
+        0,
+        "no robot has overlapping procedures"
+    );
+}
 
-    // An outside reader (pyarrow) sees the same columns and types.
-    let py = tokio::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_lake.py"))
-        .arg(env.lake.join(&path))
-        .output()
-        .await
-        .expect("python3 must be installed (scripts/test.sh installs pyarrow)");
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_profile_backfill_applies_without_a_dead_letter() {
+    let env = TestEnv::new("seed").await;
+    // A fifth of the data model's fleet and procedures, 10 samples each: the calendar's events
+    // (installations, Saturday service, emergencies after aborts) against the real lifecycle.
+    let report = env
+        .sim(&["--scale", "0.2", "--samples", "10", "--seed", "3"])
+        .await;
+    assert_eq!(report["delivery_errors"], 0);
+    assert_eq!(report["events_by_type"]["RobotRegistered"], 10);
+    assert_eq!(report["events_by_type"]["ProcedureScheduled"], 1_000);
+    let ingest = env.ingest_until_idle(&["--max-age", "1s"]).await;
+    let summary = String::from_utf8_lossy(&ingest.stdout);
     assert!(
-        py.status.success(),
-        "pyarrow check failed:\n{}{}",
-        String::from_utf8_lossy(&py.stdout),
-        String::from_utf8_lossy(&py.stderr)
+        summary.contains(" 0 telemetry and 0 event dead letters"),
+        "{summary}"
+    );
+    assert_exactly_once(&[&report], &env.committed_frames().await);
+    assert_store_holds_every_event(&env, &report).await;
+    assert!(
+        env.count("SELECT count(*) FROM robot_maintenance_logs WHERE maintenance_type = 'upgrade'")
+            .await
+            > 0
     );
 }
 

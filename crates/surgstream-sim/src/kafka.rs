@@ -229,11 +229,13 @@ pub async fn run(
                 key: headers::SCHEMA,
                 value: Some(schema),
             });
+        // The Kafka timestamp is the send time (the producer's default), not the event time
+        // (which travels in the payload): a backfill's two-year-old event times would make the
+        // broker's time-based retention delete the records as soon as they land.
         let mut rec = FutureRecord::to(topic)
             .key(&record.key[..])
             .payload(&value[..])
-            .headers(hdrs)
-            .timestamp(record.at / 1000);
+            .headers(hdrs);
         loop {
             match producer.send_result(rec) {
                 Ok(delivery) => {
