@@ -856,7 +856,6 @@ impl Timeline {
         complexity: f64,
     ) {
         let pid = b(procedure_id);
-        let mut signals = ProcedureSignals::new(&mut self.rng, tools, complexity);
         let span = (p.end - p.start) as f64;
         let (step, first, count, per_record) = match self.frames {
             Frames::Rate { hz, batch_interval } => {
@@ -869,6 +868,14 @@ impl Timeline {
                 (step, step / 2.0, u64::from(n), i64::MAX)
             }
         };
+        let seconds = MICROS_PER_SECOND as f64;
+        let mut signals = ProcedureSignals::new(
+            &mut self.rng,
+            tools,
+            complexity,
+            first / seconds,
+            step / seconds,
+        );
         let mut batch = TelemetryBatch::default();
         let mut batch_end = p.start.saturating_add(per_record);
         for seq in 0..count {
