@@ -126,8 +126,8 @@ pub struct FleetArgs {
     /// a new fleet) each run, printed so that the run can be reproduced.
     #[arg(long, env = "SURGSTREAM_SIM_SEED")]
     pub seed: Option<u64>,
-    /// Seed: the window (default 730days). Live: no procedure starts after this long, e.g. 30s,
-    /// 2h (default: until stopped; `demo`: 30s).
+    /// Seed: the window (default 730days). Live: how long the feed runs, e.g. 30s, 2h (default:
+    /// until stopped; `demo`: 30s); procedures running at the end stay in progress.
     #[arg(long, env = "SURGSTREAM_SIM_DURATION", value_parser = positive_duration)]
     pub duration: Option<Duration>,
     /// Live: frames of one procedure within this interval travel in one Kafka record.
@@ -479,16 +479,30 @@ fn write_report(path: Option<&std::path::Path>, report: &SimReport) -> Result<()
 
 pub fn print_sim_report(r: &SimReport) {
     let achieved = r.frames as f64 / r.elapsed_seconds.max(1e-9);
-    let planned = r.frames as f64 / r.simulated_seconds.max(1e-9);
+    let pace = if r.paced {
+        let planned = r.frames as f64 / r.simulated_seconds.max(1e-9);
+        format!(
+            "{achieved:.0} frames/s achieved vs {planned:.0} planned ({:.1}%), at most {:.2}s behind schedule",
+            100.0 * achieved / planned.max(1e-9),
+            r.max_behind_seconds
+        )
+    } else {
+        format!(
+            "{achieved:.0} frames/s, {:.1} days of simulated time",
+            r.simulated_seconds / 86_400.0
+        )
+    };
+    let open = match r.in_progress() {
+        0 => String::new(),
+        n => format!(", {n} procedures still in progress"),
+    };
     say!(
-        "sim: {} frames in {} telemetry records, {} events, {} delivery errors, {:.1}s: {achieved:.0} frames/s achieved, {planned:.0} frames/s planned over {:.1}s of simulated time, at most {:.2}s behind schedule{}",
+        "sim: {} frames in {} telemetry records, {} events, {} delivery errors in {:.1}s: {pace}{open}{}",
         r.frames,
         r.telemetry_records,
         r.events,
         r.delivery_errors,
         r.elapsed_seconds,
-        r.simulated_seconds,
-        r.max_behind_seconds,
         if r.interrupted {
             " — interrupted"
         } else {

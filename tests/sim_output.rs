@@ -7,7 +7,26 @@ use std::time::Duration;
 
 use common::*;
 
+const LIVE: &[&str] = &[
+    "--profile",
+    "live",
+    "--robots",
+    "4",
+    "--procedures",
+    "9",
+    "--hz",
+    "100",
+    "--speed",
+    "3600",
+    "--start-time",
+    "2026-03-02T08:00:00Z",
+];
+
 async fn sim_to_file(seed: &str, tag: &str) -> (Vec<u8>, serde_json::Value) {
+    sim_to_file_with(LIVE, seed, tag).await
+}
+
+async fn sim_to_file_with(options: &[&str], seed: &str, tag: &str) -> (Vec<u8>, serde_json::Value) {
     let dir = std::env::temp_dir();
     let out = dir.join(format!(
         "surgstream-sim-{}-{tag}-{seed}.bin",
@@ -17,30 +36,20 @@ async fn sim_to_file(seed: &str, tag: &str) -> (Vec<u8>, serde_json::Value) {
         "surgstream-sim-{}-{tag}-{seed}.json",
         std::process::id()
     ));
-    let args: Vec<String> = [
-        "sim",
-        "--robots",
-        "4",
-        "--procedures",
-        "9",
-        "--hz",
-        "100",
-        "--profile",
-        "live",
-        "--speed",
-        "3600",
-        "--seed",
-        seed,
-        "--start-time",
-        "2026-03-02T08:00:00Z",
-        "--output",
-        &out.display().to_string(),
-        "--report",
-        &report.display().to_string(),
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let (out_arg, report_arg) = (out.display().to_string(), report.display().to_string());
+    let args: Vec<String> = ["sim"]
+        .iter()
+        .chain(options)
+        .chain(&[
+            "--seed",
+            seed,
+            "--output",
+            out_arg.as_str(),
+            "--report",
+            report_arg.as_str(),
+        ])
+        .map(|s| (*s).to_owned())
+        .collect();
     let run = run(&args, Duration::from_secs(120)).await;
     assert!(
         run.status.success(),
@@ -95,6 +104,28 @@ async fn same_seed_same_bytes_and_the_file_holds_what_the_report_says() {
         records.windows(2).all(|w| w[0].at <= w[1].at),
         "records in time order"
     );
+}
+
+#[tokio::test]
+async fn seed_profile_is_byte_identical_for_a_seed() {
+    // A tenth of the data model's volumes, 5 samples per procedure.
+    let options = [
+        "--scale",
+        "0.1",
+        "--samples",
+        "5",
+        "--start-time",
+        "2024-11-26T00:00:00Z",
+    ];
+    let (a, report) = sim_to_file_with(&options, "5", "seed-a").await;
+    let (b, _) = sim_to_file_with(&options, "5", "seed-b").await;
+    let (c, _) = sim_to_file_with(&options, "6", "seed-c").await;
+    assert!(a == b, "two seed-profile runs with the same seed differ");
+    assert!(a != c, "two seeds gave the same stream");
+    assert_eq!(report["events_by_type"]["ProcedureScheduled"], 500);
+    assert_eq!(report["events_by_type"]["RobotRegistered"], 5);
+    let records = surgstream_sim::file::read(&a[..]).expect("readable");
+    assert!(records.windows(2).all(|w| w[0].at <= w[1].at));
 }
 
 #[tokio::test]

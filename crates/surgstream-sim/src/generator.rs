@@ -53,8 +53,8 @@ pub struct SimConfig {
     pub speed: f64,
     /// Seed of every random choice: the same seed and options give the same records.
     pub seed: u64,
-    /// Seed: the window's length (whole days). Live: no procedure starts after this long (None:
-    /// the run goes on until stopped).
+    /// Seed: the window's length (whole days). Live: the run's length (None: until stopped);
+    /// procedures still running at its end stay in progress, as when a real feed stops.
     pub duration: Option<Duration>,
     /// Live: frames of one procedure that fall in one such interval travel in one record.
     pub batch_interval: Duration,
@@ -149,7 +149,7 @@ impl std::fmt::Display for SimConfig {
                     write!(f, ", at most {n} procedures")?;
                 }
                 match self.duration {
-                    Some(d) => write!(f, ", procedures start for {:.0}s", d.as_secs_f64()),
+                    Some(d) => write!(f, ", for {:.0}s", d.as_secs_f64()),
                     None => write!(f, ", until stopped"),
                 }
             }
@@ -203,6 +203,9 @@ pub struct Simulation {
     seed: u64,
     profile: Profile,
     horizon: Option<Duration>,
+    /// A live run with a duration ends here: later records are not made, and procedures still
+    /// running stay in progress (the feed stopped).
+    stop_at: Option<i64>,
     timelines: Vec<Timeline>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
 }
@@ -292,6 +295,12 @@ impl Simulation {
                 )),
                 Profile::Live => cfg.duration,
             },
+            stop_at: match cfg.profile {
+                Profile::Seed => None,
+                Profile::Live => cfg
+                    .duration
+                    .map(|d| cfg.start_micros + d.as_micros() as i64),
+            },
             timelines,
             heap,
         })
@@ -312,13 +321,30 @@ impl Simulation {
     pub fn profile(&self) -> Profile {
         self.profile
     }
+
+    /// Frames generated and not yet returned, over the whole fleet.
+    #[cfg(test)]
+    pub(crate) fn buffered_frames(&self) -> usize {
+        self.timelines
+            .iter()
+            .flat_map(|t| &t.pending)
+            .map(|r| match &r.payload {
+                Payload::Telemetry(b) => b.frames.len(),
+                Payload::Event(_) => 0,
+            })
+            .sum()
+    }
 }
 
 impl Iterator for Simulation {
     type Item = Record;
 
     fn next(&mut self) -> Option<Record> {
-        let Reverse((_, i)) = self.heap.pop()?;
+        let Reverse((at, i)) = *self.heap.peek()?;
+        if self.stop_at.is_some_and(|stop| at >= stop) {
+            return None;
+        }
+        self.heap.pop();
         let timeline = &mut self.timelines[i];
         let record = timeline.pop()?;
         if let Some(at) = timeline.peek_at() {
@@ -515,7 +541,28 @@ struct Timeline {
     source: Source,
     frames: Frames,
     pending: VecDeque<Record>,
+    /// The procedure whose telemetry is being generated, one record at a time (a 4-hour case
+    /// at 1 kHz is 14 million frames: never all in memory).
+    streaming: Option<Box<Streaming>>,
     firmware_patch: u32,
+}
+
+/// A running procedure's telemetry state.
+#[derive(Debug)]
+struct Streaming {
+    plan: ProcPlan,
+    procedure_id: [u8; 16],
+    pid: Bytes,
+    signals: ProcedureSignals,
+    /// Frame k is at `start + first + k × step` µs.
+    first: f64,
+    step: f64,
+    count: u64,
+    /// Frames within this many µs of procedure time travel in one record.
+    per_record: i64,
+    next_seq: u64,
+    complexity: f64,
+    age: i32,
 }
 
 impl Timeline {
@@ -536,6 +583,7 @@ impl Timeline {
             source,
             frames,
             pending: VecDeque::new(),
+            streaming: None,
         };
         t.register(profile);
         t
@@ -548,6 +596,14 @@ impl Timeline {
     fn pop(&mut self) -> Option<Record> {
         let record = self.pending.pop_front();
         while self.pending.is_empty() {
+            if let Some(mut s) = self.streaming.take() {
+                if self.next_batch(&mut s) {
+                    self.streaming = Some(s);
+                } else {
+                    self.end_procedure(&s);
+                }
+                continue;
+            }
             let next = match &mut self.source {
                 Source::Calendar(acts) => acts.next(),
                 Source::Live(planner) => planner.next(&mut self.rng),
@@ -817,7 +873,12 @@ impl Timeline {
                 start_time: p.start,
             }),
         );
-        self.telemetry(p, procedure_id, model.tools, complexity);
+        self.streaming = Some(self.stream(p, procedure_id, model.tools, complexity, age));
+    }
+
+    /// The end of a procedure whose telemetry is all out: completed or aborted, then the outcome.
+    fn end_procedure(&mut self, s: &Streaming) {
+        let (p, procedure_id) = (&s.plan, s.procedure_id);
         if p.fate == Fate::Aborted {
             let reason = [
                 "uncontrolled bleeding, converted to open surgery",
@@ -843,19 +904,19 @@ impl Timeline {
                 }),
             );
         }
-        self.outcome(p, procedure_id, complexity, age);
+        self.outcome(p, procedure_id, s.complexity, s.age);
     }
 
-    /// Frames strictly inside (start, end): at `hz` in records of `batch_interval`, or
-    /// `samples` evenly spaced in one record.
-    fn telemetry(
+    /// Telemetry state for frames strictly inside (start, end): at `hz` in records of
+    /// `batch_interval`, or `samples` evenly spaced in one record.
+    fn stream(
         &mut self,
         p: &ProcPlan,
         procedure_id: [u8; 16],
         tools: &'static [&'static str],
         complexity: f64,
-    ) {
-        let pid = b(procedure_id);
+        age: i32,
+    ) -> Box<Streaming> {
         let span = (p.end - p.start) as f64;
         let (step, first, count, per_record) = match self.frames {
             Frames::Rate { hz, batch_interval } => {
@@ -869,45 +930,64 @@ impl Timeline {
             }
         };
         let seconds = MICROS_PER_SECOND as f64;
-        let mut signals = ProcedureSignals::new(
+        let signals = ProcedureSignals::new(
             &mut self.rng,
             tools,
             complexity,
             first / seconds,
             step / seconds,
         );
-        let mut batch = TelemetryBatch::default();
-        let mut batch_end = p.start.saturating_add(per_record);
-        for seq in 0..count {
-            let ts = p.start + (first + seq as f64 * step) as i64;
-            if ts >= batch_end && !batch.frames.is_empty() {
-                self.flush_batch(procedure_id, &mut batch);
-                batch_end = ts - (ts - p.start) % per_record + per_record;
-            }
-            let t = (ts - p.start) as f64 / MICROS_PER_SECOND as f64;
-            let telemetry_id = uuid(&mut self.rng);
-            batch.frames.push(signals.frame(
-                &mut self.rng,
-                t,
-                seq,
-                ts,
-                telemetry_id,
-                pid.clone(),
-                self.robot_id.clone(),
-            ));
-        }
-        if !batch.frames.is_empty() {
-            self.flush_batch(procedure_id, &mut batch);
-        }
+        Box::new(Streaming {
+            plan: p.clone(),
+            procedure_id,
+            pid: b(procedure_id),
+            signals,
+            first,
+            step,
+            count,
+            per_record,
+            next_seq: 0,
+            complexity,
+            age,
+        })
     }
 
-    fn flush_batch(&mut self, procedure_id: [u8; 16], batch: &mut TelemetryBatch) {
-        let at = batch.frames.last().map_or(0, |f| f.timestamp);
+    /// The procedure's next telemetry record, queued; false when all its frames are out.
+    fn next_batch(&mut self, s: &mut Streaming) -> bool {
+        let start = s.plan.start;
+        let ts_of = |seq: u64| start + (s.first + seq as f64 * s.step) as i64;
+        if s.next_seq >= s.count {
+            return false;
+        }
+        let offset = ts_of(s.next_seq) - start;
+        let batch_end =
+            start.saturating_add((offset / s.per_record + 1).saturating_mul(s.per_record));
+        let mut batch = TelemetryBatch::default();
+        while s.next_seq < s.count {
+            let ts = ts_of(s.next_seq);
+            if ts >= batch_end {
+                break;
+            }
+            let t = (ts - start) as f64 / MICROS_PER_SECOND as f64;
+            let telemetry_id = uuid(&mut self.rng);
+            batch.frames.push(s.signals.frame(
+                &mut self.rng,
+                t,
+                s.next_seq,
+                ts,
+                telemetry_id,
+                s.pid.clone(),
+                self.robot_id.clone(),
+            ));
+            s.next_seq += 1;
+        }
+        let at = batch.frames.last().map_or(start, |f| f.timestamp);
         self.pending.push_back(Record {
             at,
-            key: procedure_id,
-            payload: Payload::Telemetry(std::mem::take(batch)),
+            key: s.procedure_id,
+            payload: Payload::Telemetry(batch),
         });
+        true
     }
 
     /// The outcome: risk grows with complexity, age and a case that ran long; an aborted case

@@ -84,6 +84,16 @@ pub struct SimReport {
     pub simulated_seconds: f64,
     /// Largest delay of a paced send behind its due time (the broker not keeping up), seconds.
     pub max_behind_seconds: f64,
+    /// Whether records were sent in wall-clock time (a live run) or as fast as possible.
+    pub paced: bool,
+}
+
+impl SimReport {
+    /// Procedures started and not ended when the run stopped.
+    pub fn in_progress(&self) -> u64 {
+        let n = |t: &str| self.events_by_type.get(t).copied().unwrap_or(0);
+        n("ProcedureStarted").saturating_sub(n("ProcedureCompleted") + n("ProcedureAborted"))
+    }
 }
 
 /// Creates the idempotent producer and checks that the broker answers and the topics exist.
@@ -168,7 +178,10 @@ pub async fn run(
     start_micros: i64,
     shutdown: CancellationToken,
 ) -> SimReport {
-    let mut report = SimReport::default();
+    let mut report = SimReport {
+        paced: opts.paced,
+        ..SimReport::default()
+    };
     let mut in_flight = FuturesUnordered::new();
     let t0 = tokio::time::Instant::now();
     let wall0 = Instant::now();
