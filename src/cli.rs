@@ -487,10 +487,12 @@ pub fn print_sim_report(r: &SimReport) {
             r.max_behind_seconds
         )
     } else {
-        format!(
-            "{achieved:.0} frames/s, {:.1} days of simulated time",
-            r.simulated_seconds / 86_400.0
-        )
+        let span = if r.simulated_seconds >= 86_400.0 {
+            format!("{:.1} days", r.simulated_seconds / 86_400.0)
+        } else {
+            format!("{:.1}s", r.simulated_seconds)
+        };
+        format!("{achieved:.0} frames/s, {span} of simulated time")
     };
     let open = match r.in_progress() {
         0 => String::new(),

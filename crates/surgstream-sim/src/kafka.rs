@@ -105,6 +105,9 @@ pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000")
+        // 64 MiB of records waiting for the broker at most (librdkafka's default is 1 GiB): a
+        // fast backfill waits for deliveries instead of holding a large part of the run in memory.
+        .set("queue.buffering.max.kbytes", "65536")
         .set(
             "message.timeout.ms",
             opts.timeout
