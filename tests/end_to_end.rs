@@ -229,6 +229,41 @@ async fn seed_profile_backfill_applies_without_a_dead_letter() {
             .await
             > 0
     );
+
+    // The README's example queries run on the backfill and agree with the tables they summarise.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for (file, column, total) in [
+        (
+            "utilisation_per_robot_per_month.sql",
+            "cases",
+            "SELECT count(*) FROM surgical_procedures WHERE status IN ('completed', 'aborted')",
+        ),
+        (
+            "complication_rate_per_procedure_type.sql",
+            "outcomes",
+            "SELECT count(*) FROM procedure_outcomes",
+        ),
+        (
+            "maintenance_cost_per_facility.sql",
+            "logs",
+            "SELECT count(*) FROM robot_maintenance_logs",
+        ),
+    ] {
+        let path = format!("{}/docs/queries/{file}", env!("CARGO_MANIFEST_DIR"));
+        let sql = std::fs::read_to_string(&path).expect("query file");
+        let body = sql.trim().trim_end_matches(';');
+        assert!(
+            readme.contains(sql.trim()),
+            "README does not show {file} as it is"
+        );
+        let rows = env.count(&format!("SELECT count(*) FROM ({body}) q")).await;
+        assert!(rows > 1, "{file}: {rows} rows");
+        let summed = env
+            .count(&format!("SELECT sum({column})::bigint FROM ({body}) q"))
+            .await;
+        assert_eq!(summed, env.count(total).await, "{file}");
+    }
 }
 
 fn count_files(dir: &std::path::Path) -> usize {
