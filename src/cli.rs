@@ -521,11 +521,12 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     let cfg = ingest_config(&a.kafka, &a.opts, a.until_idle);
     let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
     say!(
-        "ingest: {} frames in {} files ({} bytes), {} events applied, {} telemetry and {} event dead letters, {:.1}s",
+        "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s",
         report.frames_written,
         report.files_written,
         report.bytes_written,
         report.events_applied,
+        report.events_replayed,
         report.telemetry_dead_letters,
         report.event_dead_letters,
         report.elapsed_seconds

@@ -3,62 +3,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use bytes::Bytes;
 use rdkafka::ClientConfig;
-use rdkafka::Message;
-use rdkafka::consumer::Consumer;
-use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use surgstream_proto::v1::{Event, ProcedureStarted, TelemetryBatch, TelemetryFrame, event::Body};
 
 use common::*;
-
-async fn send(p: &FutureProducer, topic: &str, key: &[u8], value: &[u8], schema: Option<&str>) {
-    let mut rec = FutureRecord::to(topic).key(key).payload(value);
-    if let Some(s) = schema {
-        rec = rec.headers(OwnedHeaders::new().insert(Header {
-            key: "schema",
-            value: Some(s),
-        }));
-    }
-    p.send(rec, Duration::from_secs(10))
-        .await
-        .map_err(|(e, _)| e)
-        .expect("delivered");
-}
-
-async fn dead_letters(topic: &str, n: usize) -> Vec<HashMap<String, String>> {
-    let c = consumer(&format!("{topic}-reader"));
-    c.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(20), c.recv())
-            .await
-            .expect("dead letter within 20s")
-            .expect("record");
-        let mut h = HashMap::new();
-        if let Some(hs) = m.headers() {
-            for x in hs.iter() {
-                h.insert(
-                    x.key.to_owned(),
-                    String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
-                );
-            }
-        }
-        out.push(h);
-    }
-    // Nothing more than expected.
-    assert!(
-        tokio::time::timeout(Duration::from_secs(2), c.recv())
-            .await
-            .is_err(),
-        "more dead letters than expected"
-    );
-    out
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_records_are_dead_lettered_with_reason_and_source() {

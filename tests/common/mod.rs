@@ -343,3 +343,61 @@ pub fn assert_exactly_once(reports: &[&serde_json::Value], seen: &HashMap<([u8; 
     );
     assert!(expected_total > 0, "the simulator sent no frames");
 }
+
+/// Produces one raw record (with a `schema` header when given) and waits for its delivery.
+pub async fn send(
+    p: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: &[u8],
+    value: &[u8],
+    schema: Option<&str>,
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let mut rec = rdkafka::producer::FutureRecord::to(topic)
+        .key(key)
+        .payload(value);
+    if let Some(s) = schema {
+        rec = rec.headers(OwnedHeaders::new().insert(Header {
+            key: "schema",
+            value: Some(s),
+        }));
+    }
+    p.send(rec, Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("delivered");
+}
+
+/// Reads exactly `n` dead letters from `topic` (their headers), and checks that no more come.
+pub async fn dead_letters(topic: &str, n: usize) -> Vec<HashMap<String, String>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::Consumer;
+    use rdkafka::message::Headers;
+    let c = consumer(&format!("{topic}-reader-{}", unique("r")));
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(20), c.recv())
+            .await
+            .expect("dead letter within 20s")
+            .expect("record");
+        let mut h = HashMap::new();
+        if let Some(hs) = m.headers() {
+            for x in hs.iter() {
+                h.insert(
+                    x.key.to_owned(),
+                    String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                );
+            }
+        }
+        out.push(h);
+    }
+    // Nothing more than expected.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), c.recv())
+            .await
+            .is_err(),
+        "more dead letters than expected"
+    );
+    out
+}

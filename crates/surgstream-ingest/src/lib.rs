@@ -27,7 +27,7 @@ use serde::Serialize;
 use surgstream_lake::{FrameBuffer, Lake, LakeError, LakePath};
 use surgstream_proto::{headers, v1::Event};
 use surgstream_store::offsets::{self, LakeFile};
-use surgstream_store::{Source, Store, StoreError, apply_event};
+use surgstream_store::{Applied, Source, Store, StoreError, apply_event};
 use tokio_util::sync::CancellationToken;
 
 pub use dlq::DeadLetters;
@@ -130,6 +130,8 @@ pub struct IngestReport {
     pub bytes_written: u64,
     /// Events applied to PostgreSQL.
     pub events_applied: u64,
+    /// Events processed before (same event id): replays that changed nothing.
+    pub events_replayed: u64,
     /// Telemetry records dead-lettered.
     pub telemetry_dead_letters: u64,
     /// Event records dead-lettered (undecodable or not applicable).
@@ -485,23 +487,45 @@ impl Ingest {
             // A record of a partition we no longer own (fetched before a revoke): ignore it.
             return Ok(());
         };
-        if offset < state.position {
-            // Already durable (or already buffered): a replay after resume. Skip to the
-            // durable position once, instead of reading through the whole replay.
-            if !state.seeked {
-                state.seeked = true;
-                if let Err(e) = self.consumer.seek(
+        if !state.seeked {
+            state.seeked = true;
+            // PostgreSQL, not Kafka's committed offset, says where a partition resumes: Kafka's
+            // may be behind (a crash between the two commits) or ahead (offsets reset in
+            // PostgreSQL to replay, a database restored from a backup).
+            if state.durable.is_some() && offset != state.position {
+                let behind = offset > state.position;
+                if behind {
+                    tracing::info!(topic = %key.0, partition = key.1, from = state.position, kafka = offset,
+                        "resuming at PostgreSQL's offset, behind Kafka's committed one");
+                }
+                match self.consumer.seek(
                     &key.0,
                     key.1,
                     Offset::Offset(state.position),
                     self.cfg.timeout,
                 ) {
-                    tracing::debug!(error = %e, topic = %key.0, partition = key.1, "seek failed; skipping replayed records instead");
+                    // librdkafka drops what it fetched before the seek.
+                    Ok(()) => return Ok(()),
+                    Err(e) if behind => {
+                        return Err(IngestError::Kafka {
+                            brokers: self.cfg.brokers.clone(),
+                            what: format!(
+                                "seek {}/{} back to offset {} (refusing to skip records)",
+                                key.0, key.1, state.position
+                            ),
+                            source: Box::new(e),
+                        });
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, topic = %key.0, partition = key.1, "seek failed; skipping replayed records instead");
+                    }
                 }
             }
+        }
+        if offset < state.position {
+            // Already durable (or already buffered): a replay after resume.
             return Ok(());
         }
-        state.seeked = true;
         if offset > state.position {
             tracing::debug!(topic = %key.0, partition = key.1, expected = state.position, got = offset, "offset gap (compaction or control records)");
         }
@@ -655,6 +679,7 @@ impl Ingest {
             .map_err(StoreError::query("begin"))?;
         let mut rejected = Vec::new();
         let mut applied = 0u64;
+        let mut replayed = 0u64;
 
         if topic == self.cfg.telemetry_topic {
             let hours = state
@@ -696,7 +721,8 @@ impl Ingest {
                     offset: pending.offset,
                 };
                 match apply_event(&mut tx, src, &pending.event).await? {
-                    Ok(()) => applied += 1,
+                    Ok(Applied::New) => applied += 1,
+                    Ok(Applied::Replay) => replayed += 1,
                     Err(r) => rejected.push((pending, r)),
                 }
             }
@@ -755,6 +781,7 @@ impl Ingest {
         ::metrics::counter!(metrics::FILES_WRITTEN).increment(written.len() as u64);
         ::metrics::counter!(metrics::BYTES_WRITTEN).increment(bytes as u64);
         ::metrics::counter!(metrics::EVENTS_APPLIED).increment(applied);
+        ::metrics::counter!(metrics::EVENTS_REPLAYED).increment(replayed);
         if rows > 0 && state.newest_frame > i64::MIN {
             let lag = (now_micros() - state.newest_frame) as f64 / 1e6;
             ::metrics::histogram!(metrics::END_TO_END_LATENCY).record(lag.max(0.0));
@@ -764,6 +791,7 @@ impl Ingest {
         self.report.files_written += written.len() as u64;
         self.report.bytes_written += bytes as u64;
         self.report.events_applied += applied;
+        self.report.events_replayed += replayed;
         self.report.event_dead_letters += dead_lettered;
         state.durable = Some(next);
         state.frames.clear();

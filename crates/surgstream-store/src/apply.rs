@@ -83,21 +83,52 @@ fn decimal(field: &'static str, ty: DecimalType, v: f64) -> Result<String, Rejec
         })
 }
 
+/// What became of an event that was not rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied now.
+    New,
+    /// Processed before (same event id, applied or rejected): a replay, and nothing changes.
+    Replay,
+}
+
 /// Applies `event` in the caller's transaction. A rejected event is rolled back to a savepoint,
-/// so the transaction stays usable for the rest of the batch.
+/// so the transaction stays usable for the rest of the batch; either way its id is recorded in
+/// `processed_events`, so that a replay of the topic is recognised and changes nothing.
 pub async fn apply_event(
     conn: &mut PgConnection,
     source: Source<'_>,
     event: &Event,
-) -> Result<Result<(), Rejection>, StoreError> {
+) -> Result<Result<Applied, Rejection>, StoreError> {
+    let event_id = match uuid("event_id", &event.event_id) {
+        Ok(id) => id,
+        Err(r) => return Ok(Err(r)),
+    };
     sqlx::query("SAVEPOINT surgstream_event")
         .execute(&mut *conn)
         .await
         .map_err(StoreError::query("savepoint"))?;
-    let outcome = match apply_inner(conn, source, event).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(r)) => Err(r),
-        Err(Failure::Db(e, what)) => Err(classify(e, what)?),
+    let fresh = sqlx::query(
+        "INSERT INTO processed_events (event_id, outcome, source_topic, source_partition, source_offset)
+         VALUES ($1, 'applied', $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(source.topic)
+    .bind(source.partition)
+    .bind(source.offset)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::query("record processed event"))?
+    .rows_affected()
+        == 1;
+    let outcome = if !fresh {
+        Ok(Applied::Replay)
+    } else {
+        match apply_inner(conn, source, event).await {
+            Ok(Ok(())) => Ok(Applied::New),
+            Ok(Err(r)) => Err(r),
+            Err(Failure::Db(e, what)) => Err(classify(e, what)?),
+        }
     };
     let stmt = if outcome.is_ok() {
         "RELEASE SAVEPOINT surgstream_event"
@@ -108,6 +139,19 @@ pub async fn apply_event(
         .execute(&mut *conn)
         .await
         .map_err(StoreError::query("savepoint"))?;
+    if outcome.is_err() {
+        sqlx::query(
+            "INSERT INTO processed_events (event_id, outcome, source_topic, source_partition, source_offset)
+             VALUES ($1, 'rejected', $2, $3, $4)",
+        )
+        .bind(event_id)
+        .bind(source.topic)
+        .bind(source.partition)
+        .bind(source.offset)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::query("record rejected event"))?;
+    }
     Ok(outcome)
 }
 

@@ -13,7 +13,7 @@ pub mod offsets;
 
 use std::time::Duration;
 
-pub use apply::{Rejection, Source, apply_event};
+pub use apply::{Applied, Rejection, Source, apply_event};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
