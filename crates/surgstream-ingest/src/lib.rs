@@ -144,6 +144,9 @@ pub struct IngestReport {
 
 /// How long a member may hold no partition before it rejoins the group (doubled each time).
 const REJOIN_AFTER: Duration = Duration::from_secs(20);
+/// How long a flush keeps trying while PostgreSQL is unreachable before the ingestor gives up
+/// (well inside librdkafka's 5-minute max.poll.interval.ms, so the group keeps this member).
+const PG_RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// Assignment changes, recorded by the rebalance callback and reconciled by the main loop.
 #[derive(Debug, Default)]
@@ -658,8 +661,29 @@ impl Ingest {
         Ok(())
     }
 
-    /// Makes everything consumed from one partition durable, then commits its offset.
+    /// [`Self::flush_once`], tried again while PostgreSQL is unreachable (a restart, a failover):
+    /// the buffer stays in memory and nothing is consumed meanwhile; files already written are
+    /// written again under the same names. Gives up after [`PG_RETRY_FOR`].
     async fn flush(&mut self, key: &(String, i32)) -> Result<(), IngestError> {
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match self.flush_once(key).await {
+                Err(IngestError::Store(e))
+                    if e.is_transient() && started.elapsed() < PG_RETRY_FOR =>
+                {
+                    tracing::warn!(error = %e, retry_in = ?wait, "PostgreSQL unavailable: keeping the batch and trying again");
+                    ::metrics::counter!(metrics::PG_RETRIES).increment(1);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Makes everything consumed from one partition durable, then commits its offset.
+    async fn flush_once(&mut self, key: &(String, i32)) -> Result<(), IngestError> {
         let Some(state) = self.parts.get_mut(key) else {
             return Ok(());
         };

@@ -9,6 +9,8 @@ pub const FRAMES_WRITTEN: &str = "surgstream_frames_written_total";
 pub const EVENTS_CONSUMED: &str = "surgstream_events_consumed_total";
 /// Events applied to PostgreSQL.
 pub const EVENTS_APPLIED: &str = "surgstream_events_applied_total";
+/// Flush attempts repeated because PostgreSQL was unreachable.
+pub const PG_RETRIES: &str = "surgstream_postgres_retries_total";
 /// Events skipped because their id was processed before (a replay of the topic).
 pub const EVENTS_REPLAYED: &str = "surgstream_events_replayed_total";
 /// Records sent to a dead-letter topic, by `topic` and `reason`.
@@ -41,6 +43,11 @@ pub fn describe() {
     );
     describe_counter!(EVENTS_CONSUMED, Unit::Count, "Events read from Kafka.");
     describe_counter!(EVENTS_APPLIED, Unit::Count, "Events applied to PostgreSQL.");
+    describe_counter!(
+        PG_RETRIES,
+        Unit::Count,
+        "Flush attempts repeated because PostgreSQL was unreachable."
+    );
     describe_counter!(
         EVENTS_REPLAYED,
         Unit::Count,

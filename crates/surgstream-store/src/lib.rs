@@ -67,6 +67,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether trying again later may succeed: the connection was lost or refused, the server is
+    /// shutting down or starting up (a PostgreSQL restart), the pool timed out. Not: bad data,
+    /// a fenced consumer, a failed migration.
+    pub fn is_transient(&self) -> bool {
+        let driver = match self {
+            Self::Connect { .. } => return true,
+            Self::Query { source, .. } => source,
+            _ => return false,
+        };
+        match driver {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                // 08: connection exception; 57P01–57P03: admin shutdown, crash shutdown,
+                // cannot connect now (starting up).
+                c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        }
+    }
+
     /// Wraps a driver error with what was being done.
     pub fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Query { what, source }

@@ -1,0 +1,124 @@
+//! PostgreSQL restarted under a running ingestor (`pg_ctlcluster … restart`): the ingestor keeps
+//! its batch, tries again until the server is back, and loses and duplicates nothing. Its own
+//! test binary, so that no other test shares the restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const SIM: &[&str] = &[
+    "--profile",
+    "live",
+    "--robots",
+    "3",
+    "--procedures",
+    "6",
+    "--hz",
+    "200",
+    "--speed",
+    "3600",
+    "--fast",
+];
+
+async fn restart_postgres() {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .expect("a Debian PostgreSQL cluster")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .max()
+        .expect("a PostgreSQL version");
+    let out = tokio::process::Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+        .output()
+        .await
+        .expect("pg_ctlcluster");
+    assert!(
+        out.status.success(),
+        "restart failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_survives_a_postgres_restart_without_loss_or_duplicates() {
+    let env = TestEnv::new("pgrestart").await;
+    let mut args = SIM.to_vec();
+    args.extend(["--seed", "41"]);
+    let first = env.sim(&args).await;
+    let mut child = env.spawn_ingest(&[
+        "--max-age",
+        "1s",
+        "--event-max-age",
+        "200ms",
+        "--until-idle",
+        "8s",
+    ]);
+    while env.count("SELECT count(*) FROM lake_files").await == 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A live feed keeps the ingestor flushing every second while the server restarts.
+    let report = env.lake.with_extension("live-report.json");
+    let mut live = env.sim_args(&[
+        "--profile",
+        "live",
+        "--robots",
+        "3",
+        "--hz",
+        "100",
+        "--speed",
+        "600",
+        "--duration",
+        "12s",
+        "--seed",
+        "42",
+        "--report",
+    ]);
+    live.push(report.display().to_string());
+    let mut feed = tokio::process::Command::new(BIN)
+        .args(&live)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn sim");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the ingestor is running"
+    );
+    restart_postgres().await;
+    assert!(
+        feed.wait().await.expect("sim").success(),
+        "the live feed failed"
+    );
+    let second: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("sim report")).expect("json");
+    let _ = std::fs::remove_file(&report);
+
+    let status = tokio::time::timeout(Duration::from_secs(300), child.wait())
+        .await
+        .expect("the ingestor finishes")
+        .expect("status");
+    assert!(
+        status.success(),
+        "the ingestor failed across the restart: {status}"
+    );
+
+    assert_exactly_once(&[&first, &second], &env.committed_frames().await);
+    let scheduled = |r: &serde_json::Value| {
+        r["events_by_type"]["ProcedureScheduled"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        env.count("SELECT count(*) FROM surgical_procedures").await,
+        scheduled(&first) + scheduled(&second)
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM processed_events").await,
+        first["events"].as_i64().unwrap_or(0) + second["events"].as_i64().unwrap_or(0)
+    );
+}
