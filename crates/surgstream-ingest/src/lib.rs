@@ -144,8 +144,9 @@ pub struct IngestReport {
 
 /// How long a member may hold no partition before it rejoins the group (doubled each time).
 const REJOIN_AFTER: Duration = Duration::from_secs(20);
-/// How long a flush keeps trying while PostgreSQL is unreachable before the ingestor gives up
-/// (well inside librdkafka's 5-minute max.poll.interval.ms, so the group keeps this member).
+/// How long a flush keeps trying while PostgreSQL is unreachable (and `--until-idle` keeps
+/// asking a broker that does not answer its watermark queries) before the ingestor gives up;
+/// well inside librdkafka's 5-minute max.poll.interval.ms, so the group keeps this member.
 const PG_RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// Assignment changes, recorded by the rebalance callback and reconciled by the main loop.
@@ -379,6 +380,7 @@ impl Ingest {
         let mut stats = Instant::now();
         let mut unassigned_since = Some(Instant::now());
         let mut rejoin_after = REJOIN_AFTER;
+        let mut watermark_failing: Option<Instant> = None;
         let consumer = self.consumer.clone();
         loop {
             tokio::select! {
@@ -407,7 +409,7 @@ impl Ingest {
                     }
                     if let Some(idle) = self.cfg.until_idle {
                         let gate_open = idle_gate.is_none_or(CancellationToken::is_cancelled);
-                        if gate_open && last_record.elapsed() >= idle && self.caught_up().await? {
+                        if gate_open && last_record.elapsed() >= idle && self.caught_up_or_wait(&mut watermark_failing).await? {
                             tracing::info!(idle = ?idle, "topics idle and drained: stopping");
                             return Ok(());
                         }
@@ -841,6 +843,22 @@ impl Ingest {
             tracing::debug!(error = %e, "Kafka offset commit failed (PostgreSQL stays the source of truth)");
         }
         Ok(())
+    }
+
+    /// [`Self::caught_up`], where a broker too busy to answer (a watermark query that times out)
+    /// means "not yet" rather than the end of the run, for up to [`PG_RETRY_FOR`] in a row.
+    async fn caught_up_or_wait(&self, failing: &mut Option<Instant>) -> Result<bool, IngestError> {
+        match self.caught_up().await {
+            Ok(done) => {
+                *failing = None;
+                Ok(done)
+            }
+            Err(e) if failing.get_or_insert_with(Instant::now).elapsed() < PG_RETRY_FOR => {
+                tracing::warn!(error = %e, "cannot tell whether the topics are drained yet; trying again");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether every assigned partition has been consumed up to its high watermark.
