@@ -92,25 +92,16 @@ fn maintenance(id: u8) -> MaintenanceLogged {
     }
 }
 
-/// Every row of the event-written tables, as text: what a rejected event must leave alone.
-async fn snapshot(env: &TestEnv) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in [
+/// Every row of the event-written tables: what a rejected event must leave alone.
+async fn snapshot(env: &TestEnv) -> Vec<(String, i64, String)> {
+    env.digest(&[
         "surgical_robots",
         "surgical_procedures",
         "procedure_outcomes",
         "robot_maintenance_logs",
         "status_audit",
-    ] {
-        let rows: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT string_agg(t::text, '|' ORDER BY t::text) FROM {table} t"
-        ))
-        .fetch_one(&env.pool)
-        .await
-        .expect("snapshot");
-        out.push(rows.unwrap_or_default());
-    }
-    out
+    ])
+    .await
 }
 
 #[tokio::test]

@@ -10,24 +10,15 @@ use common::*;
 
 /// A digest of every row of every table the events write (ingest bookkeeping aside).
 async fn checksum(env: &TestEnv) -> Vec<(String, i64, String)> {
-    let mut out = Vec::new();
-    for table in [
+    env.digest(&[
         "surgical_robots",
         "surgical_procedures",
         "procedure_outcomes",
         "robot_maintenance_logs",
         "status_audit",
         "processed_events",
-    ] {
-        let (rows, digest): (i64, Option<String>) = sqlx::query_as(&format!(
-            "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
-        ))
-        .fetch_one(&env.pool)
-        .await
-        .expect("checksum");
-        out.push((table.to_owned(), rows, digest.unwrap_or_default()));
-    }
-    out
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -227,6 +227,21 @@ impl TestEnv {
         seen
     }
 
+    /// Per table: its row count and an md5 of all its rows as text (order-independent).
+    pub async fn digest(&self, tables: &[&str]) -> Vec<(String, i64, String)> {
+        let mut out = Vec::new();
+        for table in tables {
+            let (rows, digest): (i64, Option<String>) = sqlx::query_as(&format!(
+                "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
+            ))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("digest of {table}: {e}"));
+            out.push(((*table).to_owned(), rows, digest.unwrap_or_default()));
+        }
+        out
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(&self.pool)

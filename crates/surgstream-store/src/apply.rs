@@ -108,19 +108,7 @@ pub async fn apply_event(
         .execute(&mut *conn)
         .await
         .map_err(StoreError::query("savepoint"))?;
-    let fresh = sqlx::query(
-        "INSERT INTO processed_events (event_id, outcome, source_topic, source_partition, source_offset)
-         VALUES ($1, 'applied', $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(event_id)
-    .bind(source.topic)
-    .bind(source.partition)
-    .bind(source.offset)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::query("record processed event"))?
-    .rows_affected()
-        == 1;
+    let fresh = record_processed(conn, event_id, "applied", source).await?;
     let outcome = if !fresh {
         Ok(Applied::Replay)
     } else {
@@ -140,19 +128,32 @@ pub async fn apply_event(
         .await
         .map_err(StoreError::query("savepoint"))?;
     if outcome.is_err() {
-        sqlx::query(
-            "INSERT INTO processed_events (event_id, outcome, source_topic, source_partition, source_offset)
-             VALUES ($1, 'rejected', $2, $3, $4)",
-        )
-        .bind(event_id)
-        .bind(source.topic)
-        .bind(source.partition)
-        .bind(source.offset)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("record rejected event"))?;
+        record_processed(conn, event_id, "rejected", source).await?;
     }
     Ok(outcome)
+}
+
+/// Records an event id as processed; false when it already was (a replay).
+async fn record_processed(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    outcome: &str,
+    source: Source<'_>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (event_id, outcome, source_topic, source_partition, source_offset)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(outcome)
+    .bind(source.topic)
+    .bind(source.partition)
+    .bind(source.offset)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::query("record processed event"))?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 enum Failure {
