@@ -101,6 +101,20 @@ check_postgres() {
         fi
         pg_isready -q -h "$PG_HOST" -p "$PG_PORT" || die "PostgreSQL is not accepting connections on $PG_HOST:$PG_PORT"
     fi
+    # The database's stored offsets and lake manifest describe this broker's topics: a broker
+    # starting from an empty data directory (new topics, offsets from 0) gets a new database and
+    # lake too, or the ingestor would resume past records the new topics have not reached yet.
+    if [[ ! -e "$DIR/tansu/tansu.db" ]] && ! port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+        if psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'surgstream'" | grep -q 1; then
+            psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "DROP DATABASE surgstream WITH (FORCE)" \
+                || die "cannot drop database surgstream (stale offsets of an earlier broker)"
+            log "dropped database surgstream: its offsets belonged to an earlier broker's topics"
+        fi
+        if [[ -d "$ROOT/data/lake" ]]; then
+            rm -rf "$ROOT/data/lake"
+            log "removed the demo lake data/lake: it belonged to an earlier broker's topics"
+        fi
+    fi
     if ! psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'surgstream'" | grep -q 1; then
         psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "CREATE DATABASE surgstream" \
             || die "cannot create database surgstream on $PG_HOST:$PG_PORT"
