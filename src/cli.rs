@@ -428,7 +428,6 @@ async fn sim(a: SimArgs) -> Result<()> {
         ProfileArg::Seed,
         chrono::Utc::now().timestamp_micros(),
     )?;
-    let start = cfg.start_micros;
     let simulation = Simulation::new(cfg.clone())?;
     if a.output.is_some() || a.dry_run {
         let seed = simulation.seed();
@@ -450,14 +449,9 @@ async fn sim(a: SimArgs) -> Result<()> {
     let producer = surgstream_sim::kafka::connect(&opts).await?;
     tracing::info!(brokers = %opts.brokers, paced = opts.paced, seed = simulation.seed(),
         "simulation started: {cfg} (pass --seed to reproduce)");
-    let report =
-        surgstream_sim::kafka::run(simulation, &producer, &opts, start, shutdown_token()).await;
+    let report = surgstream_sim::kafka::run(simulation, &producer, &opts, shutdown_token()).await;
     print_sim_report(&report);
-    if let Some(path) = &a.report {
-        let json = serde_json::to_vec_pretty(&report)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("cannot write report to {}", path.display()))?;
-    }
+    write_report(a.report.as_deref(), &report)?;
     if report.delivery_errors > 0 {
         anyhow::bail!(
             "{} records could not be delivered to {}",

@@ -28,7 +28,6 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         ProfileArg::Live,
         chrono::Utc::now().timestamp_micros(),
     )?;
-    let start = cfg.start_micros;
     let simulation = Simulation::new(cfg.clone())?;
     let sink = sink_options(&a.kafka, &fleet, &cfg);
     let producer = surgstream_sim::kafka::connect(&sink).await?;
@@ -57,7 +56,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         Some(sim_done.clone()),
     ));
     let sim_report =
-        surgstream_sim::kafka::run(simulation, &producer, &sink, start, shutdown.clone()).await;
+        surgstream_sim::kafka::run(simulation, &producer, &sink, shutdown.clone()).await;
     sim_done.cancel();
     print_sim_report(&sim_report);
     let ingest_report = ingest.await.context("ingest task panicked")??;

@@ -39,11 +39,11 @@ pub struct FramedRecord {
 pub fn write(sim: Simulation, out: &mut impl Write) -> io::Result<SimReport> {
     let started = std::time::Instant::now();
     let mut report = SimReport::default();
-    let mut span = None;
+    let start = sim.start_micros();
+    let mut last_at = start;
     out.write_all(MAGIC)?;
     for record in sim {
-        let (first, _) = *span.get_or_insert((record.at, record.at));
-        span = Some((first, record.at));
+        last_at = last_at.max(record.at);
         let (kind, value) = match &record.payload {
             Payload::Telemetry(batch) => {
                 report.telemetry_delivered(record.key, batch.frames.len() as u64);
@@ -63,7 +63,7 @@ pub fn write(sim: Simulation, out: &mut impl Write) -> io::Result<SimReport> {
         out.write_all(&value)?;
     }
     out.flush()?;
-    report.simulated_seconds = span.map_or(0.0, |(a, b)| (b - a) as f64 / 1e6);
+    report.simulated_seconds = (last_at - start) as f64 / 1e6;
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

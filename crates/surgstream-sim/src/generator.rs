@@ -17,7 +17,7 @@ use crate::plan::{
     Activity, Facility, Fate, LivePlanner, MaintKind, MaintPlan, ProcPlan, RobotSpec, apportion,
     midnight, plan_calendar,
 };
-use crate::telemetry::ProcedureSignals;
+use crate::telemetry::{ProcedureSignals, round};
 
 /// Which kind of run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +203,8 @@ pub struct Simulation {
     seed: u64,
     profile: Profile,
     horizon: Option<Duration>,
+    /// Start of the run, µs UTC (a live run's records are due this long after the send starts).
+    start_micros: i64,
     /// A live run with a duration ends here: later records are not made, and procedures still
     /// running stay in progress (the feed stopped).
     stop_at: Option<i64>,
@@ -222,6 +224,13 @@ impl Simulation {
             .map(|i| ChaCha8Rng::seed_from_u64(splitmix(digest ^ splitmix(i + 1))))
             .collect();
         let robots = robots(&cfg, &mut fleet_rng, &mut rngs);
+        // A live run with a duration: no case starts after its end, no record is made after it.
+        let stop_at = match cfg.profile {
+            Profile::Seed => None,
+            Profile::Live => cfg
+                .duration
+                .map(|d| cfg.start_micros + d.as_micros() as i64),
+        };
         let frames = match cfg.profile {
             Profile::Seed => Frames::Samples(cfg.samples),
             Profile::Live => Frames::Rate {
@@ -249,9 +258,6 @@ impl Simulation {
                 .collect()
             }
             Profile::Live => {
-                let until = cfg
-                    .duration
-                    .map(|d| cfg.start_micros + d.as_micros() as i64);
                 let shares = cfg.procedures.map(|n| {
                     apportion(u64::from(n), &vec![1; robots.len()])
                         .into_iter()
@@ -266,7 +272,7 @@ impl Simulation {
                         // Every room starts its first case within three seconds: data flows at once.
                         let first = cfg.start_micros + rng.random_range(500_000..3_000_000);
                         let remaining = shares.as_ref().map(|s| s[i]);
-                        Source::Live(LivePlanner::new(r, first, until, remaining, cfg.speed))
+                        Source::Live(LivePlanner::new(r, first, stop_at, remaining, cfg.speed))
                     })
                     .collect()
             }
@@ -295,12 +301,8 @@ impl Simulation {
                 )),
                 Profile::Live => cfg.duration,
             },
-            stop_at: match cfg.profile {
-                Profile::Seed => None,
-                Profile::Live => cfg
-                    .duration
-                    .map(|d| cfg.start_micros + d.as_micros() as i64),
-            },
+            start_micros: cfg.start_micros,
+            stop_at,
             timelines,
             heap,
         })
@@ -310,6 +312,11 @@ impl Simulation {
     /// when it goes on until stopped).
     pub fn horizon(&self) -> Option<Duration> {
         self.horizon
+    }
+
+    /// Start of the run, microseconds UTC.
+    pub fn start_micros(&self) -> i64 {
+        self.start_micros
     }
 
     /// The seed of this run.
@@ -688,7 +695,7 @@ impl Timeline {
                 self.maintenance(&MaintPlan {
                     from: at + 1 + k as i64,
                     until: at + 1 + k as i64,
-                    downtime_hours: (hours * 100.0).round() / 100.0,
+                    downtime_hours: round(hours, 2),
                     kind,
                     day: day.min(today - 1),
                     window: false,
@@ -797,7 +804,7 @@ impl Timeline {
             parts_replaced: parts.to_owned(),
             downtime_hours: m.downtime_hours,
             next_maintenance_date: m.day + next,
-            cost: (cost * 100.0).round() / 100.0,
+            cost: round(cost, 2),
             firmware_version: if kind == MaintKind::Upgrade {
                 self.firmware()
             } else {
@@ -830,7 +837,7 @@ impl Timeline {
             .map_or(2.5, |d| d.sample(&mut self.rng))
             + 0.01 * f64::from(age - 60))
         .clamp(1.0, 5.0);
-        let complexity = (complexity * 100.0).round() / 100.0;
+        let complexity = round(complexity, 2);
         let patient_id = format!("PAT-{:08X}", self.rng.random::<u32>());
         self.event(
             p.booked,

@@ -88,14 +88,6 @@ pub struct SimReport {
     pub paced: bool,
 }
 
-impl SimReport {
-    /// Procedures started and not ended when the run stopped.
-    pub fn in_progress(&self) -> u64 {
-        let n = |t: &str| self.events_by_type.get(t).copied().unwrap_or(0);
-        n("ProcedureStarted").saturating_sub(n("ProcedureCompleted") + n("ProcedureAborted"))
-    }
-}
-
 /// Creates the idempotent producer and checks that the broker answers and the topics exist.
 pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
     let producer: FutureProducer = ClientConfig::new()
@@ -178,9 +170,9 @@ pub async fn run(
     sim: Simulation,
     producer: &FutureProducer,
     opts: &SinkOptions,
-    start_micros: i64,
     shutdown: CancellationToken,
 ) -> SimReport {
+    let start_micros = sim.start_micros();
     let mut report = SimReport {
         paced: opts.paced,
         ..SimReport::default()
@@ -312,6 +304,12 @@ impl SimReport {
     pub fn event_delivered(&mut self, body_type: &str) {
         self.events += 1;
         *self.events_by_type.entry(body_type.to_owned()).or_default() += 1;
+    }
+
+    /// Procedures started and not ended when the run stopped.
+    pub fn in_progress(&self) -> u64 {
+        let n = |t: &str| self.events_by_type.get(t).copied().unwrap_or(0);
+        n("ProcedureStarted").saturating_sub(n("ProcedureCompleted") + n("ProcedureAborted"))
     }
 }
 

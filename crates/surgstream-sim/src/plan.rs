@@ -18,6 +18,7 @@ use rand_distr::{Distribution, LogNormal};
 use surgstream_proto::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SECOND, day_of};
 
 use crate::catalog::{MODELS, PROCEDURES};
+use crate::telemetry::round;
 
 /// Microseconds in one minute.
 pub(crate) const MINUTE: i64 = 60 * MICROS_PER_SECOND;
@@ -350,15 +351,19 @@ pub(crate) fn plan_calendar(
         let mut placed = vec![0u32; days.len()];
         for pass in 0.. {
             for (d, &count) in per_day.iter().enumerate() {
-                let want = match pass {
-                    0 => count + carry,
-                    _ if placed[d] == 0 => carry.min(1),
-                    _ => 0,
+                // The first pass takes each day's cases and what the day before left over;
+                // later passes give one left-over case to each day that has none.
+                let want = if pass == 0 {
+                    count + std::mem::take(&mut carry)
+                } else if placed[d] == 0 && carry > 0 {
+                    carry -= 1;
+                    1
+                } else {
+                    0
                 };
                 if want == 0 {
                     continue;
                 }
-                carry -= want.saturating_sub(count * u32::from(pass == 0));
                 let mut left = want;
                 let mut t =
                     midnight(days[d]) + 7 * MICROS_PER_HOUR + rng.random_range(30..90) * MINUTE;
@@ -402,7 +407,7 @@ pub(crate) fn plan_calendar(
             if hours < 1.0 {
                 continue;
             }
-            let hours = (hours * 100.0).round() / 100.0;
+            let hours = round(hours, 2);
             added.push(Activity::Maintenance(MaintPlan {
                 from,
                 until: from + (hours * MICROS_PER_HOUR as f64) as i64,
@@ -451,7 +456,7 @@ pub(crate) fn plan_calendar(
                 MaintKind::Emergency
             };
             let hours = lognormal(rng, kind.median_hours(), 0.3, 0.4, 2.2);
-            let hours = (hours * 100.0).round() / 100.0;
+            let hours = round(hours, 2);
             let from = midnight(day) + 8 * MICROS_PER_HOUR + rng.random_range(0..120) * MINUTE;
             acts.push(Activity::Maintenance(MaintPlan {
                 from,
@@ -595,7 +600,7 @@ impl LivePlanner {
             && rng.random_bool(EMERGENCY_AFTER_ABORT)
         {
             let hours = lognormal(rng, MaintKind::Emergency.median_hours(), 0.4, 0.3, 3.0);
-            let hours = (hours * 100.0).round() / 100.0;
+            let hours = round(hours, 2);
             let from = self.last + self.wall(rng.random_range(10.0..40.0), 1);
             self.queued = Some(Activity::Maintenance(MaintPlan {
                 from,

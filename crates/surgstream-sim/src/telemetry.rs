@@ -218,7 +218,8 @@ impl ProcedureSignals {
     }
 }
 
-fn round(v: f64, digits: i32) -> f64 {
+/// `v` rounded to `digits` decimals (the scale of the DECIMAL column it is sent for).
+pub(crate) fn round(v: f64, digits: i32) -> f64 {
     let p = 10f64.powi(digits);
     (v * p).round() / p
 }
