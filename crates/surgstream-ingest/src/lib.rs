@@ -147,7 +147,7 @@ const REJOIN_AFTER: Duration = Duration::from_secs(20);
 /// How long a flush keeps trying while PostgreSQL is unreachable (and `--until-idle` keeps
 /// asking a broker that does not answer its watermark queries) before the ingestor gives up;
 /// well inside librdkafka's 5-minute max.poll.interval.ms, so the group keeps this member.
-const PG_RETRY_FOR: Duration = Duration::from_secs(120);
+const RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// Assignment changes, recorded by the rebalance callback and reconciled by the main loop.
 #[derive(Debug, Default)]
@@ -547,31 +547,21 @@ impl Ingest {
             offset,
         };
         if key.0 == self.cfg.telemetry_topic {
-            let result = match check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH) {
-                Err(e) => Err(e),
-                Ok(()) => match surgstream_proto::decode_batch(payload) {
-                    Err(e) => Err(("undecodable", e.to_string())),
-                    Ok(batch) => {
-                        let newest = batch
-                            .frames
-                            .iter()
-                            .map(|f| f.timestamp)
-                            .max()
-                            .unwrap_or(i64::MIN);
-                        match state
-                            .frames
-                            .push_record(offset, &batch.frames, now_micros())
-                        {
-                            Ok(n) => {
-                                ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(n as u64);
-                                state.newest_frame = state.newest_frame.max(newest);
-                                Ok(())
-                            }
-                            Err(e) => Err((e.reason(), e.to_string())),
-                        }
-                    }
-                },
-            };
+            let result = check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH)
+                .and_then(|()| {
+                    surgstream_proto::decode_batch(payload)
+                        .map_err(|e| ("undecodable", e.to_string()))
+                })
+                .and_then(|batch| {
+                    let newest = batch.frames.iter().map(|f| f.timestamp).max();
+                    let n = state
+                        .frames
+                        .push_record(offset, &batch.frames, now_micros())
+                        .map_err(|e| (e.reason(), e.to_string()))?;
+                    ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(n as u64);
+                    state.newest_frame = state.newest_frame.max(newest.unwrap_or(i64::MIN));
+                    Ok(())
+                });
             if let Err((reason, message)) = result {
                 state.frames.note_offset(offset);
                 self.dlq
@@ -665,15 +655,13 @@ impl Ingest {
 
     /// [`Self::flush_once`], tried again while PostgreSQL is unreachable (a restart, a failover):
     /// the buffer stays in memory and nothing is consumed meanwhile; files already written are
-    /// written again under the same names. Gives up after [`PG_RETRY_FOR`].
+    /// written again under the same names. Gives up after [`RETRY_FOR`].
     async fn flush(&mut self, key: &(String, i32)) -> Result<(), IngestError> {
         let started = Instant::now();
         let mut wait = Duration::from_millis(250);
         loop {
             match self.flush_once(key).await {
-                Err(IngestError::Store(e))
-                    if e.is_transient() && started.elapsed() < PG_RETRY_FOR =>
-                {
+                Err(IngestError::Store(e)) if e.is_transient() && started.elapsed() < RETRY_FOR => {
                     tracing::warn!(error = %e, retry_in = ?wait, "PostgreSQL unavailable: keeping the batch and trying again");
                     ::metrics::counter!(metrics::PG_RETRIES).increment(1);
                     tokio::time::sleep(wait).await;
@@ -846,14 +834,14 @@ impl Ingest {
     }
 
     /// [`Self::caught_up`], where a broker too busy to answer (a watermark query that times out)
-    /// means "not yet" rather than the end of the run, for up to [`PG_RETRY_FOR`] in a row.
+    /// means "not yet" rather than the end of the run, for up to [`RETRY_FOR`] in a row.
     async fn caught_up_or_wait(&self, failing: &mut Option<Instant>) -> Result<bool, IngestError> {
         match self.caught_up().await {
             Ok(done) => {
                 *failing = None;
                 Ok(done)
             }
-            Err(e) if failing.get_or_insert_with(Instant::now).elapsed() < PG_RETRY_FOR => {
+            Err(e) if failing.get_or_insert_with(Instant::now).elapsed() < RETRY_FOR => {
                 tracing::warn!(error = %e, "cannot tell whether the topics are drained yet; trying again");
                 Ok(false)
             }
