@@ -9,7 +9,7 @@ use surgstream_proto::v1::{
     Event, MaintenanceLogged, OutcomeRecorded, ProcedureCompleted, ProcedureScheduled,
     ProcedureStarted, RobotRegistered, event::Body,
 };
-use surgstream_store::{Applied, Source, apply_event};
+use surgstream_store::{Applied, Source, apply_event, apply_events};
 
 use common::*;
 
@@ -104,17 +104,18 @@ async fn snapshot(env: &TestEnv) -> Vec<(String, i64, String)> {
     .await
 }
 
-#[tokio::test]
-async fn every_constraint_broken_by_an_event_is_rejected_with_its_reason() {
-    let env = TestEnv::new("constraints").await;
-    let src = |offset| Source {
+fn src(offset: i64) -> Source<'static> {
+    Source {
         topic: "surgical.events.v1",
         partition: 0,
         offset,
-    };
-    // The world the bad events meet: a robot, a procedure that ran, its outcome, a log.
-    let mut tx = env.pool.begin().await.expect("tx");
-    let good = [
+    }
+}
+
+/// The world the bad events meet: a robot, a procedure that ran, its outcome, a log, and a
+/// procedure that started and has not ended.
+fn world() -> Vec<Event> {
+    vec![
         event(1, robot(ROBOT, "SK2024-000001")),
         event(2, Body::ProcedureScheduled(scheduled(PROCEDURE, ROBOT))),
         event(
@@ -144,16 +145,32 @@ async fn every_constraint_broken_by_an_event_is_rejected_with_its_reason() {
                 start_time: T0 + 20_000_000_000,
             }),
         ),
-    ];
-    for (i, e) in good.iter().enumerate() {
-        let r = apply_event(&mut tx, src(i as i64), e).await.expect("db");
-        assert_eq!(r, Ok(Applied::New), "setup event {i}");
-    }
-    tx.commit().await.expect("commit");
-    let before = snapshot(&env).await;
+    ]
+}
 
-    // (what it breaks, the event, the reason, words the message must contain)
-    let mut cases: Vec<(&str, Body, &str, &str)> = Vec::new();
+/// Applies the world in one batch, checking that every event applies.
+async fn build_world(env: &TestEnv) {
+    let good = world();
+    let batch: Vec<(Source<'_>, &Event)> = good
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (src(i as i64), e))
+        .collect();
+    let mut tx = env.pool.begin().await.expect("tx");
+    let outcomes = apply_events(&mut tx, &batch).await.expect("db");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        outcomes,
+        vec![Ok(Applied::New); good.len()],
+        "the world applies"
+    );
+}
+
+/// (what it breaks, the event body, the reason, words the message must contain)
+type Case = (&'static str, Body, &'static str, &'static str);
+
+fn broken() -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
     cases.push((
         "unique serial number",
         robot([13; 16], "SK2024-000001"),
@@ -260,8 +277,15 @@ async fn every_constraint_broken_by_an_event_is_rejected_with_its_reason() {
         "unknown_robot",
         "not registered",
     ));
+    cases
+}
 
-    for (i, (what, body, reason, words)) in cases.into_iter().enumerate() {
+#[tokio::test]
+async fn every_constraint_broken_by_an_event_is_rejected_with_its_reason() {
+    let env = TestEnv::new("constraints").await;
+    build_world(&env).await;
+    let before = snapshot(&env).await;
+    for (i, (what, body, reason, words)) in broken().into_iter().enumerate() {
         let e = event(100 + i as u8, body);
         let mut tx = env.pool.begin().await.expect("tx");
         let r = apply_event(&mut tx, src(100 + i as i64), &e)
@@ -281,4 +305,151 @@ async fn every_constraint_broken_by_an_event_is_rejected_with_its_reason() {
             "{what}: a rejected event changed a row"
         );
     }
+}
+
+/// The set-based path: the broken events of every case in ONE batch, each followed by a good
+/// event. The batch breaks constraints, so it is applied again event by event: exactly the bad
+/// ones are rejected, with the same reasons as alone, and every good one is applied.
+#[tokio::test]
+async fn a_batch_with_broken_events_applies_the_rest() {
+    let env = TestEnv::new("constraints_batch").await;
+    build_world(&env).await;
+    let cases = broken();
+    let mut events = Vec::new();
+    for (i, (_, body, _, _)) in cases.iter().enumerate() {
+        let n = 100 + 2 * i as u8;
+        events.push(event(n, body.clone()));
+        events.push(event(n + 1, Body::MaintenanceLogged(maintenance(n + 1))));
+    }
+    let batch: Vec<(Source<'_>, &Event)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (src(100 + i as i64), e))
+        .collect();
+    let mut tx = env.pool.begin().await.expect("tx");
+    let outcomes = apply_events(&mut tx, &batch).await.expect("db");
+    tx.commit().await.expect("commit");
+    assert_eq!(outcomes.len(), events.len());
+    for (i, (what, _, reason, words)) in cases.iter().enumerate() {
+        let rejection = outcomes[2 * i].clone().expect_err(what);
+        assert_eq!(rejection.reason, *reason, "{what}: {}", rejection.message);
+        assert!(
+            rejection.message.contains(words),
+            "{what}: {}",
+            rejection.message
+        );
+        assert_eq!(
+            outcomes[2 * i + 1],
+            Ok(Applied::New),
+            "the good event after {what}"
+        );
+    }
+    assert_eq!(
+        env.count("SELECT count(*) FROM robot_maintenance_logs")
+            .await,
+        1 + cases.len() as i64,
+        "the world's log and one per case"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM processed_events WHERE outcome = 'rejected'")
+            .await,
+        cases.len() as i64,
+        "every rejection is recorded, so that a replay is recognised"
+    );
+
+    // The same batch again: every event is a replay, nothing changes.
+    let before = snapshot(&env).await;
+    let mut tx = env.pool.begin().await.expect("tx");
+    let again = apply_events(&mut tx, &batch).await.expect("db");
+    tx.commit().await.expect("commit");
+    assert_eq!(again, vec![Ok(Applied::Replay); events.len()]);
+    assert_eq!(snapshot(&env).await, before);
+}
+
+/// A whole lifecycle in one batch: each event sees what the ones before it did, and the derived
+/// columns come out as applied one by one.
+#[tokio::test]
+async fn a_lifecycle_in_one_batch_keeps_the_derived_columns() {
+    let env = TestEnv::new("constraints_lifecycle").await;
+    let mut events = world();
+    // The same event twice in a batch is applied once.
+    events.push(events[0].clone());
+    let batch: Vec<(Source<'_>, &Event)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (src(i as i64), e))
+        .collect();
+    let mut tx = env.pool.begin().await.expect("tx");
+    let outcomes = apply_events(&mut tx, &batch).await.expect("db");
+    tx.commit().await.expect("commit");
+    let mut expected = vec![Ok(Applied::New); events.len() - 1];
+    expected.push(Ok(Applied::Replay));
+    assert_eq!(outcomes, expected);
+    let row: (String, i32, Option<chrono::NaiveDate>, i64) = sqlx::query_as(
+        "SELECT status, total_procedures, last_maintenance_date,
+                (SELECT count(*) FROM status_audit WHERE entity = 'robot') FROM surgical_robots",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("robot");
+    assert_eq!(
+        row,
+        (
+            "operational".to_owned(),
+            1,
+            chrono::NaiveDate::from_num_days_from_ce_opt(20_500 + 719_163),
+            1
+        )
+    );
+    // Started at T0 + 1 h, completed at T0 + 3 h: 120 minutes.
+    let (status, duration): (String, Option<i32>) = sqlx::query_as(
+        "SELECT status, duration_minutes FROM surgical_procedures WHERE procedure_id = $1",
+    )
+    .bind(uuid::Uuid::from_bytes(PROCEDURE))
+    .fetch_one(&env.pool)
+    .await
+    .expect("procedure");
+    assert_eq!((status.as_str(), duration), ("completed", Some(120)));
+    assert_eq!(
+        env.count("SELECT count(*) FROM status_audit WHERE entity = 'procedure'")
+            .await,
+        5,
+        "scheduled, started, completed; scheduled, started"
+    );
+
+    // Rules broken in a batch that breaks no constraint: rejected in memory, no retry needed,
+    // and the good event between them applies.
+    let before = snapshot(&env).await;
+    let again = event(
+        30,
+        Body::ProcedureStarted(ProcedureStarted {
+            procedure_id: Bytes::copy_from_slice(&OTHER),
+            robot_id: Bytes::copy_from_slice(&ROBOT),
+            start_time: T0,
+        }),
+    );
+    let log = event(31, Body::MaintenanceLogged(maintenance(31)));
+    let early = event(32, Body::OutcomeRecorded(outcome(32, OTHER)));
+    let batch = [(src(30), &again), (src(31), &log), (src(32), &early)];
+    let mut tx = env.pool.begin().await.expect("tx");
+    let outcomes = apply_events(&mut tx, &batch).await.expect("db");
+    tx.commit().await.expect("commit");
+    let reasons: Vec<_> = outcomes
+        .iter()
+        .map(|o| o.as_ref().map_err(|r| r.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            Err("illegal_transition"),
+            Ok(&Applied::New),
+            Err("procedure_not_run")
+        ]
+    );
+    assert_ne!(snapshot(&env).await, before, "the log was applied");
+    assert_eq!(
+        env.count("SELECT count(*) FROM robot_maintenance_logs")
+            .await,
+        2
+    );
 }

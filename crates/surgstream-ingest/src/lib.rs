@@ -27,7 +27,7 @@ use serde::Serialize;
 use surgstream_lake::{FrameBuffer, Lake, LakeError, LakePath};
 use surgstream_proto::{headers, v1::Event};
 use surgstream_store::offsets::{self, LakeFile};
-use surgstream_store::{Applied, Source, Store, StoreError, apply_event};
+use surgstream_store::{Applied, Source, Store, StoreError, apply_events};
 use tokio_util::sync::CancellationToken;
 
 pub use dlq::DeadLetters;
@@ -728,13 +728,21 @@ impl Ingest {
             }
             offsets::record_files(&mut tx, &self.cfg.group, topic, &written).await?;
         } else {
-            for pending in &state.events {
-                let src = Source {
-                    topic,
-                    partition,
-                    offset: pending.offset,
-                };
-                match apply_event(&mut tx, src, &pending.event).await? {
+            let batch: Vec<(Source<'_>, &Event)> = state
+                .events
+                .iter()
+                .map(|pending| {
+                    let src = Source {
+                        topic,
+                        partition,
+                        offset: pending.offset,
+                    };
+                    (src, &pending.event)
+                })
+                .collect();
+            let outcomes = apply_events(&mut tx, &batch).await?;
+            for (pending, outcome) in state.events.iter().zip(outcomes) {
+                match outcome {
                     Ok(Applied::New) => applied += 1,
                     Ok(Applied::Replay) => replayed += 1,
                     Err(r) => rejected.push((pending, r)),

@@ -13,7 +13,7 @@ pub mod offsets;
 
 use std::time::Duration;
 
-pub use apply::{Applied, Rejection, Source, apply_event};
+pub use apply::{Applied, Outcome, Rejection, Source, apply_event, apply_events};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
