@@ -47,6 +47,7 @@ tansu_pid() {
 start_tansu() {
     if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
         log "Kafka broker already listening on $KAFKA_HOST:$KAFKA_PORT"
+        if [[ -e "$DIR/tansu/tansu.db" ]]; then index_tansu_headers; fi
         return
     fi
     install_tansu
@@ -64,11 +65,35 @@ start_tansu() {
         echo $! >"$DIR/tansu.pid"
     )
     for _ in $(seq 1 100); do
-        if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then return; fi
+        if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+            index_tansu_headers
+            return
+        fi
         tansu_pid >/dev/null || { tail -20 "$DIR/tansu.log" >&2; die "Tansu exited at start (log: $DIR/tansu.log)"; }
         sleep 0.2
     done
     die "Tansu did not open $KAFKA_HOST:$KAFKA_PORT within 20s (log: $DIR/tansu.log)"
+}
+
+# Tansu 0.6.0's sqlite schema has no index on `header`, and a fetch reads each record's headers
+# with a query joining on (topition, offset_id): every record fetched scans every header ever
+# stored. Our events carry headers, so a consumer slowed quadratically with the broker's
+# history (a 20,000-event backfill: over 60 s per fetch, clients timing out; with the index,
+# drained in seconds). The index is what that join needs; Tansu creates its schema at start-up,
+# so it is added once the broker listens (through Python's sqlite3: sqlite's locking makes this
+# safe beside the running broker).
+index_tansu_headers() {
+    python3 - "$DIR/tansu/tansu.db" <<'PY' || die "could not index Tansu's header table"
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30)
+for _ in range(100):
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'header'").fetchone():
+        db.execute("CREATE INDEX IF NOT EXISTS header_record_idx ON header (topition, offset_id)")
+        db.commit()
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit("no header table in " + sys.argv[1])
+PY
 }
 
 create_topics() {
