@@ -208,14 +208,15 @@ async fn assert_store_holds_every_event(env: &TestEnv, report: &serde_json::Valu
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_profile_backfill_applies_without_a_dead_letter() {
     let env = TestEnv::new("seed").await;
-    // A fifth of the data model's fleet and procedures, 10 samples each: the calendar's events
+    // The data model's full two-year sample of events — 50 robots, 5,000 procedures, their
+    // outcomes and maintenance — with 2 telemetry samples per procedure: the calendar's events
     // (installations, Saturday service, emergencies after aborts) against the real lifecycle.
     let report = env
-        .sim(&["--scale", "0.2", "--samples", "10", "--seed", "3"])
+        .sim(&["--scale", "1", "--samples", "2", "--seed", "3"])
         .await;
     assert_eq!(report["delivery_errors"], 0);
-    assert_eq!(report["events_by_type"]["RobotRegistered"], 10);
-    assert_eq!(report["events_by_type"]["ProcedureScheduled"], 1_000);
+    assert_eq!(report["events_by_type"]["RobotRegistered"], 50);
+    assert_eq!(report["events_by_type"]["ProcedureScheduled"], 5_000);
     let ingest = env.ingest_until_idle(&["--max-age", "1s"]).await;
     let summary = String::from_utf8_lossy(&ingest.stdout);
     assert!(
