@@ -70,13 +70,17 @@ pub struct KafkaArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DbArgs {
     /// PostgreSQL URL; credentials are never printed.
+    /// [default: postgres://postgres@127.0.0.1:5432/surgstream]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// A file holding the PostgreSQL URL (a mounted secret), instead of --database-url.
     #[arg(
         long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/surgstream",
-        hide_env_values = true
+        env = "DATABASE_URL_FILE",
+        conflicts_with = "database_url",
+        value_name = "PATH"
     )]
-    pub database_url: String,
+    pub database_url_file: Option<PathBuf>,
     /// How long to wait for a PostgreSQL connection, e.g. 10s.
     #[arg(long, env = "SURGSTREAM_DB_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub db_timeout: Duration,
@@ -390,8 +394,31 @@ pub fn open_lake(url: &str) -> Result<Lake> {
     Ok(Lake::open(url)?)
 }
 
+impl DbArgs {
+    /// The URL: from --database-url, or read from --database-url-file (its content is never
+    /// printed: it holds the password), or the local default.
+    pub fn url(&self) -> Result<String> {
+        if let Some(path) = &self.database_url_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read --database-url-file {}: {e}", path.display())
+            })?;
+            let url = text.trim();
+            anyhow::ensure!(
+                !url.is_empty(),
+                "--database-url-file {} is empty: it must hold a PostgreSQL URL",
+                path.display()
+            );
+            return Ok(url.to_owned());
+        }
+        Ok(self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/surgstream".to_owned()))
+    }
+}
+
 pub async fn connect_db(db: &DbArgs) -> Result<Store> {
-    Ok(Store::connect(&db.database_url, 8, db.db_timeout).await?)
+    Ok(Store::connect(&db.url()?, 8, db.db_timeout).await?)
 }
 
 pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>) -> IngestConfig {

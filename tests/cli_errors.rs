@@ -52,6 +52,30 @@ async fn unreachable_database_is_named_without_its_password() {
     assert!(line.contains("Connection refused"), "{line}");
     assert!(!line.contains("s3cret"), "password leaked: {line}");
 
+    // The same URL from a file (a mounted secret): same error, still no password.
+    let secret = std::env::temp_dir().join(format!("surgstream-db-url-{}", std::process::id()));
+    std::fs::write(&secret, "postgres://app:s3cret@127.0.0.1:1/lake\n").expect("write");
+    let (code, err) = fails(&[
+        "migrate",
+        "--database-url-file",
+        secret.to_str().expect("utf-8 path"),
+        "--db-timeout",
+        "2s",
+    ])
+    .await;
+    let _ = std::fs::remove_file(&secret);
+    assert_eq!(code, 1);
+    let line = one_error_line(&err);
+    assert!(line.contains("PostgreSQL at 127.0.0.1:1/lake"), "{line}");
+    assert!(!line.contains("s3cret"), "password leaked: {line}");
+    let (code, err) = fails(&["migrate", "--database-url-file", "/no/such/secret"]).await;
+    assert_eq!(code, 1);
+    let line = one_error_line(&err);
+    assert!(
+        line.contains("--database-url-file /no/such/secret"),
+        "{line}"
+    );
+
     let (_, err) = fails(&[
         "ingest",
         "--database-url",

@@ -279,6 +279,9 @@ pub async fn run(args: &[String], timeout: Duration) -> Output {
     let stderr = std::fs::File::create(&log).expect("create log file");
     let child = Command::new(BIN)
         .args(args)
+        // Every test names its database: one set in the caller's shell must not leak in.
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_URL_FILE")
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| {
