@@ -1,6 +1,7 @@
 //! Every CHECK, foreign key and unique constraint of the relational model, broken on purpose by
-//! an event: the event is rejected (so the ingestor dead-letters it, see tests/dead_letters.rs)
-//! with a reason and a message that names what was wrong, and no row changes.
+//! an event: the event is rejected with a reason and a message that names what was wrong, and no
+//! row changes — applied alone, in a batch between good events, and sent through the events topic
+//! to the ingestor, which dead-letters each with its reason and source offset.
 
 mod common;
 
@@ -451,5 +452,64 @@ async fn a_lifecycle_in_one_batch_keeps_the_derived_columns() {
         env.count("SELECT count(*) FROM robot_maintenance_logs")
             .await,
         2
+    );
+}
+
+/// Through the event stream: the world, then every broken event, sent to the events topic and
+/// applied by the ingestor. Each broken event is in the dead-letter topic with its reason, a
+/// message naming what was wrong, and its source offset; the world is intact.
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_events_sent_through_the_stream_are_dead_lettered_with_their_reason() {
+    let env = TestEnv::new("constraints_stream").await;
+    let topic = env.topic("surgical.events.v1");
+    let p: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("producer");
+    let cases = broken();
+    let mut events = world();
+    let first_broken = events.len();
+    events.extend(
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, (_, body, _, _))| event(100 + i as u8, body.clone())),
+    );
+    // One key: one partition, so offsets follow the order sent.
+    for e in &events {
+        let bytes = surgstream_proto::encode_event(e);
+        send(&p, &topic, &ROBOT, &bytes, Some("surgstream.v1.Event")).await;
+    }
+    env.ingest_until_idle(&[]).await;
+
+    let mut dlq = dead_letters(&env.topic("surgical.events.dlq.v1"), cases.len()).await;
+    dlq.sort_by_key(|h| h["source.offset"].parse::<i64>().unwrap_or(-1));
+    for (i, ((what, _, reason, words), h)) in cases.iter().zip(&dlq).enumerate() {
+        assert_eq!(h["source.topic"], topic, "{what}");
+        assert_eq!(
+            h["source.offset"],
+            (first_broken + i).to_string(),
+            "{what}: the dead letter names its source offset"
+        );
+        assert_eq!(h["reason"], *reason, "{what}: {}", h["error"]);
+        assert!(
+            h["error"].contains(words),
+            "{what}: the error does not say {words:?}: {}",
+            h["error"]
+        );
+    }
+    assert_eq!(env.count("SELECT count(*) FROM surgical_robots").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM surgical_procedures").await,
+        2
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM procedure_outcomes").await,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM robot_maintenance_logs")
+            .await,
+        1
     );
 }
