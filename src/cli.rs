@@ -183,6 +183,14 @@ pub struct IngestOpts {
     /// Flush a partition's buffer at this many frames.
     #[arg(long, env = "SURGSTREAM_MAX_ROWS", default_value_t = 500_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rows: u32,
+    /// Flush a partition's buffer when it holds this much, e.g. 64MiB (frames take 176 bytes
+    /// each in memory).
+    #[arg(long, env = "SURGSTREAM_MAX_BYTES", default_value = "64MiB", value_parser = byte_size)]
+    pub max_bytes: u64,
+    /// All partition buffers together hold at most this much, e.g. 512MiB: over it, the largest
+    /// buffer flushes first.
+    #[arg(long, env = "SURGSTREAM_MEMORY_LIMIT", default_value = "512MiB", value_parser = byte_size)]
+    pub memory_limit: u64,
     /// Flush a partition's buffer when its oldest record is this old, e.g. 5s.
     #[arg(long, env = "SURGSTREAM_MAX_AGE", default_value = "5s", value_parser = positive_duration)]
     pub max_age: Duration,
@@ -236,6 +244,37 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
         return Err("must be greater than zero".to_owned());
     }
     Ok(d)
+}
+
+/// A size such as `512MiB`, `64MB`, `1GiB`, `4096` (bytes); greater than zero.
+pub fn byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let unit_bytes: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?} (use B, KB, MB, GB, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 512MiB"))?;
+    let bytes = value * unit_bytes as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("{s:?} must be at least 1 byte"));
+    }
+    Ok(bytes as u64)
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -430,6 +469,8 @@ pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>
         telemetry_dlq_topic: o.telemetry_dlq_topic.clone(),
         events_dlq_topic: o.events_dlq_topic.clone(),
         max_rows: o.max_rows as usize,
+        max_bytes: usize::try_from(o.max_bytes).unwrap_or(usize::MAX),
+        memory_limit: usize::try_from(o.memory_limit).unwrap_or(usize::MAX),
         max_age: o.max_age,
         event_batch: o.event_batch as usize,
         event_max_age: o.event_max_age,
@@ -542,7 +583,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     let cfg = ingest_config(&a.kafka, &a.opts, a.until_idle);
     let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
     say!(
-        "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s",
+        "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s; flushes by cause: {}",
         report.frames_written,
         report.files_written,
         report.bytes_written,
@@ -550,7 +591,33 @@ async fn ingest(a: IngestArgs) -> Result<()> {
         report.events_replayed,
         report.telemetry_dead_letters,
         report.event_dead_letters,
-        report.elapsed_seconds
+        report.elapsed_seconds,
+        if report.flushes.is_empty() {
+            "none".to_owned()
+        } else {
+            report
+                .flushes
+                .iter()
+                .map(|(cause, n)| format!("{cause} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_size;
+
+    #[test]
+    fn sizes_parse_with_decimal_and_binary_units() {
+        assert_eq!(byte_size("4096"), Ok(4096));
+        assert_eq!(byte_size("256MiB"), Ok(256 << 20));
+        assert_eq!(byte_size("1.5 GiB"), Ok(3 << 29));
+        assert_eq!(byte_size("64MB"), Ok(64_000_000));
+        assert!(byte_size("0MiB").is_err());
+        assert!(byte_size("12 parsecs").is_err_and(|e| e.contains("parsecs")));
+        assert!(byte_size("MiB").is_err());
+    }
 }

@@ -117,6 +117,8 @@ async fn bad_option_values_name_the_option() {
         (&["sim", "--duration", "5parsecs"][..], "--duration"),
         (&["ingest", "--max-rows", "0"][..], "--max-rows"),
         (&["ingest", "--max-age=0s"][..], "--max-age"),
+        (&["ingest", "--max-bytes", "64 parsecs"][..], "--max-bytes"),
+        (&["ingest", "--memory-limit", "0MiB"][..], "--memory-limit"),
         (&["ingest", "--until-idle", "soon"][..], "--until-idle"),
         (
             &["ingest", "--metrics-addr", "nowhere"][..],

@@ -10,12 +10,14 @@
 
 mod dlq;
 pub mod metrics;
+pub mod policy;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
+use policy::FlushCause;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -49,6 +51,10 @@ pub struct IngestConfig {
     pub events_dlq_topic: String,
     /// A partition's buffer flushes when it holds this many frames.
     pub max_rows: usize,
+    /// A partition's buffer flushes when it holds this many bytes.
+    pub max_bytes: usize,
+    /// All buffers together hold at most this many bytes: over it, the largest flushes.
+    pub memory_limit: usize,
     /// A partition's buffer flushes when its oldest record is this old (wall clock).
     pub max_age: Duration,
     /// Events applied per PostgreSQL transaction, at most.
@@ -132,6 +138,8 @@ pub struct IngestReport {
     pub events_applied: u64,
     /// Events processed before (same event id): replays that changed nothing.
     pub events_replayed: u64,
+    /// Flushes by cause.
+    pub flushes: std::collections::BTreeMap<&'static str, u64>,
     /// Telemetry records dead-lettered.
     pub telemetry_dead_letters: u64,
     /// Event records dead-lettered (undecodable or not applicable).
@@ -228,6 +236,8 @@ struct PartitionState {
     frames: FrameBuffer,
     /// Pending events (events topic only).
     events: Vec<PendingEvent>,
+    /// Bytes of the pending events' payloads.
+    event_bytes: usize,
     /// Newest frame timestamp buffered (µs), for latency.
     newest_frame: i64,
 }
@@ -241,6 +251,7 @@ impl PartitionState {
             opened: None,
             frames: FrameBuffer::new(),
             events: Vec::new(),
+            event_bytes: 0,
             newest_frame: i64::MIN,
         }
     }
@@ -394,6 +405,7 @@ impl Ingest {
                         Ok(m) => {
                             last_record = Instant::now();
                             self.handle(&m).await?;
+                            self.flush_due().await?;
                         }
                         Err(e) => tracing::warn!(error = %e, "consumer error"),
                     }
@@ -576,25 +588,21 @@ impl Ingest {
                     .await?;
                 self.report.telemetry_dead_letters += 1;
             }
-            if self
-                .parts
-                .get(&key)
-                .is_some_and(|s| s.frames.rows() >= self.cfg.max_rows)
-            {
-                self.flush(&key).await?;
-            }
         } else {
             ::metrics::counter!(metrics::EVENTS_CONSUMED).increment(1);
             let result = check_schema(schema, headers::SCHEMA_EVENT).and_then(|()| {
                 surgstream_proto::decode_event(payload).map_err(|e| ("undecodable", e.to_string()))
             });
             match result {
-                Ok(event) => state.events.push(PendingEvent {
-                    offset,
-                    event,
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: payload.to_vec(),
-                }),
+                Ok(event) => {
+                    state.event_bytes += payload.len();
+                    state.events.push(PendingEvent {
+                        offset,
+                        event,
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: payload.to_vec(),
+                    });
+                }
                 Err((reason, message)) => {
                     self.dlq
                         .send(
@@ -609,33 +617,54 @@ impl Ingest {
                     self.report.event_dead_letters += 1;
                 }
             }
-            if self
-                .parts
-                .get(&key)
-                .is_some_and(|s| s.events.len() >= self.cfg.event_batch)
-            {
-                self.flush(&key).await?;
-            }
         }
         Ok(())
     }
 
+    /// Flushes what the flush policy ([`policy::decide`]) says is due now.
     async fn flush_due(&mut self) -> Result<(), IngestError> {
-        let due: Vec<_> = self
+        let buffers: Vec<policy::Buffered<&(String, i32)>> = self
             .parts
             .iter()
-            .filter(|(k, s)| {
-                let age = if k.0 == self.cfg.telemetry_topic {
-                    self.cfg.max_age
-                } else {
-                    self.cfg.event_max_age
-                };
-                s.pending() && s.opened.is_some_and(|o| o.elapsed() >= age)
+            .map(|(k, s)| {
+                let telemetry = k.0 == self.cfg.telemetry_topic;
+                policy::Buffered {
+                    key: k,
+                    rows: if telemetry {
+                        s.frames.rows()
+                    } else {
+                        s.events.len()
+                    },
+                    bytes: s.frames.bytes() + s.event_bytes,
+                    opened: s.opened,
+                    max_rows: if telemetry {
+                        self.cfg.max_rows
+                    } else {
+                        self.cfg.event_batch
+                    },
+                    max_age: if telemetry {
+                        self.cfg.max_age
+                    } else {
+                        self.cfg.event_max_age
+                    },
+                }
             })
-            .map(|(k, _)| k.clone())
             .collect();
-        for key in due {
-            self.flush(&key).await?;
+        ::metrics::gauge!(metrics::BUFFERED_BYTES)
+            .set(buffers.iter().map(|b| b.bytes).sum::<usize>() as f64);
+        ::metrics::gauge!(metrics::OPEN_BUFFERS)
+            .set(buffers.iter().filter(|b| b.opened.is_some()).count() as f64);
+        let limits = policy::Limits {
+            max_bytes: self.cfg.max_bytes,
+            memory_limit: self.cfg.memory_limit,
+        };
+        let due: Vec<((String, i32), FlushCause)> =
+            policy::decide(&buffers, limits, Instant::now())
+                .into_iter()
+                .map(|(k, cause)| (k.clone(), cause))
+                .collect();
+        for (key, cause) in due {
+            self.flush(&key, cause).await?;
         }
         Ok(())
     }
@@ -648,7 +677,7 @@ impl Ingest {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            self.flush(&key).await?;
+            self.flush(&key, FlushCause::Shutdown).await?;
         }
         Ok(())
     }
@@ -656,11 +685,11 @@ impl Ingest {
     /// [`Self::flush_once`], tried again while PostgreSQL is unreachable (a restart, a failover):
     /// the buffer stays in memory and nothing is consumed meanwhile; files already written are
     /// written again under the same names. Gives up after [`RETRY_FOR`].
-    async fn flush(&mut self, key: &(String, i32)) -> Result<(), IngestError> {
+    async fn flush(&mut self, key: &(String, i32), cause: FlushCause) -> Result<(), IngestError> {
         let started = Instant::now();
         let mut wait = Duration::from_millis(250);
         loop {
-            match self.flush_once(key).await {
+            match self.flush_once(key, cause).await {
                 Err(IngestError::Store(e)) if e.is_transient() && started.elapsed() < RETRY_FOR => {
                     tracing::warn!(error = %e, retry_in = ?wait, "PostgreSQL unavailable: keeping the batch and trying again");
                     ::metrics::counter!(metrics::PG_RETRIES).increment(1);
@@ -673,7 +702,11 @@ impl Ingest {
     }
 
     /// Makes everything consumed from one partition durable, then commits its offset.
-    async fn flush_once(&mut self, key: &(String, i32)) -> Result<(), IngestError> {
+    async fn flush_once(
+        &mut self,
+        key: &(String, i32),
+        cause: FlushCause,
+    ) -> Result<(), IngestError> {
         let Some(state) = self.parts.get_mut(key) else {
             return Ok(());
         };
@@ -809,6 +842,8 @@ impl Ingest {
             ::metrics::histogram!(metrics::END_TO_END_LATENCY).record(lag.max(0.0));
         }
         ::metrics::histogram!(metrics::FLUSH_DURATION).record(started.elapsed().as_secs_f64());
+        ::metrics::counter!(metrics::FLUSHES, "cause" => cause.as_str()).increment(1);
+        *self.report.flushes.entry(cause.as_str()).or_default() += 1;
         self.report.frames_written += rows as u64;
         self.report.files_written += written.len() as u64;
         self.report.bytes_written += bytes as u64;
@@ -818,6 +853,7 @@ impl Ingest {
         state.durable = Some(next);
         state.frames.clear();
         state.events.clear();
+        state.event_bytes = 0;
         state.opened = None;
         state.newest_frame = i64::MIN;
         tracing::debug!(

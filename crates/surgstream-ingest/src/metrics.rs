@@ -27,10 +27,31 @@ pub const FLUSH_DURATION: &str = "surgstream_flush_duration_seconds";
 pub const PG_TRANSACTION: &str = "surgstream_postgres_transaction_seconds";
 /// Frame timestamp → committed in the lake.
 pub const END_TO_END_LATENCY: &str = "surgstream_end_to_end_latency_seconds";
+/// Flushes, by `cause`: rows, bytes, age, memory, shutdown.
+pub const FLUSHES: &str = "surgstream_flushes_total";
+/// Bytes held in partition buffers, all together.
+pub const BUFFERED_BYTES: &str = "surgstream_buffered_bytes";
+/// Partition buffers holding something not yet durable.
+pub const OPEN_BUFFERS: &str = "surgstream_open_buffers";
 
 /// Registers descriptions, so that `/metrics` documents every series.
 pub fn describe() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        FLUSHES,
+        Unit::Count,
+        "Buffer flushes, by cause (rows, bytes, age, memory, shutdown)."
+    );
+    describe_gauge!(
+        BUFFERED_BYTES,
+        Unit::Bytes,
+        "Bytes held in partition buffers, all together (bounded by --memory-limit)."
+    );
+    describe_gauge!(
+        OPEN_BUFFERS,
+        Unit::Count,
+        "Partition buffers holding records not yet durable."
+    );
     describe_counter!(
         FRAMES_CONSUMED,
         Unit::Count,
