@@ -47,6 +47,9 @@ pub enum Command {
     Migrate(DbArgs),
     /// Create the project's topics on the broker (idempotent).
     CreateTopics(crate::topics::TopicsArgs),
+    /// Compare the source topics with the committed lake and tables: missing and duplicated
+    /// frames, unprocessed events, orphan files. Exit code 1 on any discrepancy.
+    Verify(crate::verify::VerifyArgs),
 }
 
 /// Kafka connection and topic names.
@@ -332,6 +335,7 @@ pub async fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::CreateTopics(a) => crate::topics::run(a).await,
+        Command::Verify(a) => crate::verify::run(a).await,
     }
 }
 

@@ -11,6 +11,7 @@ macro_rules! say {
 mod cli;
 mod demo;
 mod topics;
+mod verify;
 
 use std::process::ExitCode;
 

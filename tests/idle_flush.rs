@@ -61,6 +61,7 @@ async fn an_idle_partition_flushes_within_max_age_plus_one_second() {
             .await
             .expect("last commit");
     let after = (last - sent).to_std().unwrap_or_default();
+    eprintln!("the last flush came {after:?} after the last record (--max-age 3s)");
     assert!(
         after <= Duration::from_secs(4),
         "the last flush came {after:?} after the last record; --max-age 3s allows 4 s"

@@ -122,6 +122,22 @@ impl TestEnv {
         ]
     }
 
+    /// `surgstream verify` on this test's topics, database, lake and group.
+    pub async fn verify(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["verify".to_owned()];
+        args.extend(self.kafka_args());
+        args.extend([
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake.display().to_string(),
+            "--group".into(),
+            self.group.clone(),
+        ]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        run(&args, Duration::from_secs(120)).await
+    }
+
     pub fn sim_args(&self, extra: &[&str]) -> Vec<String> {
         let mut a = vec!["sim".to_owned()];
         a.extend(self.kafka_args());

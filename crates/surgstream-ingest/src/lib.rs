@@ -11,6 +11,7 @@
 mod dlq;
 pub mod metrics;
 pub mod policy;
+pub mod verify;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -111,6 +112,14 @@ pub enum IngestError {
         /// The producer's error.
         #[source]
         source: Box<KafkaError>,
+    },
+    /// The broker stopped answering while a topic was being read.
+    #[error("Kafka stalled: {what}: no record for {waited:?}")]
+    Stalled {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        waited: Duration,
     },
     /// Arrow refused a batch built from validated frames (a bug).
     #[error("cannot build Arrow batch for {topic}/{partition}: {source}")]

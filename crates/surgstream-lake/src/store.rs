@@ -60,6 +60,14 @@ pub enum LakeError {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// A lake file is not the Parquet this lake writes.
+    #[error("cannot read lake file {path}: {reason}")]
+    Read {
+        /// The object path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// The writer settings of every telemetry file: ZSTD level 1, page statistics, dictionary
@@ -216,6 +224,23 @@ impl Lake {
         }
     }
 
+    /// Every object under `prefix` with its last modification, sorted by name.
+    pub async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, LakeError> {
+        use futures::TryStreamExt;
+        let mut names: Vec<(String, chrono::DateTime<chrono::Utc>)> = self
+            .store
+            .list(Some(&ObjectPath::from(prefix)))
+            .map_ok(|m| (m.location.to_string(), m.last_modified))
+            .try_collect()
+            .await
+            .map_err(|source| self.err("list", prefix, source))?;
+        names.sort();
+        Ok(names)
+    }
+
     fn err(&self, op: &'static str, path: &str, source: object_store::Error) -> LakeError {
         LakeError::Store {
             store: self.url.clone(),
@@ -224,6 +249,57 @@ impl Lake {
             source: Box::new(source),
         }
     }
+}
+
+/// The (procedure_id, seq) of every row of a lake file: what `surgstream verify` compares with
+/// the source topic. Reads only those two columns.
+pub fn read_keys(name: &str, bytes: Bytes) -> Result<Vec<([u8; 16], i64)>, LakeError> {
+    use arrow::array::{Array, FixedSizeBinaryArray, Int64Array};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bad = |reason: String| LakeError::Read {
+        path: name.to_owned(),
+        reason,
+    };
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| bad(e.to_string()))?;
+    let roots: Vec<usize> = ["procedure_id", "seq"]
+        .iter()
+        .map(|c| {
+            builder
+                .schema()
+                .index_of(c)
+                .map_err(|_| bad(format!("no column {c}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let ids = batch
+            .column_by_name("procedure_id")
+            .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
+            .ok_or_else(|| bad("procedure_id is not FixedSizeBinary(16)".into()))?;
+        let seqs = batch
+            .column_by_name("seq")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| bad("seq is not Int64".into()))?;
+        if ids.null_count() > 0 || seqs.null_count() > 0 {
+            return Err(bad("null procedure_id or seq".into()));
+        }
+        for i in 0..batch.num_rows() {
+            let id: [u8; 16] = ids
+                .value(i)
+                .try_into()
+                .map_err(|_| bad("procedure_id is not 16 bytes".into()))?;
+            out.push((id, seqs.value(i)));
+        }
+    }
+    Ok(out)
 }
 
 fn local(path: PathBuf) -> Result<(Arc<dyn ObjectStore>, String), LakeError> {

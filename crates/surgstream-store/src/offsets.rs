@@ -124,3 +124,32 @@ pub async fn committed_files(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, S
         .await
         .map_err(StoreError::query("list lake_files"))
 }
+
+/// Paths the manifest names: of one consumer group and topic, or with `None` of every group.
+pub async fn manifest_paths(
+    pool: &PgPool,
+    scope: Option<(&str, &str)>,
+) -> Result<Vec<String>, StoreError> {
+    let q = match scope {
+        Some((group, topic)) => sqlx::query_scalar(
+            "SELECT path FROM lake_files WHERE consumer_group = $1 AND topic = $2 ORDER BY path",
+        )
+        .bind(group)
+        .bind(topic),
+        None => sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path"),
+    };
+    q.fetch_all(pool)
+        .await
+        .map_err(StoreError::query("list lake_files"))
+}
+
+/// How many of `ids` the event store has processed (applied or rejected).
+pub async fn count_processed(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<u64, StoreError> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = ANY($1)")
+            .bind(ids)
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::query("look up processed events"))?;
+    Ok(n.max(0) as u64)
+}

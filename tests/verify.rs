@@ -1,0 +1,141 @@
+//! `surgstream verify` agrees with a clean run, and finds each kind of damage: an orphan file,
+//! a file committed twice, a committed file gone from the store, records not yet ingested.
+
+mod common;
+
+use common::*;
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify --json printed no JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_passes_a_clean_run_and_names_each_discrepancy() {
+    let env = TestEnv::new("verify").await;
+    let live = [
+        "--profile",
+        "live",
+        "--robots",
+        "3",
+        "--procedures",
+        "3",
+        "--hz",
+        "50",
+        "--speed",
+        "3600",
+        "--fast",
+    ];
+    let report = env.sim(&live).await;
+    env.ingest_until_idle(&[]).await;
+
+    // Clean: exit 0, the table's verdict, and the JSON's counts.
+    let out = env.verify(&[]).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("verdict: OK"), "{table}");
+    let r = json(&env.verify(&["--json", "--require-drained"]).await);
+    assert_eq!(r["frames_sent"], report["frames"]);
+    assert_eq!(r["frames_in_lake"], report["frames"]);
+    assert_eq!(r["events_sent"], report["events"]);
+    for k in [
+        "missing",
+        "duplicated",
+        "unexpected",
+        "events_unprocessed",
+        "pending_records",
+    ] {
+        assert_eq!(r[k], 0, "{k}");
+    }
+
+    // An orphan: a copy of a committed file under a name no manifest row has.
+    let (path, rows): (String, i64) =
+        sqlx::query_as("SELECT path, rows FROM lake_files ORDER BY path LIMIT 1")
+            .fetch_one(&env.pool)
+            .await
+            .expect("a committed file");
+    let copy = path.replace(".parquet", "-copy.parquet");
+    std::fs::copy(env.lake.join(&path), env.lake.join(&copy)).expect("copy");
+    let out = env.verify(&["--json", "--grace", "1ms"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(r["orphan_files"], serde_json::json!([copy]));
+    // Within the grace period it is a flush in progress, not an orphan.
+    let r = json(&env.verify(&["--json", "--grace", "1h"]).await);
+    assert_eq!(r["in_flight_files"], 1);
+    assert_eq!(r["orphan_files"], serde_json::json!([]));
+
+    // The copy committed too: its rows are in the lake twice.
+    sqlx::query(
+        "INSERT INTO lake_files (path, consumer_group, topic, partition, first_offset, last_offset, rows, bytes,
+            min_event_time, max_event_time)
+         SELECT $2, consumer_group, topic, partition, first_offset, last_offset, rows, bytes, min_event_time,
+            max_event_time FROM lake_files WHERE path = $1",
+    )
+    .bind(&path)
+    .bind(&copy)
+    .execute(&env.pool)
+    .await
+    .expect("manifest row");
+    let out = env.verify(&["--json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(r["duplicated"], rows);
+    assert_eq!(r["missing"], 0);
+
+    // Both gone from the store: the manifest names files that are not there, their rows missing.
+    std::fs::remove_file(env.lake.join(&path)).expect("remove");
+    std::fs::remove_file(env.lake.join(&copy)).expect("remove");
+    let out = env.verify(&[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&format!("missing file: {path}")), "{table}");
+    assert!(table.contains(&format!("{rows} missing")), "{table}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("discrepancies"),
+        "the error line says why it failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_not_yet_ingested_are_pending_not_missing() {
+    let env = TestEnv::new("verify_pending").await;
+    let report = env
+        .sim(&[
+            "--profile",
+            "live",
+            "--robots",
+            "2",
+            "--procedures",
+            "2",
+            "--hz",
+            "20",
+            "--speed",
+            "3600",
+            "--fast",
+        ])
+        .await;
+    // Nothing ingested: nothing is committed, so nothing is missing; all of it is pending.
+    let r = json(&env.verify(&["--json"]).await);
+    assert_eq!(r["frames_sent"], 0);
+    assert_eq!(r["missing"], 0);
+    let records =
+        report["telemetry_records"].as_u64().unwrap_or(0) + report["events"].as_u64().unwrap_or(0);
+    assert_eq!(r["pending_records"], records);
+    let out = env.verify(&["--require-drained"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not yet ingested"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
