@@ -6,7 +6,8 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use surgstream_proto::headers;
 use surgstream_store::Source;
 
@@ -42,7 +43,7 @@ impl DeadLetters {
     }
 
     /// Sends one dead letter and waits until the broker has it.
-    pub async fn send(
+    pub fn send(
         &self,
         dlq: &str,
         src: Source<'_>,
@@ -50,7 +51,7 @@ impl DeadLetters {
         payload: &[u8],
         reason: &'static str,
         error: &str,
-    ) -> Result<(), IngestError> {
+    ) -> Result<PendingDelivery, IngestError> {
         let partition = src.partition.to_string();
         let offset = src.offset.to_string();
         let hdrs = OwnedHeaders::new()
@@ -87,17 +88,75 @@ impl DeadLetters {
             dlq,
             "dead letter"
         );
-        self.producer
-            .send(record, self.timeout)
-            .await
-            .map_err(|(source, _)| IngestError::DeadLetter {
-                dlq: dlq.to_owned(),
-                source_topic: src.topic.to_owned(),
-                partition: src.partition,
-                offset: src.offset,
-                source: Box::new(source),
-            })?;
+        // Enqueue now; the delivery is awaited before the offset moves past the record (see
+        // `settle`), so a burst of bad records does not wait one round trip each.
+        let started = std::time::Instant::now();
+        let fut = loop {
+            match self.producer.send_result(record) {
+                Ok(fut) => break fut,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if started.elapsed() < self.timeout =>
+                {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err((source, _)) => return Err(failed(dlq, src, source)),
+            }
+        };
         ::metrics::counter!(crate::metrics::DEAD_LETTERS, "topic" => dlq.to_owned(), "reason" => reason).increment(1);
-        Ok(())
+        Ok(PendingDelivery {
+            fut,
+            dlq: dlq.to_owned(),
+            topic: src.topic.to_owned(),
+            partition: src.partition,
+            offset: src.offset,
+        })
     }
+}
+
+fn failed(dlq: &str, src: Source<'_>, source: KafkaError) -> IngestError {
+    IngestError::DeadLetter {
+        dlq: dlq.to_owned(),
+        source_topic: src.topic.to_owned(),
+        partition: src.partition,
+        offset: src.offset,
+        source: Box::new(source),
+    }
+}
+
+/// A dead letter handed to the producer, not yet acknowledged by the broker.
+pub struct PendingDelivery {
+    fut: DeliveryFuture,
+    dlq: String,
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+impl std::fmt::Debug for PendingDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "dead letter {}/{}@{} → {}",
+            self.topic, self.partition, self.offset, self.dlq
+        )
+    }
+}
+
+/// Waits until every pending dead letter is acknowledged (acks=all); the first failure is the
+/// error. Called before an offset moves past the records: at least once in the dead-letter topic.
+pub async fn settle(pending: &mut Vec<PendingDelivery>) -> Result<(), IngestError> {
+    for p in pending.drain(..) {
+        let src = Source {
+            topic: &p.topic,
+            partition: p.partition,
+            offset: p.offset,
+        };
+        match p.fut.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((source, _))) => return Err(failed(&p.dlq, src, source)),
+            Err(_) => return Err(failed(&p.dlq, src, KafkaError::Canceled)),
+        }
+    }
+    Ok(())
 }

@@ -247,6 +247,8 @@ struct PartitionState {
     events: Vec<PendingEvent>,
     /// Bytes of the pending events' payloads.
     event_bytes: usize,
+    /// Dead letters handed to the producer, to be acknowledged before the offset moves on.
+    dead_letters: Vec<dlq::PendingDelivery>,
     /// Newest frame timestamp buffered (µs), for latency.
     newest_frame: i64,
 }
@@ -261,6 +263,7 @@ impl PartitionState {
             frames: FrameBuffer::new(),
             events: Vec::new(),
             event_bytes: 0,
+            dead_letters: Vec::new(),
             newest_frame: i64::MIN,
         }
     }
@@ -585,16 +588,15 @@ impl Ingest {
                 });
             if let Err((reason, message)) = result {
                 state.frames.note_offset(offset);
-                self.dlq
-                    .send(
-                        &self.cfg.telemetry_dlq_topic,
-                        src,
-                        m.key(),
-                        payload,
-                        reason,
-                        &message,
-                    )
-                    .await?;
+                let delivery = self.dlq.send(
+                    &self.cfg.telemetry_dlq_topic,
+                    src,
+                    m.key(),
+                    payload,
+                    reason,
+                    &message,
+                )?;
+                state.dead_letters.push(delivery);
                 self.report.telemetry_dead_letters += 1;
             }
         } else {
@@ -613,16 +615,15 @@ impl Ingest {
                     });
                 }
                 Err((reason, message)) => {
-                    self.dlq
-                        .send(
-                            &self.cfg.events_dlq_topic,
-                            src,
-                            m.key(),
-                            payload,
-                            reason,
-                            &message,
-                        )
-                        .await?;
+                    let delivery = self.dlq.send(
+                        &self.cfg.events_dlq_topic,
+                        src,
+                        m.key(),
+                        payload,
+                        reason,
+                        &message,
+                    )?;
+                    state.dead_letters.push(delivery);
                     self.report.event_dead_letters += 1;
                 }
             }
@@ -798,17 +799,17 @@ impl Ingest {
                 partition,
                 offset: pending.offset,
             };
-            self.dlq
-                .send(
-                    &self.cfg.events_dlq_topic,
-                    src,
-                    pending.key.as_deref(),
-                    &pending.payload,
-                    r.reason,
-                    &r.message,
-                )
-                .await?;
+            let delivery = self.dlq.send(
+                &self.cfg.events_dlq_topic,
+                src,
+                pending.key.as_deref(),
+                &pending.payload,
+                r.reason,
+                &r.message,
+            )?;
+            state.dead_letters.push(delivery);
         }
+        dlq::settle(&mut state.dead_letters).await?;
         let dead_lettered = rejected.len() as u64;
         let pg_started = Instant::now();
         let advanced =
