@@ -47,6 +47,9 @@ pub enum Command {
     Migrate(DbArgs),
     /// Create the project's topics on the broker (idempotent).
     CreateTopics(crate::topics::TopicsArgs),
+    /// Remove lake files that no manifest row names, older than --grace (what a crash between
+    /// writing a file and committing it leaves). `ingest` does this every --sweep-interval.
+    Sweep(crate::verify::SweepArgs),
     /// Compare the source topics with the committed lake and tables: missing and duplicated
     /// frames, unprocessed events, orphan files. Exit code 1 on any discrepancy.
     Verify(crate::verify::VerifyArgs),
@@ -194,6 +197,13 @@ pub struct IngestOpts {
     /// buffer flushes first.
     #[arg(long, env = "SURGSTREAM_MEMORY_LIMIT", default_value = "512MiB", value_parser = byte_size)]
     pub memory_limit: u64,
+    /// Remove orphan lake files (named by no manifest row) this often, e.g. 10m.
+    #[arg(long, env = "SURGSTREAM_SWEEP_INTERVAL", default_value = "10m", value_parser = positive_duration)]
+    pub sweep_interval: Duration,
+    /// A file no manifest row names is an orphan once older than this (it must exceed the
+    /// longest flush, retries included), e.g. 10m.
+    #[arg(long, env = "SURGSTREAM_SWEEP_GRACE", default_value = "10m", value_parser = positive_duration)]
+    pub sweep_grace: Duration,
     /// Flush a partition's buffer when its oldest record is this old, e.g. 5s.
     #[arg(long, env = "SURGSTREAM_MAX_AGE", default_value = "5s", value_parser = positive_duration)]
     pub max_age: Duration,
@@ -336,6 +346,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
         Command::CreateTopics(a) => crate::topics::run(a).await,
         Command::Verify(a) => crate::verify::run(a).await,
+        Command::Sweep(a) => crate::verify::sweep(a).await,
     }
 }
 
@@ -473,6 +484,8 @@ pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>
         telemetry_dlq_topic: o.telemetry_dlq_topic.clone(),
         events_dlq_topic: o.events_dlq_topic.clone(),
         max_rows: o.max_rows as usize,
+        sweep_interval: o.sweep_interval,
+        sweep_grace: o.sweep_grace,
         max_bytes: usize::try_from(o.max_bytes).unwrap_or(usize::MAX),
         memory_limit: usize::try_from(o.memory_limit).unwrap_or(usize::MAX),
         max_age: o.max_age,

@@ -1,9 +1,42 @@
-//! `surgstream verify`: the source topics against the committed lake and tables.
+//! `surgstream verify`: the source topics against the committed lake and tables; and
+//! `surgstream sweep`: orphan lake files removed.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use surgstream_ingest::verify::{VerifyConfig, VerifyReport, verify};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory or file:///abs/path.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// Only files older than this are orphans (younger ones may be a flush in progress), e.g. 10m.
+    #[arg(long, default_value = "10m", value_parser = positive_duration)]
+    pub grace: Duration,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn sweep(a: SweepArgs) -> Result<()> {
+    let lake = open_lake(&a.lake)?;
+    let store = connect_db(&a.db).await?;
+    let u = surgstream_ingest::verify::sweep(&lake, &store, a.grace, a.dry_run).await?;
+    for f in &u.orphans {
+        say!("{} {f}", if a.dry_run { "would remove" } else { "removed" });
+    }
+    say!(
+        "sweep: {} orphan files {}, {} younger than {:?} left alone",
+        u.orphans.len(),
+        if a.dry_run { "found" } else { "removed" },
+        u.in_flight,
+        a.grace
+    );
+    Ok(())
+}
 
 use crate::cli::{DbArgs, KafkaArgs, connect_db, open_lake, positive_duration};
 

@@ -139,3 +139,87 @@ async fn records_not_yet_ingested_are_pending_not_missing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The sweeper: orphans older than the grace period go, younger files and committed ones stay —
+/// by `surgstream sweep`, and by the ingestor every --sweep-interval.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweeper_removes_old_orphans_and_nothing_else() {
+    let env = TestEnv::new("sweep").await;
+    env.sim(&[
+        "--profile",
+        "live",
+        "--robots",
+        "2",
+        "--procedures",
+        "2",
+        "--hz",
+        "20",
+        "--speed",
+        "3600",
+        "--fast",
+    ])
+    .await;
+    env.ingest_until_idle(&[]).await;
+    let (path,): (String,) = sqlx::query_as("SELECT path FROM lake_files ORDER BY path LIMIT 1")
+        .fetch_one(&env.pool)
+        .await
+        .expect("a committed file");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let orphan = |name: &str, old: bool| {
+        let p = env
+            .lake
+            .join(path.replace(".parquet", &format!("-{name}.parquet")));
+        std::fs::copy(env.lake.join(&path), &p).expect("copy");
+        if old {
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .and_then(|f| f.set_modified(hour_ago))
+                .expect("set mtime");
+        }
+        p
+    };
+    let old = orphan("old", true);
+    let young = orphan("young", false);
+
+    let sweep = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "sweep".to_owned(),
+            "--database-url".into(),
+            env.database_url(),
+            "--lake".into(),
+            env.lake.display().to_string(),
+            "--grace".into(),
+            "10m".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let out = run(&sweep(&["--dry-run"]), std::time::Duration::from_secs(60)).await;
+    assert!(out.status.success());
+    assert!(old.exists(), "a dry run removes nothing");
+    let out = run(&sweep(&[]), std::time::Duration::from_secs(60)).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("sweep: 1 orphan files removed, 1 younger than 600s left alone"),
+        "{text}"
+    );
+    assert!(!old.exists() && young.exists());
+    assert!(env.lake.join(&path).exists(), "committed files stay");
+
+    // The ingestor sweeps too.
+    std::fs::File::options()
+        .write(true)
+        .open(&young)
+        .and_then(|f| f.set_modified(hour_ago))
+        .expect("set mtime");
+    env.ingest_until_idle(&["--sweep-interval", "500ms"]).await;
+    assert!(!young.exists(), "the ingestor's sweeper removed it");
+    let out = env.verify(&["--grace", "1ms"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -62,6 +62,10 @@ pub struct IngestConfig {
     pub event_batch: usize,
     /// Pending events are applied at least this often.
     pub event_max_age: Duration,
+    /// Remove orphan lake files this often (see [`verify::sweep`]).
+    pub sweep_interval: Duration,
+    /// Orphans are files older than this that no manifest row names.
+    pub sweep_grace: Duration,
     /// Drain and exit once no record arrived for this long and every partition is caught up.
     pub until_idle: Option<Duration>,
     /// How long to wait for the broker (metadata, watermarks, DLQ deliveries).
@@ -404,6 +408,9 @@ impl Ingest {
         let mut unassigned_since = Some(Instant::now());
         let mut rejoin_after = REJOIN_AFTER;
         let mut watermark_failing: Option<Instant> = None;
+        let mut last_sweep = Instant::now();
+        let mut sweeping: Option<tokio::task::JoinHandle<Result<verify::Unnamed, IngestError>>> =
+            None;
         let consumer = self.consumer.clone();
         loop {
             tokio::select! {
@@ -426,6 +433,18 @@ impl Ingest {
                     self.reconcile_assignment().await?;
                     self.flush_due().await?;
                     self.rejoin_if_stranded(&mut unassigned_since, &mut rejoin_after)?;
+                    if let Some(task) = sweeping.take_if(|t| t.is_finished()) {
+                        match task.await {
+                            Ok(Ok(u)) => tracing::debug!(removed = u.orphans.len(), in_flight = u.in_flight, "sweep done"),
+                            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping orphan lake files failed; trying again later"),
+                            Err(e) => tracing::warn!(error = %e, "the sweeper task failed"),
+                        }
+                    }
+                    if sweeping.is_none() && last_sweep.elapsed() >= self.cfg.sweep_interval {
+                        last_sweep = Instant::now();
+                        let (lake, store, grace) = (self.lake.clone(), self.store.clone(), self.cfg.sweep_grace);
+                        sweeping = Some(tokio::spawn(async move { verify::sweep(&lake, &store, grace, false).await }));
+                    }
                     if stats.elapsed() >= Duration::from_secs(5) {
                         stats = Instant::now();
                         tracing::info!(frames_written = self.report.frames_written, files = self.report.files_written,

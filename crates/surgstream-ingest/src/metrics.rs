@@ -27,6 +27,8 @@ pub const FLUSH_DURATION: &str = "surgstream_flush_duration_seconds";
 pub const PG_TRANSACTION: &str = "surgstream_postgres_transaction_seconds";
 /// Frame timestamp → committed in the lake.
 pub const END_TO_END_LATENCY: &str = "surgstream_end_to_end_latency_seconds";
+/// Orphan lake files (named by no manifest row, older than the grace period) removed.
+pub const FILES_SWEPT: &str = "surgstream_lake_files_swept_total";
 /// Flushes, by `cause`: rows, bytes, age, memory, shutdown.
 pub const FLUSHES: &str = "surgstream_flushes_total";
 /// Bytes held in partition buffers, all together.
@@ -41,6 +43,11 @@ pub fn describe() {
         FLUSHES,
         Unit::Count,
         "Buffer flushes, by cause (rows, bytes, age, memory, shutdown)."
+    );
+    describe_counter!(
+        FILES_SWEPT,
+        Unit::Count,
+        "Orphan lake files (named by no manifest row, older than the grace period) removed."
     );
     describe_gauge!(
         BUFFERED_BYTES,

@@ -171,22 +171,9 @@ pub async fn verify(
         lake_pairs.extend(read_keys(path, bytes)?);
     }
     report.frames_in_lake = lake_pairs.len() as u64;
-    // Orphans: named by no manifest row of any group.
-    let named: std::collections::HashSet<String> = offsets::manifest_paths(store.pool(), None)
-        .await?
-        .into_iter()
-        .collect();
-    let cutoff = chrono::Utc::now()
-        - chrono::Duration::from_std(cfg.grace).unwrap_or(chrono::Duration::zero());
-    for (name, modified) in &listed {
-        if name.ends_with(".parquet") && !named.contains(name) {
-            if *modified > cutoff {
-                report.in_flight_files += 1;
-            } else {
-                report.orphan_files.push(name.clone());
-            }
-        }
-    }
+    let unnamed = unnamed_files(&listed, store, cfg.grace).await?;
+    report.orphan_files = unnamed.orphans;
+    report.in_flight_files = unnamed.in_flight;
     compare(&mut sent, &mut lake_pairs, &mut report);
 
     // Events: every valid event below the committed offsets was processed (applied or rejected).
@@ -213,6 +200,62 @@ pub async fn verify(
     }
     report.pending_records = report.partitions.iter().map(|p| p.pending_records).sum();
     Ok(report)
+}
+
+/// Lake files that no manifest row (of any group) names.
+#[derive(Debug, Default)]
+pub struct Unnamed {
+    /// Older than the grace period: left by a crash between writing and committing, or by a
+    /// fenced writer. Nothing reads them; the sweeper removes them.
+    pub orphans: Vec<String>,
+    /// Younger: most likely a flush in progress.
+    pub in_flight: u64,
+}
+
+async fn unnamed_files(
+    listed: &[(String, chrono::DateTime<chrono::Utc>)],
+    store: &Store,
+    grace: Duration,
+) -> Result<Unnamed, IngestError> {
+    let named: std::collections::HashSet<String> = offsets::manifest_paths(store.pool(), None)
+        .await?
+        .into_iter()
+        .collect();
+    let cutoff =
+        chrono::Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let mut out = Unnamed::default();
+    for (name, modified) in listed {
+        if name.ends_with(".parquet") && !named.contains(name) {
+            if *modified > cutoff {
+                out.in_flight += 1;
+            } else {
+                out.orphans.push(name.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the lake files that no manifest row names and that are older than `grace` (orphans);
+/// returns what it removed (or, with `dry_run`, would remove) and how many younger ones it left.
+/// `grace` must exceed the longest flush, retries included (a flush rewrites its files under the
+/// same names when it tries again).
+pub async fn sweep(
+    lake: &Lake,
+    store: &Store,
+    grace: Duration,
+    dry_run: bool,
+) -> Result<Unnamed, IngestError> {
+    let listed = lake.list(TABLE).await?;
+    let unnamed = unnamed_files(&listed, store, grace).await?;
+    if !dry_run {
+        for name in &unnamed.orphans {
+            lake.delete(name).await?;
+            tracing::info!(file = %name, "swept an orphan lake file (named by no manifest row)");
+        }
+        ::metrics::counter!(crate::metrics::FILES_SWEPT).increment(unnamed.orphans.len() as u64);
+    }
+    Ok(unnamed)
 }
 
 /// Multiset comparison of sent and committed pairs.
