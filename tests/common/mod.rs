@@ -197,8 +197,14 @@ impl TestEnv {
     }
 
     pub fn spawn_ingest(&self, extra: &[&str]) -> Child {
+        self.spawn_ingest_with_env(extra, &[])
+    }
+
+    /// The ingestor with extra environment variables (fault injection: `SURGSTREAM_FAULT`).
+    pub fn spawn_ingest_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Child {
         Command::new(BIN)
             .args(self.ingest_args(extra))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -9,6 +9,7 @@
 //! topics with their reason and the offset moves on.
 
 mod dlq;
+mod fault;
 pub mod metrics;
 pub mod policy;
 pub mod verify;
@@ -789,6 +790,7 @@ impl Ingest {
                 });
             }
             offsets::record_files(&mut tx, &self.cfg.group, topic, &written).await?;
+            fault::point("after_write");
         } else {
             let batch: Vec<(Source<'_>, &Event)> = state
                 .events
@@ -854,6 +856,7 @@ impl Ingest {
             Err(e) => return Err(e.into()),
         }
         ::metrics::histogram!(metrics::PG_TRANSACTION).record(pg_started.elapsed().as_secs_f64());
+        fault::point("after_commit");
 
         // Durable: account, clear, and tell Kafka (for lag monitoring).
         let rows: i64 = written.iter().map(|f| f.rows).sum();
