@@ -10,7 +10,7 @@ use surgstream_proto::v1::{
     Event, MaintenanceLogged, OutcomeRecorded, ProcedureCompleted, ProcedureScheduled,
     ProcedureStarted, RobotRegistered, event::Body,
 };
-use surgstream_store::{Applied, Source, apply_event, apply_events};
+use surgstream_store::{Applied, Outcome, Source, apply_event, apply_events};
 
 use common::*;
 
@@ -149,17 +149,23 @@ fn world() -> Vec<Event> {
     ]
 }
 
-/// Applies the world in one batch, checking that every event applies.
-async fn build_world(env: &TestEnv) {
-    let good = world();
-    let batch: Vec<(Source<'_>, &Event)> = good
+/// Applies `events` as one batch in one transaction, at offsets from `first`.
+async fn apply_batch(env: &TestEnv, first: i64, events: &[Event]) -> Vec<Outcome> {
+    let batch: Vec<(Source<'_>, &Event)> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| (src(i as i64), e))
+        .map(|(i, e)| (src(first + i as i64), e))
         .collect();
     let mut tx = env.pool.begin().await.expect("tx");
     let outcomes = apply_events(&mut tx, &batch).await.expect("db");
     tx.commit().await.expect("commit");
+    outcomes
+}
+
+/// Applies the world in one batch, checking that every event applies.
+async fn build_world(env: &TestEnv) {
+    let good = world();
+    let outcomes = apply_batch(env, 0, &good).await;
     assert_eq!(
         outcomes,
         vec![Ok(Applied::New); good.len()],
@@ -322,14 +328,7 @@ async fn a_batch_with_broken_events_applies_the_rest() {
         events.push(event(n, body.clone()));
         events.push(event(n + 1, Body::MaintenanceLogged(maintenance(n + 1))));
     }
-    let batch: Vec<(Source<'_>, &Event)> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (src(100 + i as i64), e))
-        .collect();
-    let mut tx = env.pool.begin().await.expect("tx");
-    let outcomes = apply_events(&mut tx, &batch).await.expect("db");
-    tx.commit().await.expect("commit");
+    let outcomes = apply_batch(&env, 100, &events).await;
     assert_eq!(outcomes.len(), events.len());
     for (i, (what, _, reason, words)) in cases.iter().enumerate() {
         let rejection = outcomes[2 * i].clone().expect_err(what);
@@ -360,9 +359,7 @@ async fn a_batch_with_broken_events_applies_the_rest() {
 
     // The same batch again: every event is a replay, nothing changes.
     let before = snapshot(&env).await;
-    let mut tx = env.pool.begin().await.expect("tx");
-    let again = apply_events(&mut tx, &batch).await.expect("db");
-    tx.commit().await.expect("commit");
+    let again = apply_batch(&env, 100, &events).await;
     assert_eq!(again, vec![Ok(Applied::Replay); events.len()]);
     assert_eq!(snapshot(&env).await, before);
 }
@@ -375,14 +372,7 @@ async fn a_lifecycle_in_one_batch_keeps_the_derived_columns() {
     let mut events = world();
     // The same event twice in a batch is applied once.
     events.push(events[0].clone());
-    let batch: Vec<(Source<'_>, &Event)> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (src(i as i64), e))
-        .collect();
-    let mut tx = env.pool.begin().await.expect("tx");
-    let outcomes = apply_events(&mut tx, &batch).await.expect("db");
-    tx.commit().await.expect("commit");
+    let outcomes = apply_batch(&env, 0, &events).await;
     let mut expected = vec![Ok(Applied::New); events.len() - 1];
     expected.push(Ok(Applied::Replay));
     assert_eq!(outcomes, expected);
@@ -431,10 +421,7 @@ async fn a_lifecycle_in_one_batch_keeps_the_derived_columns() {
     );
     let log = event(31, Body::MaintenanceLogged(maintenance(31)));
     let early = event(32, Body::OutcomeRecorded(outcome(32, OTHER)));
-    let batch = [(src(30), &again), (src(31), &log), (src(32), &early)];
-    let mut tx = env.pool.begin().await.expect("tx");
-    let outcomes = apply_events(&mut tx, &batch).await.expect("db");
-    tx.commit().await.expect("commit");
+    let outcomes = apply_batch(&env, 30, &[again, log, early]).await;
     let reasons: Vec<_> = outcomes
         .iter()
         .map(|o| o.as_ref().map_err(|r| r.reason))

@@ -142,24 +142,7 @@ fn chrono_now() -> i64 {
 async fn ten_thousand_garbage_records_are_all_dead_lettered_and_nothing_valid_is_lost() {
     const GARBAGE: usize = 10_000;
     let env = TestEnv::new("garbage").await;
-    let live = |seed: &'static str| {
-        [
-            "--profile",
-            "live",
-            "--robots",
-            "2",
-            "--procedures",
-            "2",
-            "--hz",
-            "50",
-            "--speed",
-            "3600",
-            "--fast",
-            "--seed",
-            seed,
-        ]
-    };
-    let first = env.sim(&live("1")).await;
+    let first = env.sim_live_fast(2, 2, 50, &["--seed", "1"]).await;
 
     let telemetry = env.topic("surgical.telemetry.v1");
     let p: FutureProducer = ClientConfig::new()
@@ -255,7 +238,7 @@ async fn ten_thousand_garbage_records_are_all_dead_lettered_and_nothing_valid_is
             r.map_err(|(e, _)| e).expect("garbage delivered");
         }
     }
-    let second = env.sim(&live("2")).await;
+    let second = env.sim_live_fast(2, 2, 50, &["--seed", "2"]).await;
 
     let out = env.ingest_until_idle(&[]).await;
     let summary = String::from_utf8_lossy(&out.stdout);

@@ -7,19 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const LIVE: [&str; 10] = [
-    "--profile",
-    "live",
-    "--robots",
-    "1",
-    "--procedures",
-    "1",
-    "--hz",
-    "50",
-    "--speed",
-    "3600",
-];
-
 async fn committed(env: &TestEnv) -> i64 {
     env.count("SELECT COALESCE(sum(rows), 0)::bigint FROM lake_files")
         .await
@@ -42,14 +29,10 @@ async fn an_idle_partition_flushes_within_max_age_plus_one_second() {
     let env = TestEnv::new("idleflush").await;
     let _ingest = env.spawn_ingest(&["--max-age", "3s", "--max-rows", "10000000"]);
     // Warm-up: the ingestor has joined its group and consumes.
-    let warm = env
-        .sim(&[&LIVE[..], &["--fast", "--seed", "1"]].concat())
-        .await;
+    let warm = env.sim_live_fast(1, 1, 50, &["--seed", "1"]).await;
     wait_for_rows(&env, warm["frames"].as_i64().unwrap_or(-1)).await;
 
-    let report = env
-        .sim(&[&LIVE[..], &["--fast", "--seed", "2"]].concat())
-        .await;
+    let report = env.sim_live_fast(1, 1, 50, &["--seed", "2"]).await;
     // Every record is delivered (acknowledged by the broker) by now: from here on no partition
     // receives anything.
     let sent = chrono::Utc::now();

@@ -254,19 +254,7 @@ async fn ingest_crashed_twenty_times_and_restarted_loses_and_duplicates_nothing(
 
     // The crashes between writing and committing left orphans; after the sweeper (no ingestor
     // runs now, so any grace is safe), verify finds nothing wrong.
-    let out = run(
-        &[
-            "sweep".to_owned(),
-            "--database-url".into(),
-            env.database_url(),
-            "--lake".into(),
-            env.lake.display().to_string(),
-            "--grace".into(),
-            "1ms".into(),
-        ],
-        Duration::from_secs(60),
-    )
-    .await;
+    let out = env.sweep("1ms", &[]).await;
     assert!(out.status.success());
     let out = env.verify(&["--json", "--require-drained"]).await;
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify JSON");

@@ -18,20 +18,7 @@ fn json(out: &std::process::Output) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_passes_a_clean_run_and_names_each_discrepancy() {
     let env = TestEnv::new("verify").await;
-    let live = [
-        "--profile",
-        "live",
-        "--robots",
-        "3",
-        "--procedures",
-        "3",
-        "--hz",
-        "50",
-        "--speed",
-        "3600",
-        "--fast",
-    ];
-    let report = env.sim(&live).await;
+    let report = env.sim_live_fast(3, 3, 50, &[]).await;
     env.ingest_until_idle(&[]).await;
 
     // Clean: exit 0, the table's verdict, and the JSON's counts.
@@ -109,21 +96,7 @@ async fn verify_passes_a_clean_run_and_names_each_discrepancy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn records_not_yet_ingested_are_pending_not_missing() {
     let env = TestEnv::new("verify_pending").await;
-    let report = env
-        .sim(&[
-            "--profile",
-            "live",
-            "--robots",
-            "2",
-            "--procedures",
-            "2",
-            "--hz",
-            "20",
-            "--speed",
-            "3600",
-            "--fast",
-        ])
-        .await;
+    let report = env.sim_live_fast(2, 2, 20, &[]).await;
     // Nothing ingested: nothing is committed, so nothing is missing; all of it is pending.
     let r = json(&env.verify(&["--json"]).await);
     assert_eq!(r["frames_sent"], 0);
@@ -145,20 +118,7 @@ async fn records_not_yet_ingested_are_pending_not_missing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sweeper_removes_old_orphans_and_nothing_else() {
     let env = TestEnv::new("sweep").await;
-    env.sim(&[
-        "--profile",
-        "live",
-        "--robots",
-        "2",
-        "--procedures",
-        "2",
-        "--hz",
-        "20",
-        "--speed",
-        "3600",
-        "--fast",
-    ])
-    .await;
+    env.sim_live_fast(2, 2, 20, &[]).await;
     env.ingest_until_idle(&[]).await;
     let (path,): (String,) = sqlx::query_as("SELECT path FROM lake_files ORDER BY path LIMIT 1")
         .fetch_one(&env.pool)
@@ -182,23 +142,10 @@ async fn the_sweeper_removes_old_orphans_and_nothing_else() {
     let old = orphan("old", true);
     let young = orphan("young", false);
 
-    let sweep = |extra: &'static [&'static str]| {
-        let mut args = vec![
-            "sweep".to_owned(),
-            "--database-url".into(),
-            env.database_url(),
-            "--lake".into(),
-            env.lake.display().to_string(),
-            "--grace".into(),
-            "10m".into(),
-        ];
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        args
-    };
-    let out = run(&sweep(&["--dry-run"]), std::time::Duration::from_secs(60)).await;
+    let out = env.sweep("10m", &["--dry-run"]).await;
     assert!(out.status.success());
     assert!(old.exists(), "a dry run removes nothing");
-    let out = run(&sweep(&[]), std::time::Duration::from_secs(60)).await;
+    let out = env.sweep("10m", &[]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(

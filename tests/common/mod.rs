@@ -138,6 +138,48 @@ impl TestEnv {
         run(&args, Duration::from_secs(120)).await
     }
 
+    /// `surgstream sweep` on this test's database and lake.
+    pub async fn sweep(&self, grace: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "sweep".to_owned(),
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake.display().to_string(),
+            "--grace".into(),
+            grace.to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        run(&args, Duration::from_secs(60)).await
+    }
+
+    /// A small live fleet sent as fast as the broker takes it (procedures at 3600× speed):
+    /// `robots` rooms, `procedures` cases in all, `hz` frames/s each, and `extra` options.
+    pub async fn sim_live_fast(
+        &self,
+        robots: u32,
+        procedures: u32,
+        hz: u32,
+        extra: &[&str],
+    ) -> serde_json::Value {
+        let (r, p, h) = (robots.to_string(), procedures.to_string(), hz.to_string());
+        let mut args = vec![
+            "--profile",
+            "live",
+            "--robots",
+            &r,
+            "--procedures",
+            &p,
+            "--hz",
+            &h,
+            "--speed",
+            "3600",
+            "--fast",
+        ];
+        args.extend_from_slice(extra);
+        self.sim(&args).await
+    }
+
     pub fn sim_args(&self, extra: &[&str]) -> Vec<String> {
         let mut a = vec!["sim".to_owned()];
         a.extend(self.kafka_args());
