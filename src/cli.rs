@@ -47,6 +47,9 @@ pub enum Command {
     Migrate(DbArgs),
     /// Create the project's topics on the broker (idempotent).
     CreateTopics(crate::topics::TopicsArgs),
+    /// The end-to-end throughput harness: pre-fill fresh topics with --frames frames, time
+    /// `ingest` draining them; a table and a JSON result.
+    Bench(crate::bench::BenchArgs),
     /// Remove lake files that no manifest row names, older than --grace (what a crash between
     /// writing a file and committing it leaves). `ingest` does this every --sweep-interval.
     Sweep(crate::verify::SweepArgs),
@@ -347,6 +350,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::CreateTopics(a) => crate::topics::run(a).await,
         Command::Verify(a) => crate::verify::run(a).await,
         Command::Sweep(a) => crate::verify::sweep(a).await,
+        Command::Bench(a) => crate::bench::run(a).await,
     }
 }
 

@@ -8,6 +8,7 @@ macro_rules! say {
     }};
 }
 
+mod bench;
 mod cli;
 mod demo;
 mod topics;
