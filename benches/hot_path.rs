@@ -1,10 +1,13 @@
-//! Hot path: simulated frames → protobuf → validated buffer → sorted Arrow → Parquet bytes.
+//! Hot path: simulated frames → protobuf → validated buffer → sorted Arrow → Parquet bytes, each
+//! stage alone and together; the Parquet encoder per codec (the output size of each is printed);
+//! and a whole flush into `memory://` object storage.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use surgstream_lake::{FrameBuffer, encode_parquet, writer_properties};
+use parquet::basic::{Compression, ZstdLevel};
+use surgstream_lake::{FrameBuffer, Lake, LakePath, encode_parquet, writer_properties};
 use surgstream_proto::v1::TelemetryBatch;
 use surgstream_sim::{Payload, SimConfig, Simulation};
 
@@ -75,6 +78,91 @@ fn hot_path(c: &mut Criterion) {
                     .unwrap_or_default();
             }
             total
+        })
+    });
+    g.bench_function("decode_to_arrow", |b| {
+        b.iter(|| {
+            let mut buf = FrameBuffer::new();
+            for (i, x) in encoded.iter().enumerate() {
+                if let Ok(batch) = surgstream_proto::decode_batch(x) {
+                    let _ = buf.push_record(i as i64, &batch.frames, now);
+                }
+            }
+            buf.to_hour_batches().map(|h| h.len()).unwrap_or_default()
+        })
+    });
+
+    // Parquet encoding alone, per codec, on the same sorted hour batches.
+    let mut buf = FrameBuffer::new();
+    for (i, x) in encoded.iter().enumerate() {
+        if let Ok(batch) = surgstream_proto::decode_batch(x) {
+            let _ = buf.push_record(i as i64, &batch.frames, now);
+        }
+    }
+    let hours = buf.to_hour_batches().unwrap_or_default();
+    for (name, codec) in [
+        (
+            "zstd1",
+            Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
+        ),
+        (
+            "zstd3",
+            Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+        ),
+        ("snappy", Compression::SNAPPY),
+        ("uncompressed", Compression::UNCOMPRESSED),
+    ] {
+        let props = writer_properties()
+            .into_builder()
+            .set_compression(codec)
+            .build();
+        let size: usize = hours
+            .iter()
+            .filter_map(|h| encode_parquet(&h.batch, props.clone()).ok())
+            .map(|b| b.len())
+            .sum();
+        eprintln!(
+            "parquet {name}: {size} bytes for {frames} frames ({:.1} B/frame)",
+            size as f64 / frames as f64
+        );
+        g.bench_function(format!("parquet_encode_{name}"), |b| {
+            b.iter(|| {
+                hours
+                    .iter()
+                    .filter_map(|h| encode_parquet(black_box(&h.batch), props.clone()).ok())
+                    .map(|b| b.len())
+                    .sum::<usize>()
+            })
+        });
+    }
+
+    // A whole flush: protobuf → Arrow → Parquet → object store (memory://), one file per hour.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let lake = Lake::open("memory://").expect("memory lake");
+    g.bench_function("flush_to_memory_store", |b| {
+        b.iter(|| {
+            let mut buf = FrameBuffer::new();
+            for (i, x) in encoded.iter().enumerate() {
+                if let Ok(batch) = surgstream_proto::decode_batch(x) {
+                    let _ = buf.push_record(i as i64, &batch.frames, now);
+                }
+            }
+            let (first, last) = buf.offsets().unwrap_or_default();
+            rt.block_on(async {
+                let mut written = 0;
+                for h in buf.to_hour_batches().unwrap_or_default() {
+                    let path = LakePath {
+                        hour: h.hour,
+                        partition: 0,
+                        first_offset: first,
+                        last_offset: last,
+                    };
+                    written += lake.write(&path, &h.batch).await.map_or(0, |f| f.bytes);
+                }
+                written
+            })
         })
     });
     g.finish();
