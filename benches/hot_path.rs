@@ -36,6 +36,17 @@ fn chrono_now() -> i64 {
         - 3_600_000_000
 }
 
+/// Decodes and validates every record into a fresh buffer, as the ingestor does.
+fn fill(encoded: &[bytes::Bytes], now: i64) -> FrameBuffer {
+    let mut buf = FrameBuffer::new();
+    for (i, x) in encoded.iter().enumerate() {
+        if let Ok(batch) = surgstream_proto::decode_batch(x) {
+            let _ = buf.push_record(i as i64, &batch.frames, now);
+        }
+    }
+    buf
+}
+
 fn hot_path(c: &mut Criterion) {
     let batches = batches();
     let frames: u64 = batches.iter().map(|b| b.frames.len() as u64).sum();
@@ -65,12 +76,7 @@ fn hot_path(c: &mut Criterion) {
     g.throughput(Throughput::Elements(frames));
     g.bench_function("decode_to_arrow_to_parquet", |b| {
         b.iter(|| {
-            let mut buf = FrameBuffer::new();
-            for (i, x) in encoded.iter().enumerate() {
-                if let Ok(batch) = surgstream_proto::decode_batch(x) {
-                    let _ = buf.push_record(i as i64, &batch.frames, now);
-                }
-            }
+            let buf = fill(&encoded, now);
             let mut total = 0;
             for h in buf.to_hour_batches().unwrap_or_default() {
                 total += encode_parquet(&h.batch, writer_properties())
@@ -82,24 +88,13 @@ fn hot_path(c: &mut Criterion) {
     });
     g.bench_function("decode_to_arrow", |b| {
         b.iter(|| {
-            let mut buf = FrameBuffer::new();
-            for (i, x) in encoded.iter().enumerate() {
-                if let Ok(batch) = surgstream_proto::decode_batch(x) {
-                    let _ = buf.push_record(i as i64, &batch.frames, now);
-                }
-            }
+            let buf = fill(&encoded, now);
             buf.to_hour_batches().map(|h| h.len()).unwrap_or_default()
         })
     });
 
     // Parquet encoding alone, per codec, on the same sorted hour batches.
-    let mut buf = FrameBuffer::new();
-    for (i, x) in encoded.iter().enumerate() {
-        if let Ok(batch) = surgstream_proto::decode_batch(x) {
-            let _ = buf.push_record(i as i64, &batch.frames, now);
-        }
-    }
-    let hours = buf.to_hour_batches().unwrap_or_default();
+    let hours = fill(&encoded, now).to_hour_batches().unwrap_or_default();
     for (name, codec) in [
         (
             "zstd1",
@@ -143,12 +138,7 @@ fn hot_path(c: &mut Criterion) {
     let lake = Lake::open("memory://").expect("memory lake");
     g.bench_function("flush_to_memory_store", |b| {
         b.iter(|| {
-            let mut buf = FrameBuffer::new();
-            for (i, x) in encoded.iter().enumerate() {
-                if let Ok(batch) = surgstream_proto::decode_batch(x) {
-                    let _ = buf.push_record(i as i64, &batch.frames, now);
-                }
-            }
+            let buf = fill(&encoded, now);
             let (first, last) = buf.offsets().unwrap_or_default();
             rt.block_on(async {
                 let mut written = 0;
