@@ -235,6 +235,22 @@ fn check_schema(found: Option<&[u8]>, expected: &str) -> Result<(), (&'static st
     }
 }
 
+/// A telemetry record as the ingestor reads it: its batch, or why it is dead-lettered (before
+/// the frames' own checks, which the buffer makes).
+fn decode_telemetry(
+    schema: Option<&[u8]>,
+    payload: &[u8],
+) -> Result<surgstream_proto::v1::TelemetryBatch, (&'static str, String)> {
+    check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH)?;
+    surgstream_proto::decode_batch(payload).map_err(|e| ("undecodable", e.to_string()))
+}
+
+/// An event record as the ingestor reads it: the event, or why it is dead-lettered.
+fn decode_event(schema: Option<&[u8]>, payload: &[u8]) -> Result<Event, (&'static str, String)> {
+    check_schema(schema, headers::SCHEMA_EVENT)?;
+    surgstream_proto::decode_event(payload).map_err(|e| ("undecodable", e.to_string()))
+}
+
 /// Per assigned partition.
 #[derive(Debug)]
 struct PartitionState {
@@ -590,12 +606,9 @@ impl Ingest {
             partition: key.1,
             offset,
         };
-        if key.0 == self.cfg.telemetry_topic {
-            let result = check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH)
-                .and_then(|()| {
-                    surgstream_proto::decode_batch(payload)
-                        .map_err(|e| ("undecodable", e.to_string()))
-                })
+        let telemetry = key.0 == self.cfg.telemetry_topic;
+        let rejected = if telemetry {
+            decode_telemetry(schema, payload)
                 .and_then(|batch| {
                     let newest = batch.frames.iter().map(|f| f.timestamp).max();
                     let n = state
@@ -605,27 +618,12 @@ impl Ingest {
                     ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(n as u64);
                     state.newest_frame = state.newest_frame.max(newest.unwrap_or(i64::MIN));
                     Ok(())
-                });
-            if let Err((reason, message)) = result {
-                state.frames.note_offset(offset);
-                let delivery = self.dlq.send(
-                    &self.cfg.telemetry_dlq_topic,
-                    src,
-                    m.key(),
-                    payload,
-                    reason,
-                    &message,
-                )?;
-                state.dead_letters.push(delivery);
-                self.report.telemetry_dead_letters += 1;
-            }
+                })
+                .err()
         } else {
             ::metrics::counter!(metrics::EVENTS_CONSUMED).increment(1);
-            let result = check_schema(schema, headers::SCHEMA_EVENT).and_then(|()| {
-                surgstream_proto::decode_event(payload).map_err(|e| ("undecodable", e.to_string()))
-            });
-            match result {
-                Ok(event) => {
+            decode_event(schema, payload)
+                .map(|event| {
                     state.event_bytes += payload.len();
                     state.events.push(PendingEvent {
                         offset,
@@ -633,20 +631,27 @@ impl Ingest {
                         key: m.key().map(<[u8]>::to_vec),
                         payload: payload.to_vec(),
                     });
-                }
-                Err((reason, message)) => {
-                    let delivery = self.dlq.send(
-                        &self.cfg.events_dlq_topic,
-                        src,
-                        m.key(),
-                        payload,
-                        reason,
-                        &message,
-                    )?;
-                    state.dead_letters.push(delivery);
-                    self.report.event_dead_letters += 1;
-                }
-            }
+                })
+                .err()
+        };
+        if let Some((reason, message)) = rejected {
+            let (dlq, count) = if telemetry {
+                state.frames.note_offset(offset);
+                (
+                    &self.cfg.telemetry_dlq_topic,
+                    &mut self.report.telemetry_dead_letters,
+                )
+            } else {
+                (
+                    &self.cfg.events_dlq_topic,
+                    &mut self.report.event_dead_letters,
+                )
+            };
+            let delivery = self
+                .dlq
+                .send(dlq, src, m.key(), payload, reason, &message)?;
+            state.dead_letters.push(delivery);
+            *count += 1;
         }
         Ok(())
     }

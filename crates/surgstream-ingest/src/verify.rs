@@ -21,7 +21,7 @@ use surgstream_proto::headers;
 use surgstream_store::{Store, offsets};
 use uuid::Uuid;
 
-use crate::{IngestError, check_schema, now_micros};
+use crate::{IngestError, decode_event, decode_telemetry, now_micros};
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -127,12 +127,7 @@ pub async fn verify(
         &cfg.telemetry_topic,
         &committed,
         |offset, schema, payload| {
-            let batch = check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH)
-                .and_then(|()| {
-                    surgstream_proto::decode_batch(payload)
-                        .map_err(|e| ("undecodable", e.to_string()))
-                })
-                .ok()?;
+            let batch = decode_telemetry(schema, payload).ok()?;
             let valid = scratch.push_record(offset, &batch.frames, now).is_ok();
             scratch.clear();
             if !valid {
@@ -180,11 +175,7 @@ pub async fn verify(
     let committed = offsets::load(store.pool(), &cfg.group, &cfg.events_topic).await?;
     let mut ids: Vec<Uuid> = Vec::new();
     let parts = read_topic(cfg, &cfg.events_topic, &committed, |_, schema, payload| {
-        let event = check_schema(schema, headers::SCHEMA_EVENT)
-            .and_then(|()| {
-                surgstream_proto::decode_event(payload).map_err(|e| ("undecodable", e.to_string()))
-            })
-            .ok()?;
+        let event = decode_event(schema, payload).ok()?;
         let id = Uuid::from_slice(&event.event_id).ok()?;
         ids.push(id);
         Some(1)
