@@ -227,14 +227,7 @@ fn print_table(r: &BenchResult) {
             "CPU s / M frames",
             format!("{:.2}", r.cpu_seconds_per_million_frames),
         ),
-        (
-            "flushes",
-            r.flushes
-                .iter()
-                .map(|(c, n)| format!("{c} {n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        ("flushes", crate::cli::flush_causes(&r.flushes)),
     ];
     for (k, v) in rows {
         say!("  {k:<18} {v}");

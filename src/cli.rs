@@ -613,18 +613,21 @@ async fn ingest(a: IngestArgs) -> Result<()> {
         report.telemetry_dead_letters,
         report.event_dead_letters,
         report.elapsed_seconds,
-        if report.flushes.is_empty() {
-            "none".to_owned()
-        } else {
-            report
-                .flushes
-                .iter()
-                .map(|(cause, n)| format!("{cause} {n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        flush_causes(&report.flushes)
     );
     Ok(())
+}
+
+/// `age 3, rows 2, shutdown 4`, or `none`.
+pub fn flush_causes(flushes: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    if flushes.is_empty() {
+        return "none".to_owned();
+    }
+    flushes
+        .iter()
+        .map(|(cause, n)| format!("{cause} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

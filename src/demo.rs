@@ -108,14 +108,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     }
 
     // The proof: the topics read back from the start against the committed lake and tables.
-    let check = surgstream_ingest::verify::VerifyConfig {
-        brokers: a.kafka.brokers.clone(),
-        group: a.opts.group.clone(),
-        telemetry_topic: a.kafka.telemetry_topic.clone(),
-        events_topic: a.kafka.events_topic.clone(),
-        timeout: a.kafka.kafka_timeout,
-        grace: std::time::Duration::from_secs(60),
-    };
+    let check = crate::verify::config(&a.kafka, &a.opts.group, std::time::Duration::from_secs(60));
     let v = surgstream_ingest::verify::verify(&check, &lake, &store).await?;
     say!(
         "  verify (all runs)           {:>12} frames sent, {} in the committed lake: {} missing, {} duplicated; {} events unprocessed; {} orphan files",

@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::Result;
 use surgstream_ingest::verify::{VerifyConfig, VerifyReport, verify};
 
+use crate::cli::{DbArgs, KafkaArgs, connect_db, open_lake, positive_duration};
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct SweepArgs {
     #[command(flatten)]
@@ -38,8 +40,6 @@ pub async fn sweep(a: SweepArgs) -> Result<()> {
     Ok(())
 }
 
-use crate::cli::{DbArgs, KafkaArgs, connect_db, open_lake, positive_duration};
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
@@ -64,17 +64,22 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
+/// What to verify: the topics of `k`, the committed offsets and manifest of `group`.
+pub fn config(k: &KafkaArgs, group: &str, grace: Duration) -> VerifyConfig {
+    VerifyConfig {
+        brokers: k.brokers.clone(),
+        group: group.to_owned(),
+        telemetry_topic: k.telemetry_topic.clone(),
+        events_topic: k.events_topic.clone(),
+        timeout: k.kafka_timeout,
+        grace,
+    }
+}
+
 pub async fn run(a: VerifyArgs) -> Result<()> {
     let lake = open_lake(&a.lake)?;
     let store = connect_db(&a.db).await?;
-    let cfg = VerifyConfig {
-        brokers: a.kafka.brokers.clone(),
-        group: a.group.clone(),
-        telemetry_topic: a.kafka.telemetry_topic.clone(),
-        events_topic: a.kafka.events_topic.clone(),
-        timeout: a.kafka.kafka_timeout,
-        grace: a.grace,
-    };
+    let cfg = config(&a.kafka, &a.group, a.grace);
     let report = verify(&cfg, &lake, &store).await?;
     if a.json {
         say!("{}", serde_json::to_string_pretty(&report)?);
