@@ -119,10 +119,16 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         v.events_unprocessed,
         v.orphan_files.len()
     );
+    if !v.orphan_files.is_empty() {
+        say!(
+            "  (orphan files are left by a crash between writing and committing, or by a database \
+             recreated under an old lake; nothing reads them: `surgstream sweep` removes them)"
+        );
+    }
     anyhow::ensure!(
-        v.discrepancies() == 0,
-        "verify found {} discrepancies (run `surgstream verify` for the details)",
-        v.discrepancies()
+        v.data_discrepancies() == 0,
+        "verify found {} discrepancies in the committed lake and tables (run `surgstream verify` for the details)",
+        v.data_discrepancies()
     );
     Ok(())
 }
