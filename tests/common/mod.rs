@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, FixedSizeBinaryArray, Int64Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::process::{Child, Command};
 
@@ -263,29 +261,12 @@ impl TestEnv {
             .expect("list lake_files");
         let mut seen = HashMap::new();
         for (path,) in files {
-            let file = std::fs::File::open(self.lake.join(&path))
-                .unwrap_or_else(|e| panic!("open {path}: {e}"));
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .expect("parquet")
-                .build()
-                .expect("reader");
-            for batch in reader {
-                let batch = batch.expect("batch");
-                let procs = batch
-                    .column_by_name("procedure_id")
-                    .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
-                    .expect("procedure_id column")
-                    .clone();
-                let seqs = batch
-                    .column_by_name("seq")
-                    .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-                    .expect("seq column")
-                    .clone();
-                for i in 0..batch.num_rows() {
-                    let id: [u8; 16] = procs.value(i).try_into().expect("16 bytes");
-                    *seen.entry((id, seqs.value(i))).or_insert(0) += 1;
-                }
-                assert_eq!(procs.null_count(), 0);
+            let bytes =
+                std::fs::read(self.lake.join(&path)).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            let keys =
+                surgstream_lake::read_keys(&path, bytes.into()).unwrap_or_else(|e| panic!("{e}"));
+            for key in keys {
+                *seen.entry(key).or_insert(0) += 1;
             }
         }
         seen
