@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Local services for the demo and the tests, on 127.0.0.1:
 #   - Tansu 0.6.0 (Kafka-compatible broker, sqlite engine) on :9092, with the project's topics;
-#   - the machine's PostgreSQL on :5432, with the `surgstream` database.
+#   - the machine's PostgreSQL on :5432, with the `surgstream` database;
+#   - s3s-fs 0.14.1 (S3-compatible server over a directory) on :9000, bucket `surgstream`
+#     (access key / secret `surgstream` / `surgstream-secret`), for `--lake s3://surgstream/...`.
 # Installs what is missing (Tansu is built once with cargo and cached) and is idempotent.
 #
 #   scripts/services.sh up | down | status
 #
-# Environment: SURGSTREAM_CACHE (default ~/.cache/surgstream) holds the Tansu binary;
+# Environment: SURGSTREAM_CACHE (default ~/.cache/surgstream) holds the Tansu and s3s-fs binaries;
 # SURGSTREAM_SERVICES_DIR (default ./.services) holds the broker's data and log.
 set -euo pipefail
 
@@ -16,6 +18,14 @@ TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
 TANSU="$TANSU_ROOT/bin/tansu"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${SURGSTREAM_SERVICES_DIR:-$ROOT/.services}"
+S3S_VERSION=0.14.1
+S3S_ROOT="$CACHE/s3s-fs-$S3S_VERSION"
+S3S="$S3S_ROOT/bin/s3s-fs"
+S3_HOST=127.0.0.1
+S3_PORT="${SURGSTREAM_S3_PORT:-9000}"
+S3_BUCKET=surgstream
+S3_ACCESS_KEY=surgstream
+S3_SECRET_KEY=surgstream-secret
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT=9092
 PG_HOST=127.0.0.1
@@ -35,6 +45,42 @@ install_tansu() {
     # Build outside the workspace so that its rust-toolchain.toml and target dir do not apply.
     (cd "$CACHE" && cargo install --locked "tansu@$TANSU_VERSION" --features libsql --root "$TANSU_ROOT") \
         || die "cannot build Tansu $TANSU_VERSION (see cargo's output above)"
+}
+
+install_s3s() {
+    if [[ -x "$S3S" ]]; then return; fi
+    command -v cargo >/dev/null || die "cargo is needed to build s3s-fs $S3S_VERSION"
+    log "building s3s-fs $S3S_VERSION, an S3-compatible server (about 3 minutes, once; cached in $S3S_ROOT)"
+    mkdir -p "$CACHE"
+    (cd "$CACHE" && cargo install --locked "s3s-fs@$S3S_VERSION" --features binary --root "$S3S_ROOT") \
+        || die "cannot build s3s-fs $S3S_VERSION (see cargo's output above)"
+}
+
+s3_pid() {
+    local pid
+    [[ -f "$DIR/s3.pid" ]] || return 1
+    pid="$(cat "$DIR/s3.pid")"
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+start_s3() {
+    install_s3s
+    if port_open "$S3_HOST" "$S3_PORT"; then
+        log "S3 endpoint already listening on $S3_HOST:$S3_PORT"
+        return
+    fi
+    # s3s-fs keeps bucket `b`, key `k` in the file <root>/b/k: a bucket is a directory.
+    mkdir -p "$DIR/s3/$S3_BUCKET"
+    log "starting s3s-fs on $S3_HOST:$S3_PORT (data in $DIR/s3)"
+    RUST_LOG="${S3S_LOG:-warn}" nohup "$S3S" --host "$S3_HOST" --port "$S3_PORT" \
+        --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$DIR/s3" >"$DIR/s3.log" 2>&1 &
+    echo $! >"$DIR/s3.pid"
+    for _ in $(seq 1 50); do
+        port_open "$S3_HOST" "$S3_PORT" && return
+        s3_pid >/dev/null || { tail -20 "$DIR/s3.log" >&2; die "s3s-fs exited at start (log: $DIR/s3.log)"; }
+        sleep 0.2
+    done
+    die "s3s-fs did not open $S3_HOST:$S3_PORT within 10s (log: $DIR/s3.log)"
 }
 
 tansu_pid() {
@@ -159,6 +205,11 @@ status() {
     else
         echo "postgres   down  $PG_HOST:$PG_PORT"; ok=1
     fi
+    if port_open "$S3_HOST" "$S3_PORT"; then
+        echo "s3         up    http://$S3_HOST:$S3_PORT bucket $S3_BUCKET (AWS_ENDPOINT=http://$S3_HOST:$S3_PORT AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true)"
+    else
+        echo "s3         down  $S3_HOST:$S3_PORT"; ok=1
+    fi
     return $ok
 }
 
@@ -168,6 +219,7 @@ case "${1:-}" in
         check_postgres
         start_tansu
         create_topics
+        start_s3
         status
         ;;
     down)
@@ -185,8 +237,12 @@ case "${1:-}" in
             port_open "$KAFKA_HOST" "$KAFKA_PORT" || break
             sleep 0.2
         done
+        if pid="$(s3_pid)"; then
+            kill "$pid" && log "stopped s3s-fs (pid $pid)"
+            rm -f "$DIR/s3.pid"
+        fi
         ;;
     status) status ;;
-    install) install_tansu ;;
+    install) install_tansu; install_s3s ;;
     *) echo "usage: $0 up|down|status|install" >&2; exit 2 ;;
 esac

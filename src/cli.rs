@@ -177,7 +177,9 @@ pub struct SimArgs {
 /// Lake and flush settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestOpts {
-    /// Lake location: a directory or file:///abs/path.
+    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix (S3 settings from the
+    /// usual AWS_* variables: AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ALLOW_HTTP=true for a plain-HTTP endpoint).
     #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
     pub lake: String,
     /// Consumer group (offsets in PostgreSQL are kept per group).
@@ -207,6 +209,10 @@ pub struct IngestOpts {
     /// longest flush, retries included), e.g. 10m.
     #[arg(long, env = "SURGSTREAM_SWEEP_GRACE", default_value = "10m", value_parser = positive_duration)]
     pub sweep_grace: Duration,
+    /// While the lake's store fails (unreachable, timing out, server errors), keep the buffers,
+    /// stop consuming and try again with backoff for this long before giving up, e.g. 10m.
+    #[arg(long, env = "SURGSTREAM_STORE_RETRY_TIMEOUT", default_value = "10m", value_parser = positive_duration)]
+    pub store_retry_timeout: Duration,
     /// Flush a partition's buffer when its oldest record is this old, e.g. 5s.
     #[arg(long, env = "SURGSTREAM_MAX_AGE", default_value = "5s", value_parser = positive_duration)]
     pub max_age: Duration,
@@ -490,6 +496,7 @@ pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>
         max_rows: o.max_rows as usize,
         sweep_interval: o.sweep_interval,
         sweep_grace: o.sweep_grace,
+        store_retry_timeout: o.store_retry_timeout,
         max_bytes: usize::try_from(o.max_bytes).unwrap_or(usize::MAX),
         memory_limit: usize::try_from(o.memory_limit).unwrap_or(usize::MAX),
         max_age: o.max_age,

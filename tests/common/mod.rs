@@ -45,7 +45,12 @@ fn unique(name: &str) -> String {
 pub struct TestEnv {
     pub prefix: String,
     pub db: String,
+    /// Where the lake's files are on disk (for an S3 lake: inside the S3 server's directory).
     pub lake: PathBuf,
+    /// The `--lake` URL the commands get.
+    pub lake_url: String,
+    /// Environment of every command run on this lake (the S3 settings).
+    pub lake_env: Vec<(String, String)>,
     pub group: String,
     pub pool: PgPool,
 }
@@ -95,10 +100,22 @@ impl TestEnv {
         Self {
             prefix,
             db,
+            lake_url: lake.display().to_string(),
             lake,
+            lake_env: Vec::new(),
             group: format!("{id}-group"),
             pool,
         }
+    }
+
+    /// A test world whose lake is `s3://surgstream/<test id>` on `s3`.
+    pub async fn new_s3(name: &str, s3: &S3Server) -> Self {
+        let mut env = Self::new(name).await;
+        let id = env.prefix.trim_end_matches('.').to_owned();
+        env.lake = s3.root.join(S3_BUCKET).join(&id);
+        env.lake_url = format!("s3://{S3_BUCKET}/{id}");
+        env.lake_env = s3.env();
+        env
     }
 
     pub fn topic(&self, base: &str) -> String {
@@ -128,12 +145,12 @@ impl TestEnv {
             "--database-url".into(),
             self.database_url(),
             "--lake".into(),
-            self.lake.display().to_string(),
+            self.lake_url.clone(),
             "--group".into(),
             self.group.clone(),
         ]);
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        run(&args, Duration::from_secs(120)).await
+        run_env(&args, &self.lake_env, Duration::from_secs(120)).await
     }
 
     /// `surgstream sweep` on this test's database and lake.
@@ -143,12 +160,12 @@ impl TestEnv {
             "--database-url".into(),
             self.database_url(),
             "--lake".into(),
-            self.lake.display().to_string(),
+            self.lake_url.clone(),
             "--grace".into(),
             grace.to_owned(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        run(&args, Duration::from_secs(60)).await
+        run_env(&args, &self.lake_env, Duration::from_secs(60)).await
     }
 
     /// A small live fleet sent as fast as the broker takes it (procedures at 3600× speed):
@@ -196,7 +213,7 @@ impl TestEnv {
             "--database-url".into(),
             self.database_url(),
             "--lake".into(),
-            self.lake.display().to_string(),
+            self.lake_url.clone(),
             "--group".into(),
             self.group.clone(),
         ]);
@@ -226,7 +243,7 @@ impl TestEnv {
     pub async fn ingest_until_idle(&self, extra: &[&str]) -> Output {
         let mut args = self.ingest_args(&["--until-idle", "3s"]);
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let out = run(&args, Duration::from_secs(600)).await;
+        let out = run_env(&args, &self.lake_env, Duration::from_secs(600)).await;
         assert!(
             out.status.success(),
             "ingest failed: {}\n{}",
@@ -244,6 +261,7 @@ impl TestEnv {
     pub fn spawn_ingest_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Child {
         Command::new(BIN)
             .args(self.ingest_args(extra))
+            .envs(self.lake_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -320,6 +338,11 @@ impl Drop for TestEnv {
 /// Runs the binary with a deadline; a hang is a test failure (with the tail of the child's
 /// log), not a stuck suite.
 pub async fn run(args: &[String], timeout: Duration) -> Output {
+    run_env(args, &[], timeout).await
+}
+
+/// [`run`] with extra environment variables.
+pub async fn run_env(args: &[String], env: &[(String, String)], timeout: Duration) -> Output {
     let log = std::env::temp_dir().join(format!("{}.stderr", unique("surgstream-run")));
     let stderr = std::fs::File::create(&log).expect("create log file");
     let child = Command::new(BIN)
@@ -327,6 +350,7 @@ pub async fn run(args: &[String], timeout: Duration) -> Output {
         // Every test names its database: one set in the caller's shell must not leak in.
         .env_remove("DATABASE_URL")
         .env_remove("DATABASE_URL_FILE")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| {
@@ -349,7 +373,13 @@ pub async fn run(args: &[String], timeout: Duration) -> Output {
         }
         Err(_) => {
             let text = String::from_utf8_lossy(&text);
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            // Progress lines every 5 s would hide what happened: the last 40 other lines.
+            let tail: Vec<&str> = text
+                .lines()
+                .rev()
+                .filter(|l| !l.contains("ingest progress"))
+                .take(40)
+                .collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             panic!(
                 "surgstream {args:?} did not finish within {timeout:?}; its last log lines:\n{}",
@@ -463,4 +493,154 @@ pub async fn dead_letters(topic: &str, n: usize) -> Vec<HashMap<String, String>>
         "more dead letters than expected"
     );
     out
+}
+
+/// The bucket every test S3 server has.
+pub const S3_BUCKET: &str = "surgstream";
+
+/// A real S3-compatible server (s3s-fs, installed by `scripts/services.sh`) on a free port of
+/// 127.0.0.1, over a fresh directory: a bucket is a directory, an object a file in it. It can be
+/// stopped and started again on the same port and data (store outages).
+pub struct S3Server {
+    pub port: u16,
+    pub root: PathBuf,
+    child: Option<Child>,
+}
+
+/// The s3s-fs binary: `SURGSTREAM_S3S_FS`, or where `scripts/services.sh` caches it.
+pub fn s3s_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("SURGSTREAM_S3S_FS") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var("SURGSTREAM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/surgstream")
+        });
+    let bin = cache.join("s3s-fs-0.14.1/bin/s3s-fs");
+    assert!(
+        bin.exists(),
+        "no S3 server at {} (run scripts/services.sh up, which installs it, or set SURGSTREAM_S3S_FS)",
+        bin.display()
+    );
+    bin
+}
+
+impl S3Server {
+    pub const ACCESS_KEY: &'static str = "surgstream-test";
+    pub const SECRET_KEY: &'static str = "surgstream-test-secret";
+
+    pub async fn start(name: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("surgstream-s3-{}", unique(name)));
+        std::fs::create_dir_all(root.join(S3_BUCKET)).expect("create the S3 server's bucket");
+        let port = free_port();
+        let mut server = Self {
+            port,
+            root,
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    /// Starts the server (again), and waits until it listens.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "the S3 server is already running");
+        let child = Command::new(s3s_binary())
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--access-key",
+                Self::ACCESS_KEY,
+                "--secret-key",
+                Self::SECRET_KEY,
+            ])
+            .arg(&self.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn s3s-fs");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "s3s-fs did not listen on 127.0.0.1:{} within 10 s",
+            self.port
+        );
+    }
+
+    /// Kills the server (its data stays on disk).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().expect("kill s3s-fs");
+            child.wait().await.expect("reap s3s-fs");
+        }
+    }
+
+    /// The `AWS_*` settings that point a client at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", Self::SECRET_KEY.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The Prometheus text a `--metrics-addr` endpoint serves (plain HTTP/1.0 over TCP).
+pub async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("connect to the metrics endpoint :{port}: {e}"));
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("send the request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.expect("read /metrics");
+    body
+}
+
+/// The sum of every series of `name` (all label sets) in a Prometheus text page; 0 if absent.
+pub fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }

@@ -28,7 +28,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::{ClientConfig, ClientContext, Message};
 use serde::Serialize;
-use surgstream_lake::{FrameBuffer, Lake, LakeError, LakePath};
+use surgstream_lake::{FrameBuffer, Lake, LakeError, LakePath, encode_parquet, writer_properties};
 use surgstream_proto::{headers, v1::Event};
 use surgstream_store::offsets::{self, LakeFile};
 use surgstream_store::{Applied, Source, Store, StoreError, apply_events};
@@ -67,6 +67,8 @@ pub struct IngestConfig {
     pub sweep_interval: Duration,
     /// Orphans are files older than this that no manifest row names.
     pub sweep_grace: Duration,
+    /// How long a flush keeps trying while the lake's store fails transiently.
+    pub store_retry_timeout: Duration,
     /// Drain and exit once no record arrived for this long and every partition is caught up.
     pub until_idle: Option<Duration>,
     /// How long to wait for the broker (metadata, watermarks, DLQ deliveries).
@@ -307,6 +309,7 @@ struct Ingest {
     parts: HashMap<(String, i32), PartitionState>,
     generation: u64,
     report: IngestReport,
+    shutdown: CancellationToken,
 }
 
 /// Runs until `shutdown` is cancelled or, with `until_idle`, until the topics are drained;
@@ -361,6 +364,7 @@ pub async fn run(
         parts: HashMap::new(),
         generation: 0,
         report: IngestReport::default(),
+        shutdown: shutdown.clone(),
     };
     let result = ingest.main_loop(&shutdown, idle_gate.as_ref()).await;
     if result.is_ok() {
@@ -406,6 +410,62 @@ async fn check_topics(
         }
     }
     Ok(())
+}
+
+/// Writes one lake object, trying again with backoff (250 ms doubling to 10 s) while the store
+/// fails transiently, for up to `give_up_after`. Nothing is consumed meanwhile, so the buffers
+/// stay as they are; a shutdown request ends the wait (the records were not committed and are
+/// read again on restart).
+async fn put_with_retry(
+    lake: &Lake,
+    path: &str,
+    bytes: bytes::Bytes,
+    shutdown: &CancellationToken,
+    give_up_after: Duration,
+) -> Result<(), IngestError> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(250);
+    loop {
+        let attempt = Instant::now();
+        match lake.put(path, bytes.clone()).await {
+            Ok(()) => {
+                if started != attempt {
+                    tracing::info!(path, down_for = ?started.elapsed(), "lake store reachable again");
+                }
+                return Ok(());
+            }
+            Err(e) if e.is_transient() && started.elapsed() < give_up_after => {
+                ::metrics::counter!(metrics::STORE_RETRIES).increment(1);
+                tracing::warn!(error = %e, retry_in = ?wait, failing_for = ?started.elapsed(),
+                    "lake store unavailable: keeping the buffers, not consuming, trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(e.into()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// After a fenced flush: removes the files this consumer wrote, except those that the manifest
+/// names. A winner that flushed the same offset range wrote the same bytes under the same name
+/// and committed them: removing "our" copy would remove its committed file. Returns the paths
+/// removed.
+pub async fn discard_uncommitted(
+    lake: &Lake,
+    store: &Store,
+    paths: &[String],
+) -> Result<Vec<String>, IngestError> {
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let named = offsets::named(store.pool(), &refs).await?;
+    let mut removed = Vec::new();
+    for p in paths.iter().filter(|p| !named.contains(p)) {
+        lake.delete(p).await?;
+        removed.push(p.clone());
+    }
+    Ok(removed)
 }
 
 fn now_micros() -> i64 {
@@ -752,18 +812,12 @@ impl Ingest {
         let expected = state.durable;
         let next = state.position;
         let (topic, partition) = (key.0.as_str(), key.1);
-        let mut written = Vec::new();
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
-        let mut rejected = Vec::new();
-        let mut applied = 0u64;
-        let mut replayed = 0u64;
+        let telemetry = topic == self.cfg.telemetry_topic;
 
-        if topic == self.cfg.telemetry_topic {
+        // 1. The files, under their final names, before any transaction is open: a store that
+        //    is down holds no PostgreSQL lock while the ingestor waits for it.
+        let mut written = Vec::new();
+        if telemetry {
             let hours = state
                 .frames
                 .to_hour_batches()
@@ -779,21 +833,71 @@ impl Ingest {
                     partition,
                     first_offset: first,
                     last_offset: last,
-                };
-                let file = self.lake.write(&path, &h.batch).await?;
+                }
+                .to_string();
+                let bytes = encode_parquet(&h.batch, writer_properties()).map_err(|source| {
+                    LakeError::Encode {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                let size = bytes.len() as i64;
+                put_with_retry(
+                    &self.lake,
+                    &path,
+                    bytes,
+                    &self.shutdown,
+                    self.cfg.store_retry_timeout,
+                )
+                .await?;
                 written.push(LakeFile {
-                    path: file.path,
+                    path,
                     partition,
                     first_offset: first,
                     last_offset: last,
                     rows: h.batch.num_rows() as i64,
-                    bytes: file.bytes as i64,
+                    bytes: size,
                     min_event_time: DateTime::from_timestamp_micros(h.min_timestamp)
                         .unwrap_or_default(),
                     max_event_time: DateTime::from_timestamp_micros(h.max_timestamp)
                         .unwrap_or_default(),
                 });
             }
+        }
+
+        // 2. One transaction. The compare-and-set comes first: a fenced consumer stops here,
+        //    before it touches the manifest or the event store.
+        let pg_started = Instant::now();
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(StoreError::query("begin"))?;
+        match offsets::advance(&mut tx, &self.cfg.group, topic, partition, expected, next).await {
+            Ok(()) => {}
+            Err(StoreError::Fenced { .. }) => {
+                drop(tx);
+                tracing::warn!(
+                    topic,
+                    partition,
+                    ?expected,
+                    "fenced: another consumer committed this partition; discarding the flush"
+                );
+                let paths: Vec<String> = written.into_iter().map(|f| f.path).collect();
+                discard_uncommitted(&self.lake, &self.store, &paths).await?;
+                self.report.fenced_flushes += 1;
+                ::metrics::counter!(metrics::FENCED_FLUSHES).increment(1);
+                let durable = offsets::load(self.store.pool(), &self.cfg.group, topic).await?;
+                *state = PartitionState::new(durable.get(&partition).copied());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut rejected = Vec::new();
+        let mut applied = 0u64;
+        let mut replayed = 0u64;
+        if telemetry {
             offsets::record_files(&mut tx, &self.cfg.group, topic, &written).await?;
             fault::point("after_write");
         } else {
@@ -837,29 +941,7 @@ impl Ingest {
         }
         dlq::settle(&mut state.dead_letters).await?;
         let dead_lettered = rejected.len() as u64;
-        let pg_started = Instant::now();
-        let advanced =
-            offsets::advance(&mut tx, &self.cfg.group, topic, partition, expected, next).await;
-        match advanced {
-            Ok(()) => tx.commit().await.map_err(StoreError::query("commit"))?,
-            Err(StoreError::Fenced { .. }) => {
-                drop(tx);
-                tracing::warn!(
-                    topic,
-                    partition,
-                    ?expected,
-                    "fenced: another consumer committed this partition; discarding the flush"
-                );
-                for f in &written {
-                    self.lake.delete(&f.path).await?;
-                }
-                self.report.fenced_flushes += 1;
-                let durable = offsets::load(self.store.pool(), &self.cfg.group, topic).await?;
-                *state = PartitionState::new(durable.get(&partition).copied());
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        }
+        tx.commit().await.map_err(StoreError::query("commit"))?;
         ::metrics::histogram!(metrics::PG_TRANSACTION).record(pg_started.elapsed().as_secs_f64());
         fault::point("after_commit");
 

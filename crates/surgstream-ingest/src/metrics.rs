@@ -35,6 +35,10 @@ pub const FLUSHES: &str = "surgstream_flushes_total";
 pub const BUFFERED_BYTES: &str = "surgstream_buffered_bytes";
 /// Partition buffers holding something not yet durable.
 pub const OPEN_BUFFERS: &str = "surgstream_open_buffers";
+/// Lake writes tried again because the object store failed transiently.
+pub const STORE_RETRIES: &str = "surgstream_lake_store_retries_total";
+/// Flushes that lost the compare-and-set to another consumer (their files were discarded).
+pub const FENCED_FLUSHES: &str = "surgstream_fenced_flushes_total";
 
 /// Registers descriptions, so that `/metrics` documents every series.
 pub fn describe() {
@@ -43,6 +47,16 @@ pub fn describe() {
         FLUSHES,
         Unit::Count,
         "Buffer flushes, by cause (rows, bytes, age, memory, shutdown)."
+    );
+    describe_counter!(
+        STORE_RETRIES,
+        Unit::Count,
+        "Lake writes tried again because the object store failed transiently."
+    );
+    describe_counter!(
+        FENCED_FLUSHES,
+        Unit::Count,
+        "Flushes that lost the offset compare-and-set to another consumer; their files were discarded."
     );
     describe_counter!(
         FILES_SWEPT,

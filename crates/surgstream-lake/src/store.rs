@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -70,6 +71,39 @@ pub enum LakeError {
     },
 }
 
+impl LakeError {
+    /// Whether trying again later may succeed: the store was unreachable, timed out or answered
+    /// with a server error. Refused credentials or permissions, a missing bucket and a bad
+    /// configuration are not transient: retrying would only hide them.
+    pub fn is_transient(&self) -> bool {
+        use object_store::Error as E;
+        match self {
+            LakeError::Store { source, .. } => !matches!(
+                **source,
+                E::NotFound { .. }
+                    | E::InvalidPath { .. }
+                    | E::NotSupported { .. }
+                    | E::NotImplemented { .. }
+                    | E::PermissionDenied { .. }
+                    | E::Unauthenticated { .. }
+                    | E::UnknownConfigurationKey { .. }
+                    | E::AlreadyExists { .. }
+                    | E::Precondition { .. }
+            ),
+            LakeError::Url { .. }
+            | LakeError::Dir { .. }
+            | LakeError::Encode { .. }
+            | LakeError::Read { .. } => false,
+        }
+    }
+}
+
+/// Objects larger than this are uploaded in parts (S3 takes at most 5 GiB in one PUT, and a
+/// part that fails is retried alone).
+pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+/// Size of each part of a multipart upload (S3's minimum is 5 MiB, but for the last part).
+pub const MULTIPART_PART: usize = 8 * 1024 * 1024;
+
 /// The writer settings of every telemetry file: ZSTD level 1, page statistics, dictionary
 /// encoding only where cardinality is low (`tool_type`), delta encoding on the timestamp, and the
 /// sort order recorded in the footer.
@@ -125,6 +159,7 @@ pub struct WrittenFile {
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
     url: String,
+    multipart_threshold: usize,
 }
 
 impl fmt::Debug for Lake {
@@ -135,8 +170,19 @@ impl fmt::Debug for Lake {
 
 impl Lake {
     /// Opens the lake at `url`: `file:///abs/path`, a plain directory path (created if missing),
-    /// or `memory://` (tests).
+    /// `s3://bucket[/prefix]` (AWS, MinIO or any S3-compatible endpoint, configured by the
+    /// usual `AWS_*` variables: `AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`, …), or `memory://` (tests).
     pub fn open(url: &str) -> Result<Self, LakeError> {
+        Self::open_with_env(url, std::env::vars())
+    }
+
+    /// [`Self::open`], with the `AWS_*` settings taken from `vars` instead of the process
+    /// environment (several S3 endpoints in one process: tests).
+    pub fn open_with_env(
+        url: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, LakeError> {
         let bad = |reason: &str| LakeError::Url {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -145,10 +191,12 @@ impl Lake {
             || url == "memory:///"
         {
             (Arc::new(InMemory::new()), "memory://".to_owned())
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            (s3(url, rest, vars)?, url.trim_end_matches('/').to_owned())
         } else if let Some((scheme, _)) = url.split_once("://") {
             if scheme != "file" {
                 return Err(bad(&format!(
-                    "scheme {scheme}:// is not supported by this build (supported: file://, memory://, or a directory path)"
+                    "scheme {scheme}:// is not supported (supported: file://, s3://, memory://, or a directory path)"
                 )));
             }
             let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
@@ -161,7 +209,18 @@ impl Lake {
         } else {
             local(PathBuf::from(url))?
         };
-        Ok(Self { store, url: shown })
+        Ok(Self {
+            store,
+            url: shown,
+            multipart_threshold: MULTIPART_THRESHOLD,
+        })
+    }
+
+    /// The same lake, uploading objects larger than `bytes` in parts of [`MULTIPART_PART`]
+    /// (tests lower it to exercise multipart uploads with small files).
+    pub fn with_multipart_threshold(mut self, bytes: usize) -> Self {
+        self.multipart_threshold = bytes;
+        self
     }
 
     /// The lake's URL, as shown in logs.
@@ -195,12 +254,36 @@ impl Lake {
         })
     }
 
-    /// Writes raw bytes under `name`.
+    /// Writes raw bytes under `name`: one PUT, or a multipart upload above the threshold. The
+    /// object appears whole or not at all; a failed multipart upload is aborted.
     pub async fn put(&self, name: &str, bytes: Bytes) -> Result<(), LakeError> {
-        self.store
-            .put(&ObjectPath::from(name), PutPayload::from(bytes))
+        let path = ObjectPath::from(name);
+        if bytes.len() <= self.multipart_threshold {
+            self.store
+                .put(&path, PutPayload::from(bytes))
+                .await
+                .map_err(|source| self.err("write", name, source))?;
+            return Ok(());
+        }
+        let upload = self
+            .store
+            .put_multipart(&path)
             .await
-            .map_err(|source| self.err("write", name, source))?;
+            .map_err(|source| self.err("start multipart upload of", name, source))?;
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            // At most two parts in flight: memory stays near the file's own size.
+            if let Err(source) = writer.wait_for_capacity(2).await {
+                let _ = writer.abort().await;
+                return Err(self.err("upload a part of", name, source));
+            }
+            writer.put(rest.split_to(rest.len().min(MULTIPART_PART)));
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|source| self.err("complete multipart upload of", name, source))?;
         Ok(())
     }
 
@@ -300,6 +383,60 @@ pub fn read_keys(name: &str, bytes: Bytes) -> Result<Vec<([u8; 16], i64)>, LakeE
         }
     }
     Ok(out)
+}
+
+/// An S3 store for `s3://bucket[/prefix]`, configured from the environment. The client's own
+/// retries are kept short: the ingestor retries a failed flush itself, with backoff, visibly.
+fn s3(
+    url: &str,
+    rest: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Arc<dyn ObjectStore>, LakeError> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+    use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(LakeError::Url {
+            url: url.to_owned(),
+            reason: "no bucket (expected s3://bucket or s3://bucket/prefix)".to_owned(),
+        });
+    }
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(20),
+    };
+    let options = ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(60));
+    // Our defaults first: the AWS_* settings (AWS_ALLOW_HTTP, timeouts, …) override them.
+    let mut builder = AmazonS3Builder::new()
+        .with_retry(retry)
+        .with_client_options(options);
+    for (key, value) in vars {
+        if key.starts_with("AWS_")
+            && let Ok(k) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
+        {
+            builder = builder.with_config(k, value);
+        }
+    }
+    let store = builder
+        .with_bucket_name(bucket)
+        .build()
+        .map_err(|e| LakeError::Url {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let prefix = prefix.trim_matches('/');
+    Ok(if prefix.is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    })
 }
 
 fn local(path: PathBuf) -> Result<(Arc<dyn ObjectStore>, String), LakeError> {

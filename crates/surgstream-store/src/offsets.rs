@@ -88,33 +88,50 @@ pub struct LakeFile {
     pub max_event_time: DateTime<Utc>,
 }
 
-/// Records files in the manifest, in the caller's transaction.
+/// Records files in the manifest, in the caller's transaction (one statement for all).
 pub async fn record_files(
     conn: &mut PgConnection,
     group: &str,
     topic: &str,
     files: &[LakeFile],
 ) -> Result<(), StoreError> {
-    for f in files {
-        sqlx::query(
-            "INSERT INTO lake_files (path, consumer_group, topic, partition, first_offset, last_offset, rows, bytes, min_event_time, max_event_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&f.path)
-        .bind(group)
-        .bind(topic)
-        .bind(f.partition)
-        .bind(f.first_offset)
-        .bind(f.last_offset)
-        .bind(f.rows)
-        .bind(f.bytes)
-        .bind(f.min_event_time)
-        .bind(f.max_event_time)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::query("insert lake_files"))?;
+    if files.is_empty() {
+        return Ok(());
     }
+    let col = |f: fn(&LakeFile) -> i64| files.iter().map(f).collect::<Vec<i64>>();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let partitions: Vec<i32> = files.iter().map(|f| f.partition).collect();
+    let min_times: Vec<DateTime<Utc>> = files.iter().map(|f| f.min_event_time).collect();
+    let max_times: Vec<DateTime<Utc>> = files.iter().map(|f| f.max_event_time).collect();
+    sqlx::query(
+        "INSERT INTO lake_files (path, consumer_group, topic, partition, first_offset, last_offset, rows, bytes, min_event_time, max_event_time)
+         SELECT path, $2, $3, partition, first_offset, last_offset, rows, bytes, min_event_time, max_event_time
+           FROM unnest($1::text[], $4::int[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[])
+             AS f(path, partition, first_offset, last_offset, rows, bytes, min_event_time, max_event_time)",
+    )
+    .bind(&paths)
+    .bind(group)
+    .bind(topic)
+    .bind(&partitions)
+    .bind(col(|f| f.first_offset))
+    .bind(col(|f| f.last_offset))
+    .bind(col(|f| f.rows))
+    .bind(col(|f| f.bytes))
+    .bind(&min_times)
+    .bind(&max_times)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::query("insert lake_files"))?;
     Ok(())
+}
+
+/// Which of `paths` the manifest names (committed by any consumer).
+pub async fn named(pool: &PgPool, paths: &[&str]) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar("SELECT path FROM lake_files WHERE path = ANY($1) ORDER BY path")
+        .bind(paths)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("look up lake_files"))
 }
 
 /// Paths, rows and bytes of every committed file, oldest first.
