@@ -1,0 +1,236 @@
+//! Several ingestors in one consumer group: members killed, added and frozen mid-stream hand
+//! partitions to each other without losing or duplicating a frame, and a fenced member (one
+//! whose partition moved on while it was frozen) never removes a file another member committed.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use surgstream_lake::Lake;
+use surgstream_store::offsets::{self, LakeFile};
+use surgstream_store::{Store, StoreError};
+
+fn file(path: &str, first: i64, last: i64) -> LakeFile {
+    LakeFile {
+        path: path.to_owned(),
+        partition: 0,
+        first_offset: first,
+        last_offset: last,
+        rows: 10,
+        bytes: 4,
+        min_event_time: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+        max_event_time: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+    }
+}
+
+/// Two consumers flush the same offset range of one partition (the deterministic file name is
+/// the same): the one whose compare-and-set loses must not delete the file that the winner
+/// committed under that name; files only it wrote are removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fenced_flush_keeps_the_winners_file_and_removes_only_its_own() {
+    let env = TestEnv::new("fenced").await;
+    let lake = Lake::open(&env.lake_url).expect("open the lake");
+    let store = Store::connect(&env.database_url(), 2, Duration::from_secs(10))
+        .await
+        .expect("connect");
+    let (group, topic) = (env.group.as_str(), "t");
+    let shared = "procedure_telemetry/date=2027-01-15/hour=08/part-0-0-9.parquet";
+    let own = "procedure_telemetry/date=2027-01-15/hour=07/part-0-0-9.parquet";
+
+    // Both wrote the shared name (same records, same bytes); the loser also wrote another hour.
+    for p in [shared, own] {
+        lake.put(p, Bytes::from_static(b"PAR1")).await.expect("put");
+    }
+    // The winner commits first.
+    let mut tx = store.pool().begin().await.expect("begin");
+    offsets::advance(&mut tx, group, topic, 0, None, 10)
+        .await
+        .expect("the winner's compare-and-set");
+    offsets::record_files(&mut tx, group, topic, &[file(shared, 0, 9)])
+        .await
+        .expect("record the winner's file");
+    tx.commit().await.expect("commit");
+
+    // The loser's compare-and-set fails before it touches the manifest.
+    let mut tx = store.pool().begin().await.expect("begin");
+    let e = offsets::advance(&mut tx, group, topic, 0, None, 10)
+        .await
+        .expect_err("the same range cannot be committed twice");
+    assert!(matches!(e, StoreError::Fenced { .. }), "{e}");
+    drop(tx);
+    let removed =
+        surgstream_ingest::discard_uncommitted(&lake, &store, &[shared.to_owned(), own.to_owned()])
+            .await
+            .expect("discard");
+    assert_eq!(removed, [own]);
+    assert!(
+        env.lake.join(shared).exists(),
+        "the committed file survives"
+    );
+    assert!(!env.lake.join(own).exists(), "the loser's own file is gone");
+    assert_eq!(
+        offsets::named(store.pool(), &[shared, own])
+            .await
+            .expect("named"),
+        [shared]
+    );
+
+    // Another group reading the same topic into its own lake on this database writes the same
+    // names: its manifest rows are its own.
+    let mut tx = store.pool().begin().await.expect("begin");
+    offsets::advance(&mut tx, "another-group", topic, 0, None, 10)
+        .await
+        .expect("another group's compare-and-set");
+    offsets::record_files(&mut tx, "another-group", topic, &[file(shared, 0, 9)])
+        .await
+        .expect("another group commits a file of the same name");
+    tx.commit().await.expect("commit");
+}
+
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("the process runs").to_string();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+async fn commits_grow(env: &TestEnv, by: i64, within: Duration, what: &str) {
+    let start = env.count("SELECT count(*) FROM lake_files").await;
+    let deadline = tokio::time::Instant::now() + within;
+    while env.count("SELECT count(*) FROM lake_files").await < start + by {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: fewer than {by} new commits within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Three ingestors share the partitions of a paced live feed; one is killed (`kill -9`), one
+/// is added, and one is frozen (SIGSTOP) past its session timeout so that its partitions move
+/// to the others while it still holds a buffer, then thawed. Afterwards every frame is in
+/// the lake exactly once and `verify` agrees.
+#[tokio::test(flavor = "multi_thread")]
+async fn members_killed_added_and_frozen_lose_and_duplicate_nothing() {
+    let env = TestEnv::new("rebalance").await;
+    let sim_report = std::env::temp_dir().join(format!("{}-sim.json", env.group));
+    let mut sim = tokio::process::Command::new(BIN)
+        .args(env.sim_args(&[
+            "--profile",
+            "live",
+            "--robots",
+            "6",
+            "--hz",
+            "100",
+            "--speed",
+            "60",
+            "--seed",
+            "31",
+            "--duration",
+            "30m",
+            "--report",
+            &sim_report.display().to_string(),
+        ]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the simulator");
+    let args = [
+        "--max-age",
+        "1s",
+        "--max-rows",
+        "2000",
+        "--event-batch",
+        "5",
+    ];
+    let mut a = env.spawn_ingest(&args);
+    let mut b = env.spawn_ingest(&args);
+    let mut c = env.spawn_ingest(&args);
+    commits_grow(&env, 10, Duration::from_secs(120), "three members").await;
+
+    a.start_kill().expect("kill -9 a member");
+    assert!(!a.wait().await.expect("reap").success());
+    commits_grow(&env, 5, Duration::from_secs(120), "after a kill").await;
+
+    let mut d = env.spawn_ingest(&args);
+    commits_grow(&env, 5, Duration::from_secs(120), "after an addition").await;
+
+    // Frozen past the 10 s session timeout: the group moves its partitions; thawed, it finds
+    // its buffers' partitions owned by others and its compare-and-set fenced.
+    signal(&b, "-STOP");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    commits_grow(
+        &env,
+        3,
+        Duration::from_secs(120),
+        "while a member is frozen",
+    )
+    .await;
+    signal(&b, "-CONT");
+    commits_grow(&env, 5, Duration::from_secs(120), "after the thaw").await;
+
+    signal(&sim, "-TERM");
+    assert!(sim.wait().await.expect("reap the simulator").success());
+    // The members still running drain the topics between them. (Files of the killed member's
+    // unfinished flush are orphans: the exit status would count them, the sweep below removes
+    // them once nothing runs.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let out = env.verify(&["--json"]).await;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let drained = [
+            "missing",
+            "duplicated",
+            "events_unprocessed",
+            "pending_records",
+        ]
+        .iter()
+        .all(|k| v[*k] == 0);
+        if drained {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the three members did not drain the topics within 180 s: {v:#}"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    for member in [&mut b, &mut c, &mut d] {
+        signal(member, "-TERM");
+        let status = tokio::time::timeout(Duration::from_secs(120), member.wait())
+            .await
+            .expect("a member stops within 120 s of SIGTERM")
+            .expect("reap");
+        assert!(status.success(), "a member flushes and exits cleanly");
+    }
+
+    let swept = env.sweep("1s", &[]).await;
+    assert!(
+        swept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&swept.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sim_report).expect("sim report"))
+            .expect("report is JSON");
+    let _ = std::fs::remove_file(&sim_report);
+    assert_exactly_once(&[&report], &env.committed_frames().await);
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "verify: {v:#}");
+    assert_eq!(
+        (v["missing"].clone(), v["duplicated"].clone()),
+        (0.into(), 0.into())
+    );
+}
