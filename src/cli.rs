@@ -172,6 +172,9 @@ pub struct SimArgs {
     /// Generate everything, send nothing: measures the generator alone.
     #[arg(long)]
     pub dry_run: bool,
+    /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9465); off when unset.
+    #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Lake and flush settings.
@@ -222,7 +225,7 @@ pub struct IngestOpts {
     /// Apply pending events at least this often, e.g. 500ms.
     #[arg(long, env = "SURGSTREAM_EVENT_MAX_AGE", default_value = "500ms", value_parser = positive_duration)]
     pub event_max_age: Duration,
-    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); off when unset.
+    /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -504,18 +507,8 @@ pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>
         event_max_age: o.event_max_age,
         until_idle,
         timeout: k.kafka_timeout,
+        health: surgstream_ingest::health::Health::default(),
     }
-}
-
-pub fn serve_metrics(addr: Option<SocketAddr>) -> Result<()> {
-    if let Some(addr) = addr {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
-        tracing::info!(%addr, "serving Prometheus metrics on /metrics");
-    }
-    Ok(())
 }
 
 async fn sim(a: SimArgs) -> Result<()> {
@@ -543,6 +536,16 @@ async fn sim(a: SimArgs) -> Result<()> {
     }
     let opts = sink_options(&a.kafka, &a.fleet, &cfg);
     let producer = surgstream_sim::kafka::connect(&opts).await?;
+    crate::http::serve(
+        a.metrics_addr,
+        crate::http::broker_ready(&producer, &opts.brokers),
+    )
+    .await?;
+    if opts.paced {
+        // An upper bound: every operating room in a procedure at once.
+        metrics::gauge!(surgstream_sim::kafka::TARGET_RATE)
+            .set(f64::from(cfg.robots) * f64::from(cfg.hz));
+    }
     tracing::info!(brokers = %opts.brokers, paced = opts.paced, seed = simulation.seed(),
         "simulation started: {cfg} (pass --seed to reproduce)");
     let report = surgstream_sim::kafka::run(simulation, &producer, &opts, shutdown_token()).await;
@@ -607,8 +610,12 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     let lake = open_lake(&a.opts.lake)?;
     let store = connect_db(&a.db).await?;
     store.migrate().await?;
-    serve_metrics(a.opts.metrics_addr)?;
     let cfg = ingest_config(&a.kafka, &a.opts, a.until_idle);
+    crate::http::serve(
+        a.opts.metrics_addr,
+        crate::http::ingest_ready(cfg.health.clone()),
+    )
+    .await?;
     let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
     say!(
         "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s; flushes by cause: {}",

@@ -8,15 +8,14 @@ use surgstream_store::offsets;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    DemoArgs, ProfileArg, connect_db, ingest_config, open_lake, print_sim_report, serve_metrics,
-    shutdown_token, sim_config, sink_options,
+    DemoArgs, ProfileArg, connect_db, ingest_config, open_lake, print_sim_report, shutdown_token,
+    sim_config, sink_options,
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
     let lake = open_lake(&a.opts.lake)?;
     let store = connect_db(&a.db).await?;
     store.migrate().await?;
-    serve_metrics(a.opts.metrics_addr)?;
     let mut fleet = a.fleet.clone();
     if fleet.profile.unwrap_or(ProfileArg::Live) == ProfileArg::Live {
         // A live demo is short: procedures start for 30 s and a 2-hour case takes 15 s.
@@ -48,6 +47,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     );
     let t0 = Instant::now();
     let ingest_cfg = ingest_config(&a.kafka, &a.opts, Some(std::time::Duration::from_secs(2)));
+    crate::http::serve(
+        a.opts.metrics_addr,
+        crate::http::ingest_ready(ingest_cfg.health.clone()),
+    )
+    .await?;
     let ingest = tokio::spawn(surgstream_ingest::run(
         ingest_cfg,
         lake.clone(),

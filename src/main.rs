@@ -11,6 +11,7 @@ macro_rules! say {
 mod bench;
 mod cli;
 mod demo;
+mod http;
 mod topics;
 mod verify;
 

@@ -43,6 +43,8 @@ fn unique(name: &str) -> String {
 
 /// One test's world: topics `<prefix>surgical.*`, database `<db>`, lake directory `<lake>`.
 pub struct TestEnv {
+    /// The broker's bootstrap address.
+    pub brokers: String,
     pub prefix: String,
     pub db: String,
     /// Where the lake's files are on disk (for an S3 lake: inside the S3 server's directory).
@@ -57,16 +59,15 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new(name: &str) -> Self {
+        Self::new_on(name, &brokers()).await
+    }
+
+    /// A test world on the broker at `brokers` (a test's own broker).
+    pub async fn new_on(name: &str, brokers: &str) -> Self {
         let id = unique(name);
         let prefix = format!("{id}.");
         let out = Command::new(BIN)
-            .args([
-                "create-topics",
-                "--brokers",
-                &brokers(),
-                "--prefix",
-                &prefix,
-            ])
+            .args(["create-topics", "--brokers", brokers, "--prefix", &prefix])
             .output()
             .await
             .expect("run create-topics");
@@ -98,6 +99,7 @@ impl TestEnv {
             .await
             .expect("connect to test database");
         Self {
+            brokers: brokers.to_owned(),
             prefix,
             db,
             lake_url: lake.display().to_string(),
@@ -129,7 +131,7 @@ impl TestEnv {
     fn kafka_args(&self) -> Vec<String> {
         vec![
             "--brokers".into(),
-            brokers(),
+            self.brokers.clone(),
             "--telemetry-topic".into(),
             self.topic("surgical.telemetry.v1"),
             "--events-topic".into(),
@@ -612,18 +614,32 @@ impl Drop for S3Server {
     }
 }
 
-/// The Prometheus text a `--metrics-addr` endpoint serves (plain HTTP/1.0 over TCP).
-pub async fn scrape(port: u16) -> String {
+/// GET `path` from 127.0.0.1:`port` (HTTP/1.0): the status code and the body.
+pub async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap_or_else(|e| panic!("connect to the metrics endpoint :{port}: {e}"));
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .expect("send the request");
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.expect("read /metrics");
-    body
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).await?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The Prometheus text a `--metrics-addr` endpoint serves.
+pub async fn scrape(port: u16) -> String {
+    match http_get(port, "/metrics").await {
+        Ok((200, body)) => body,
+        other => panic!("GET /metrics on :{port}: {other:?}"),
+    }
 }
 
 /// The sum of every series of `name` (all label sets) in a Prometheus text page; 0 if absent.
@@ -643,4 +659,93 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A Kafka-protocol broker of the test's own (Tansu, as `scripts/services.sh` installs it) on a
+/// free port of 127.0.0.1 over a fresh directory, that the test can stop and start again.
+pub struct Broker {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    pub async fn start(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("surgstream-broker-{}", unique(name)));
+        std::fs::create_dir_all(&dir).expect("create the broker's directory");
+        let mut broker = Self {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        broker.restart().await;
+        broker
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker (again, on the same port and data), and waits until it listens.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "the broker is already running");
+        let cache = std::env::var("SURGSTREAM_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                    .join(".cache/surgstream")
+            });
+        let bin = cache.join("tansu-0.6.0/bin/tansu");
+        assert!(
+            bin.exists(),
+            "no Tansu at {} (run scripts/services.sh up)",
+            bin.display()
+        );
+        let url = format!("tcp://{}", self.addr());
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .current_dir(&self.dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn tansu");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("tansu did not listen on {} within 20 s", self.addr());
+    }
+
+    /// Kills the broker (its data stays).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill().expect("kill tansu");
+            child.wait().await.expect("reap tansu");
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -10,6 +10,7 @@
 
 mod dlq;
 mod fault;
+pub mod health;
 pub mod metrics;
 pub mod policy;
 pub mod verify;
@@ -73,6 +74,8 @@ pub struct IngestConfig {
     pub until_idle: Option<Duration>,
     /// How long to wait for the broker (metadata, watermarks, DLQ deliveries).
     pub timeout: Duration,
+    /// Where the ingestor reports its readiness (`/readyz`).
+    pub health: health::Health,
 }
 
 /// What went wrong; the service stops, and a restart resumes exactly where PostgreSQL says.
@@ -186,7 +189,21 @@ struct Ctx {
     assignment: Arc<Mutex<Assignment>>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// Every 5 s (`statistics.interval.ms`): consumer lag per assigned partition, the records
+    /// between Kafka's committed offset and the high watermark, as `kafka-consumer-groups`
+    /// reports it (the Kafka commit follows the PostgreSQL one).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    ::metrics::gauge!(metrics::CONSUMER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -310,6 +327,8 @@ struct Ingest {
     generation: u64,
     report: IngestReport,
     shutdown: CancellationToken,
+    /// Newest frame timestamp committed to the lake (µs), for the write lag.
+    newest_committed: i64,
 }
 
 /// Runs until `shutdown` is cancelled or, with `until_idle`, until the topics are drained;
@@ -342,6 +361,7 @@ pub async fn run(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
+        .set("statistics.interval.ms", "5000")
         .set("client.id", "surgstream-ingest")
         .create_with_context(ctx.clone())
         .map_err(kafka("create consumer"))?;
@@ -354,6 +374,14 @@ pub async fn run(
         .map_err(kafka("subscribe"))?;
     tracing::info!(brokers = %cfg.brokers, group = %cfg.group, lake = %lake.url(), postgres = %store.target(), "ingest started");
 
+    let probes = CancellationToken::new();
+    tokio::spawn(probe(
+        cfg.clone(),
+        consumer.clone(),
+        lake.clone(),
+        store.clone(),
+        probes.clone(),
+    ));
     let mut ingest = Ingest {
         cfg,
         consumer,
@@ -365,13 +393,54 @@ pub async fn run(
         generation: 0,
         report: IngestReport::default(),
         shutdown: shutdown.clone(),
+        newest_committed: i64::MIN,
     };
     let result = ingest.main_loop(&shutdown, idle_gate.as_ref()).await;
+    let _stop_probes = probes.drop_guard();
     if result.is_ok() {
         ingest.flush_all().await?;
     }
     ingest.report.elapsed_seconds = started.elapsed().as_secs_f64();
     result.map(|()| ingest.report)
+}
+
+/// Probes the broker, PostgreSQL and the lake's store every 5 s for `/readyz`, independently of
+/// the ingest loop (which may be waiting for one of them).
+async fn probe(
+    cfg: IngestConfig,
+    consumer: Arc<StreamConsumer<Ctx>>,
+    lake: Lake,
+    store: Store,
+    stop: CancellationToken,
+) {
+    const EVERY: Duration = Duration::from_secs(5);
+    const WAIT: Duration = Duration::from_secs(3);
+    loop {
+        let c = consumer.clone();
+        let topic = cfg.telemetry_topic.clone();
+        let broker = tokio::task::spawn_blocking(move || c.fetch_metadata(Some(&topic), WAIT))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map(|_| ()).map_err(|e| format!("{}: {e}", cfg.brokers)));
+        cfg.health.set("broker", broker);
+        let db = tokio::time::timeout(WAIT, sqlx_ping(&store))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {WAIT:?}")));
+        cfg.health.set("database", db);
+        let lake_ok = tokio::time::timeout(WAIT, lake.list("_surgstream/readiness"))
+            .await
+            .map_err(|_| format!("{}: no answer within {WAIT:?}", lake.url()))
+            .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()));
+        cfg.health.set("store", lake_ok);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+async fn sqlx_ping(store: &Store) -> Result<(), String> {
+    store.ping().await.map_err(|e| e.to_string())
 }
 
 async fn check_topics(
@@ -425,16 +494,17 @@ async fn put_with_retry(
 ) -> Result<(), IngestError> {
     let started = Instant::now();
     let mut wait = Duration::from_millis(250);
+    let mut failures = 0u32;
     loop {
-        let attempt = Instant::now();
         match lake.put(path, bytes.clone()).await {
             Ok(()) => {
-                if started != attempt {
-                    tracing::info!(path, down_for = ?started.elapsed(), "lake store reachable again");
+                if failures > 0 {
+                    tracing::info!(path, failures, down_for = ?started.elapsed(), "lake store reachable again");
                 }
                 return Ok(());
             }
             Err(e) if e.is_transient() && started.elapsed() < give_up_after => {
+                failures += 1;
                 ::metrics::counter!(metrics::STORE_RETRIES).increment(1);
                 tracing::warn!(error = %e, retry_in = ?wait, failing_for = ?started.elapsed(),
                     "lake store unavailable: keeping the buffers, not consuming, trying again");
@@ -496,6 +566,7 @@ impl Ingest {
                     return Ok(());
                 }
                 msg = consumer.recv() => {
+                    self.beat();
                     self.reconcile_assignment().await?;
                     match msg {
                         Ok(m) => {
@@ -507,6 +578,7 @@ impl Ingest {
                     }
                 }
                 _ = tick.tick() => {
+                    self.beat();
                     self.reconcile_assignment().await?;
                     self.flush_due().await?;
                     self.rejoin_if_stranded(&mut unassigned_since, &mut rejoin_after)?;
@@ -524,6 +596,7 @@ impl Ingest {
                     }
                     if stats.elapsed() >= Duration::from_secs(5) {
                         stats = Instant::now();
+                        self.record_lag();
                         tracing::info!(frames_written = self.report.frames_written, files = self.report.files_written,
                             events_applied = self.report.events_applied, "ingest progress");
                     }
@@ -536,6 +609,21 @@ impl Ingest {
                     }
                 }
             }
+        }
+    }
+
+    /// Tells `/readyz` the loop runs; stalled past twice the longest flush age (30 s at least).
+    fn beat(&self) {
+        let stall = (self.cfg.max_age.max(self.cfg.event_max_age) * 2).max(Duration::from_secs(30));
+        self.cfg.health.beat(stall);
+    }
+
+    /// Write lag: seconds between now and the newest frame committed. (Consumer lag per
+    /// partition comes from librdkafka's statistics: [`Ctx::stats`].)
+    fn record_lag(&self) {
+        if self.newest_committed > i64::MIN {
+            let behind = (now_micros() - self.newest_committed) as f64 / 1e6;
+            ::metrics::gauge!(metrics::WRITE_LAG).set(behind.max(0.0));
         }
     }
 
@@ -956,7 +1044,11 @@ impl Ingest {
         ::metrics::counter!(metrics::BYTES_WRITTEN).increment(bytes as u64);
         ::metrics::counter!(metrics::EVENTS_APPLIED).increment(applied);
         ::metrics::counter!(metrics::EVENTS_REPLAYED).increment(replayed);
+        for f in &written {
+            ::metrics::histogram!(metrics::BYTES_PER_FILE).record(f.bytes as f64);
+        }
         if rows > 0 && state.newest_frame > i64::MIN {
+            self.newest_committed = self.newest_committed.max(state.newest_frame);
             let lag = (now_micros() - state.newest_frame) as f64 / 1e6;
             ::metrics::histogram!(metrics::END_TO_END_LATENCY).record(lag.max(0.0));
         }

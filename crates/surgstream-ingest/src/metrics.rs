@@ -39,6 +39,12 @@ pub const OPEN_BUFFERS: &str = "surgstream_open_buffers";
 pub const STORE_RETRIES: &str = "surgstream_lake_store_retries_total";
 /// Flushes that lost the compare-and-set to another consumer (their files were discarded).
 pub const FENCED_FLUSHES: &str = "surgstream_fenced_flushes_total";
+/// Records between a partition's position and its high watermark, by `topic` and `partition`.
+pub const CONSUMER_LAG: &str = "surgstream_consumer_lag_messages";
+/// Seconds between now and the newest frame committed to the lake.
+pub const WRITE_LAG: &str = "surgstream_write_lag_seconds";
+/// Bytes per committed Parquet file.
+pub const BYTES_PER_FILE: &str = "surgstream_lake_file_bytes";
 
 /// Registers descriptions, so that `/metrics` documents every series.
 pub fn describe() {
@@ -47,6 +53,21 @@ pub fn describe() {
         FLUSHES,
         Unit::Count,
         "Buffer flushes, by cause (rows, bytes, age, memory, shutdown)."
+    );
+    describe_gauge!(
+        CONSUMER_LAG,
+        Unit::Count,
+        "Records between the consumer's position and the high watermark, by topic and partition."
+    );
+    describe_gauge!(
+        WRITE_LAG,
+        Unit::Seconds,
+        "Now minus the newest frame timestamp committed to the lake."
+    );
+    describe_histogram!(
+        BYTES_PER_FILE,
+        Unit::Bytes,
+        "Bytes per committed Parquet file."
     );
     describe_counter!(
         STORE_RETRIES,

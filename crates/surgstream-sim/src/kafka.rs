@@ -158,11 +158,29 @@ pub fn body_name(body: &Option<Body>) -> &'static str {
 
 /// What one delivery was, for the report.
 enum Sent {
-    Telemetry { procedure: [u8; 16], frames: u64 },
-    Event(&'static str),
+    Telemetry {
+        procedure: [u8; 16],
+        frames: u64,
+        bytes: u64,
+    },
+    Event(&'static str, u64),
 }
 
 const MAX_IN_FLIGHT: usize = 20_000;
+
+/// Telemetry frames delivered to the broker.
+pub const FRAMES_SENT: &str = "surgstream_sim_frames_sent_total";
+/// Events delivered to the broker.
+pub const EVENTS_SENT: &str = "surgstream_sim_events_sent_total";
+/// Bytes of record values delivered.
+pub const BYTES_SENT: &str = "surgstream_sim_bytes_sent_total";
+/// Records the broker did not take.
+pub const DELIVERY_ERRORS: &str = "surgstream_sim_delivery_errors_total";
+/// How far a paced run is behind its schedule, in seconds.
+pub const BEHIND: &str = "surgstream_sim_behind_schedule_seconds";
+/// A paced live run's frames per second if every room were in a procedure (the target's upper
+/// bound; compare with the rate of [`FRAMES_SENT`]).
+pub const TARGET_RATE: &str = "surgstream_sim_target_frames_per_second";
 
 /// Sends every record of `sim` and waits for every delivery. Stops early, after flushing what
 /// was already handed to the producer, when `shutdown` is cancelled.
@@ -203,6 +221,7 @@ pub async fn run(
             // the broker (or this machine) is not keeping up, and the user is told.
             behind = tokio::time::Instant::now().saturating_duration_since(due);
             report.max_behind_seconds = report.max_behind_seconds.max(behind.as_secs_f64());
+            metrics::gauge!(BEHIND).set(behind.as_secs_f64());
             if behind > Duration::from_secs(1)
                 && last_warning.is_none_or(|w| w.elapsed() > Duration::from_secs(10))
             {
@@ -219,14 +238,25 @@ pub async fn run(
                 Sent::Telemetry {
                     procedure: record.key,
                     frames: batch.frames.len() as u64,
+                    bytes: 0,
                 },
             ),
             Payload::Event(event) => (
                 &opts.events_topic,
                 headers::SCHEMA_EVENT,
                 surgstream_proto::encode_event(event),
-                Sent::Event(body_name(&event.body)),
+                Sent::Event(body_name(&event.body), 0),
             ),
+        };
+        let sent = match sent {
+            Sent::Telemetry {
+                procedure, frames, ..
+            } => Sent::Telemetry {
+                procedure,
+                frames,
+                bytes: value.len() as u64,
+            },
+            Sent::Event(name, _) => Sent::Event(name, value.len() as u64),
         };
         let hdrs = OwnedHeaders::new()
             .insert(Header {
@@ -316,10 +346,23 @@ impl SimReport {
 fn account(report: &mut SimReport, (result, sent): (DeliveryOutcome, Sent)) {
     match result {
         Ok(Ok(_)) => match sent {
-            Sent::Telemetry { procedure, frames } => report.telemetry_delivered(procedure, frames),
-            Sent::Event(name) => report.event_delivered(name),
+            Sent::Telemetry {
+                procedure,
+                frames,
+                bytes,
+            } => {
+                metrics::counter!(FRAMES_SENT).increment(frames);
+                metrics::counter!(BYTES_SENT).increment(bytes);
+                report.telemetry_delivered(procedure, frames)
+            }
+            Sent::Event(name, bytes) => {
+                metrics::counter!(EVENTS_SENT).increment(1);
+                metrics::counter!(BYTES_SENT).increment(bytes);
+                report.event_delivered(name)
+            }
         },
         Ok(Err((e, msg))) => {
+            metrics::counter!(DELIVERY_ERRORS).increment(1);
             report.delivery_errors += 1;
             if report.delivery_errors <= 10 {
                 tracing::error!(topic = %rdkafka::Message::topic(&msg), error = %e, "delivery failed");

@@ -170,6 +170,15 @@ impl Store {
         &self.pool
     }
 
+    /// One round trip (`SELECT 1`): whether the database answers now.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::query("ping"))
+    }
+
     /// `host:port/database`, for messages.
     pub fn target(&self) -> &str {
         &self.target

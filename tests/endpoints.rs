@@ -1,0 +1,175 @@
+//! The HTTP endpoints of the long-running commands: `/metrics` has the named series and they
+//! move during a run; `/healthz` answers; `/readyz` turns unready when the broker stops and
+//! ready again when it is back (on a broker of the test's own, so that stopping it disturbs no
+//! other test).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn readyz(port: u16) -> (u16, String) {
+    http_get(port, "/readyz")
+        .await
+        .unwrap_or((0, String::new()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_move_and_readiness_follows_the_broker() {
+    let mut broker = Broker::start("endpoints").await;
+    let env = TestEnv::new_on("endpoints", &broker.addr()).await;
+    let (sim_port, port) = (free_port(), free_port());
+    let sim_addr = format!("127.0.0.1:{sim_port}");
+    let mut sim = tokio::process::Command::new(BIN)
+        .args(env.sim_args(&[
+            "--profile",
+            "live",
+            "--robots",
+            "4",
+            "--hz",
+            "100",
+            "--speed",
+            "60",
+            "--seed",
+            "41",
+            "--duration",
+            "30m",
+            "--metrics-addr",
+            &sim_addr,
+        ]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the simulator");
+    let addr = format!("127.0.0.1:{port}");
+    let mut ingest = env.spawn_ingest(&["--max-age", "1s", "--metrics-addr", &addr]);
+
+    wait_for("/readyz 200", Duration::from_secs(60), || async {
+        readyz(port).await.0 == 200
+    })
+    .await;
+    let (_, body) = readyz(port).await;
+    let r: serde_json::Value = serde_json::from_str(&body).expect("/readyz is JSON");
+    for check in ["broker", "database", "store", "progress"] {
+        assert_eq!(r["checks"][check]["ok"], true, "{check}: {body}");
+    }
+    assert_eq!(
+        http_get(port, "/healthz").await.expect("GET /healthz").0,
+        200
+    );
+    assert_eq!(http_get(port, "/nope").await.expect("GET /nope").0, 404);
+
+    // The series exist and move.
+    wait_for("a first commit", Duration::from_secs(60), || async {
+        metric(&scrape(port).await, "surgstream_frames_written_total") > 0.0
+    })
+    .await;
+    let first = scrape(port).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let second = scrape(port).await;
+    for name in [
+        "surgstream_frames_consumed_total",
+        "surgstream_frames_written_total",
+        "surgstream_lake_files_written_total",
+        "surgstream_lake_bytes_written_total",
+        "surgstream_flushes_total",
+    ] {
+        assert!(
+            metric(&second, name) > metric(&first, name),
+            "{name} moves: {} then {}",
+            metric(&first, name),
+            metric(&second, name)
+        );
+    }
+    for series in [
+        "surgstream_flushes_total{cause=\"age\"}",
+        "surgstream_consumer_lag_messages{",
+        "surgstream_write_lag_seconds ",
+        "surgstream_end_to_end_latency_seconds_bucket{le=",
+        "surgstream_flush_duration_seconds_bucket{le=",
+        "surgstream_postgres_transaction_seconds_bucket{le=",
+        "surgstream_lake_file_rows_bucket{le=",
+        "surgstream_lake_file_bytes_bucket{le=",
+        "surgstream_buffered_bytes ",
+        "surgstream_events_consumed_total ",
+        "surgstream_open_buffers ",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(second.contains(series), "{series} in /metrics:\n{second}");
+    }
+    assert!(metric(&second, "process_resident_memory_bytes") > 1e6);
+    let sim_page = scrape(sim_port).await;
+    assert!(
+        metric(&sim_page, "surgstream_sim_frames_sent_total") > 0.0,
+        "{sim_page}"
+    );
+    assert_eq!(
+        metric(&sim_page, "surgstream_sim_target_frames_per_second"),
+        400.0
+    );
+    assert_eq!(
+        http_get(sim_port, "/readyz").await.expect("sim /readyz").0,
+        200
+    );
+
+    // The broker goes away: unready, naming it; back: ready, and data flows again.
+    broker.stop().await;
+    wait_for(
+        "/readyz 503 without the broker",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = readyz(port).await;
+            status == 503 && body.contains("\"broker\":{\"ok\":false")
+        },
+    )
+    .await;
+    assert!(
+        ingest.try_wait().expect("poll the ingestor").is_none(),
+        "the ingestor waits for the broker"
+    );
+    broker.restart().await;
+    wait_for(
+        "/readyz 200 with the broker back",
+        Duration::from_secs(60),
+        || async { readyz(port).await.0 == 200 },
+    )
+    .await;
+    let written = metric(&scrape(port).await, "surgstream_frames_written_total");
+    wait_for("frames written again", Duration::from_secs(120), || async {
+        metric(&scrape(port).await, "surgstream_frames_written_total") > written
+    })
+    .await;
+
+    for child in [&mut sim, &mut ingest] {
+        let pid = child.id().expect("running").to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill -TERM")
+                .success()
+        );
+        let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .expect("stops within 60 s of SIGTERM")
+            .expect("reap");
+        assert!(status.success(), "exits cleanly after the broker's outage");
+    }
+}
