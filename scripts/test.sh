@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what the tests need on a fresh machine of this kind and runs them all:
 # formatting, clippy (warnings are errors), unit tests, and the integration tests against the
-# real broker (Tansu) and the real PostgreSQL started by scripts/services.sh.
+# real broker (Tansu) and the real PostgreSQL started by scripts/services.sh, then 30 s of
+# fuzzing per record decoder (scripts/fuzz.sh; longer runs: scripts/fuzz.sh 600).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,3 +23,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 # Integration tests each use fresh topics, a fresh database and a fresh lake: they run in parallel.
 cargo test --workspace --locked --no-fail-fast
+
+step "fuzz the record decoders (30 s each)"
+scripts/fuzz.sh 30

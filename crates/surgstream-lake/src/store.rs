@@ -3,7 +3,6 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -385,6 +384,7 @@ pub fn read_keys(name: &str, bytes: Bytes) -> Result<Vec<([u8; 16], i64)>, LakeE
     Ok(out)
 }
 
+#[cfg(feature = "s3")]
 /// An S3 store for `s3://bucket[/prefix]`, configured from the environment. The client's own
 /// retries are kept short: the ingestor retries a failed flush itself, with backoff, visibly.
 fn s3(
@@ -394,6 +394,7 @@ fn s3(
 ) -> Result<Arc<dyn ObjectStore>, LakeError> {
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
     use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+    use std::time::Duration;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err(LakeError::Url {
@@ -436,6 +437,18 @@ fn s3(
         Arc::new(store)
     } else {
         Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    })
+}
+
+#[cfg(not(feature = "s3"))]
+fn s3(
+    url: &str,
+    _rest: &str,
+    _vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Arc<dyn ObjectStore>, LakeError> {
+    Err(LakeError::Url {
+        url: url.to_owned(),
+        reason: "this build has no S3 support (the lake crate's feature `s3`)".to_owned(),
     })
 }
 
