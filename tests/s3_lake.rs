@@ -187,13 +187,19 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(
-        metric(
-            &scrape(metrics_port).await,
-            "surgstream_frames_consumed_total"
-        ) > consumed,
-        "consuming again"
-    );
+    // The retried flush commits first; consuming resumes right after it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while metric(
+        &scrape(metrics_port).await,
+        "surgstream_frames_consumed_total",
+    ) <= consumed
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not consuming again within 30 s of the first commit after the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Stop the feed, let the ingestor drain it, stop it (it flushes), then check everything.
     let pid = sim.id().expect("the simulator runs").to_string();
