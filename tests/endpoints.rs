@@ -36,28 +36,7 @@ async fn metrics_move_and_readiness_follows_the_broker() {
     let env = TestEnv::new_on("endpoints", &broker.addr()).await;
     let (sim_port, port) = (free_port(), free_port());
     let sim_addr = format!("127.0.0.1:{sim_port}");
-    let mut sim = tokio::process::Command::new(BIN)
-        .args(env.sim_args(&[
-            "--profile",
-            "live",
-            "--robots",
-            "4",
-            "--hz",
-            "100",
-            "--speed",
-            "60",
-            "--seed",
-            "41",
-            "--duration",
-            "30m",
-            "--metrics-addr",
-            &sim_addr,
-        ]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the simulator");
+    let mut sim = env.spawn_live_sim(4, 100, 41, &["--metrics-addr", &sim_addr]);
     let addr = format!("127.0.0.1:{port}");
     let mut ingest = env.spawn_ingest(&["--max-age", "1s", "--metrics-addr", &addr]);
 
@@ -157,19 +136,6 @@ async fn metrics_move_and_readiness_follows_the_broker() {
     })
     .await;
 
-    for child in [&mut sim, &mut ingest] {
-        let pid = child.id().expect("running").to_string();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill -TERM")
-                .success()
-        );
-        let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("stops within 60 s of SIGTERM")
-            .expect("reap");
-        assert!(status.success(), "exits cleanly after the broker's outage");
-    }
+    stop(&mut sim, "the simulator").await;
+    stop(&mut ingest, "the ingestor after the broker's outage").await;
 }

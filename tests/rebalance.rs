@@ -89,16 +89,6 @@ async fn a_fenced_flush_keeps_the_winners_file_and_removes_only_its_own() {
     tx.commit().await.expect("commit");
 }
 
-fn signal(child: &tokio::process::Child, sig: &str) {
-    let pid = child.id().expect("the process runs").to_string();
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 async fn commits_grow(env: &TestEnv, by: i64, within: Duration, what: &str) {
     let start = env.count("SELECT count(*) FROM lake_files").await;
     let deadline = tokio::time::Instant::now() + within;
@@ -119,28 +109,8 @@ async fn commits_grow(env: &TestEnv, by: i64, within: Duration, what: &str) {
 async fn members_killed_added_and_frozen_lose_and_duplicate_nothing() {
     let env = TestEnv::new("rebalance").await;
     let sim_report = std::env::temp_dir().join(format!("{}-sim.json", env.group));
-    let mut sim = tokio::process::Command::new(BIN)
-        .args(env.sim_args(&[
-            "--profile",
-            "live",
-            "--robots",
-            "6",
-            "--hz",
-            "100",
-            "--speed",
-            "60",
-            "--seed",
-            "31",
-            "--duration",
-            "30m",
-            "--report",
-            &sim_report.display().to_string(),
-        ]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the simulator");
+    let report_arg = sim_report.display().to_string();
+    let mut sim = env.spawn_live_sim(6, 100, 31, &["--report", &report_arg]);
     let args = [
         "--max-age",
         "1s",
@@ -175,8 +145,7 @@ async fn members_killed_added_and_frozen_lose_and_duplicate_nothing() {
     signal(&b, "-CONT");
     commits_grow(&env, 5, Duration::from_secs(120), "after the thaw").await;
 
-    signal(&sim, "-TERM");
-    assert!(sim.wait().await.expect("reap the simulator").success());
+    stop(&mut sim, "the simulator").await;
     // The members still running drain the topics between them. (Files of the killed member's
     // unfinished flush are orphans: the exit status would count them, the sweep below removes
     // them once nothing runs.)
@@ -202,12 +171,7 @@ async fn members_killed_added_and_frozen_lose_and_duplicate_nothing() {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     for member in [&mut b, &mut c, &mut d] {
-        signal(member, "-TERM");
-        let status = tokio::time::timeout(Duration::from_secs(120), member.wait())
-            .await
-            .expect("a member stops within 120 s of SIGTERM")
-            .expect("reap");
-        assert!(status.success(), "a member flushes and exits cleanly");
+        stop(member, "a member").await;
     }
 
     let swept = env.sweep("1s", &[]).await;
@@ -216,10 +180,7 @@ async fn members_killed_added_and_frozen_lose_and_duplicate_nothing() {
         "{}",
         String::from_utf8_lossy(&swept.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&sim_report).expect("sim report"))
-            .expect("report is JSON");
-    let _ = std::fs::remove_file(&sim_report);
+    let report = take_report(&sim_report);
     assert_exactly_once(&[&report], &env.committed_frames().await);
     let out = env.verify(&["--json", "--require-drained"]).await;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -108,28 +108,8 @@ async fn ingest_crashed_twenty_times_and_restarted_loses_and_duplicates_nothing(
     // every ingestor finds data to commit; stopped with SIGTERM afterwards, it reports what it
     // sent.
     let sim_report = env.lake.with_extension("crash-sim.json");
-    let mut sim = tokio::process::Command::new(BIN)
-        .args(env.sim_args(&[
-            "--profile",
-            "live",
-            "--robots",
-            "4",
-            "--hz",
-            "200",
-            "--speed",
-            "60",
-            "--seed",
-            "11",
-            "--duration",
-            "30m",
-            "--report",
-            &sim_report.display().to_string(),
-        ]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the simulator");
+    let report_arg = sim_report.display().to_string();
+    let mut sim = env.spawn_live_sim(4, 200, 11, &["--report", &report_arg]);
 
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
@@ -185,17 +165,8 @@ async fn ingest_crashed_twenty_times_and_restarted_loses_and_duplicates_nothing(
         }
     }
     assert_eq!((killed, aborted), (14, 6));
-    let pid = sim.id().expect("the simulator runs").to_string();
-    let stopped = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(stopped.success());
-    let status = sim.wait().await.expect("reap the simulator");
-    assert!(status.success(), "the simulator stops cleanly on SIGTERM");
-    let first: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&sim_report).expect("sim report"))
-            .expect("report is JSON");
+    stop(&mut sim, "the simulator").await;
+    let first = take_report(&sim_report);
     assert!(
         env.count("SELECT count(*) FROM lake_files").await >= CRASHES as i64,
         "the crashes interrupted a run that was committing"

@@ -97,28 +97,8 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
     let mut s3 = S3Server::start("s3-outage").await;
     let env = TestEnv::new_s3("s3_outage", &s3).await;
     let sim_report = std::env::temp_dir().join(format!("{}-sim.json", env.group));
-    let mut sim = tokio::process::Command::new(BIN)
-        .args(env.sim_args(&[
-            "--profile",
-            "live",
-            "--robots",
-            "4",
-            "--hz",
-            "100",
-            "--speed",
-            "60",
-            "--seed",
-            "21",
-            "--duration",
-            "30m",
-            "--report",
-            &sim_report.display().to_string(),
-        ]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the simulator");
+    let report_arg = sim_report.display().to_string();
+    let mut sim = env.spawn_live_sim(4, 100, 21, &["--report", &report_arg]);
 
     let metrics_port = free_port();
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
@@ -202,34 +182,12 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
     }
 
     // Stop the feed, let the ingestor drain it, stop it (it flushes), then check everything.
-    let pid = sim.id().expect("the simulator runs").to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM")
-            .success()
-    );
-    assert!(sim.wait().await.expect("reap the simulator").success());
+    stop(&mut sim, "the simulator").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let pid = ingest.id().expect("the ingestor runs").to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM")
-            .success()
-    );
-    assert!(
-        ingest.wait().await.expect("reap the ingestor").success(),
-        "the ingestor flushes and exits cleanly on SIGTERM"
-    );
+    stop(&mut ingest, "the ingestor").await;
     env.ingest_until_idle(&[]).await;
 
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&sim_report).expect("sim report"))
-            .expect("report is JSON");
-    let _ = std::fs::remove_file(&sim_report);
+    let report = take_report(&sim_report);
     let out = env.verify(&["--json", "--require-drained"]).await;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(

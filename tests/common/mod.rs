@@ -197,6 +197,35 @@ impl TestEnv {
         self.sim(&args).await
     }
 
+    /// A paced live feed in the background until stopped ([`stop`] sends SIGTERM, and the
+    /// simulator then writes its report): `robots` rooms at `hz`, procedures at 60× real time,
+    /// for at most 30 min, plus `extra` options (`--report`, `--metrics-addr`, …).
+    pub fn spawn_live_sim(&self, robots: u32, hz: u32, seed: u32, extra: &[&str]) -> Child {
+        let (r, h, s) = (robots.to_string(), hz.to_string(), seed.to_string());
+        let mut args = vec![
+            "--profile",
+            "live",
+            "--robots",
+            &r,
+            "--hz",
+            &h,
+            "--speed",
+            "60",
+            "--seed",
+            &s,
+            "--duration",
+            "30m",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(BIN)
+            .args(self.sim_args(&args))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the simulator")
+    }
+
     pub fn sim_args(&self, extra: &[&str]) -> Vec<String> {
         let mut a = vec!["sim".to_owned()];
         a.extend(self.kafka_args());
@@ -509,18 +538,36 @@ pub struct S3Server {
     child: Option<Child>,
 }
 
+/// Where `scripts/services.sh` caches the binaries it builds.
+fn cache_dir() -> PathBuf {
+    std::env::var("SURGSTREAM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/surgstream")
+        })
+}
+
+/// Waits until 127.0.0.1:`port` accepts connections; panics after 20 s naming `what`.
+async fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 20 s");
+}
+
 /// The s3s-fs binary: `SURGSTREAM_S3S_FS`, or where `scripts/services.sh` caches it.
 pub fn s3s_binary() -> PathBuf {
     if let Ok(p) = std::env::var("SURGSTREAM_S3S_FS") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var("SURGSTREAM_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/surgstream")
-        });
-    let bin = cache.join("s3s-fs-0.14.1/bin/s3s-fs");
+    let bin = cache_dir().join("s3s-fs-0.14.1/bin/s3s-fs");
     assert!(
         bin.exists(),
         "no S3 server at {} (run scripts/services.sh up, which installs it, or set SURGSTREAM_S3S_FS)",
@@ -567,19 +614,7 @@ impl S3Server {
             .spawn()
             .expect("spawn s3s-fs");
         self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "s3s-fs did not listen on 127.0.0.1:{} within 10 s",
-            self.port
-        );
+        wait_for_port(self.port, "s3s-fs").await;
     }
 
     /// Kills the server (its data stays on disk).
@@ -689,13 +724,7 @@ impl Broker {
     /// Starts the broker (again, on the same port and data), and waits until it listens.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "the broker is already running");
-        let cache = std::env::var("SURGSTREAM_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                    .join(".cache/surgstream")
-            });
-        let bin = cache.join("tansu-0.6.0/bin/tansu");
+        let bin = cache_dir().join("tansu-0.6.0/bin/tansu");
         assert!(
             bin.exists(),
             "no Tansu at {} (run scripts/services.sh up)",
@@ -720,16 +749,7 @@ impl Broker {
             .spawn()
             .expect("spawn tansu");
         self.child = Some(child);
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("tansu did not listen on {} within 20 s", self.addr());
+        wait_for_port(self.port, "tansu").await;
     }
 
     /// Kills the broker (its data stays).
@@ -748,4 +768,35 @@ impl Drop for Broker {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Sends a signal (`-TERM`, `-STOP`, `-CONT`) to a running child.
+pub fn signal(child: &Child, sig: &str) {
+    let pid = child.id().expect("the process runs").to_string();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// SIGTERM, then a clean exit within 120 s.
+pub async fn stop(child: &mut Child, what: &str) {
+    signal(child, "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not stop within 120 s of SIGTERM"))
+        .expect("reap");
+    assert!(
+        status.success(),
+        "{what} exits cleanly on SIGTERM: {status}"
+    );
+}
+
+/// A simulator's `--report` file, read and removed.
+pub fn take_report(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("sim report");
+    let _ = std::fs::remove_file(path);
+    serde_json::from_str(&text).expect("report is JSON")
 }
