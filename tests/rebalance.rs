@@ -183,12 +183,7 @@ async fn members_killed_added_and_frozen_lose_and_duplicate_nothing() {
     let report = take_report(&sim_report);
     assert_exactly_once(&[&report], &env.committed_frames().await);
     let out = env.verify(&["--json", "--require-drained"]).await;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let v = verify_json(&out);
     assert!(out.status.success(), "verify: {v:#}");
     assert_eq!(
         (v["missing"].clone(), v["duplicated"].clone()),

@@ -189,12 +189,7 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
 
     let report = take_report(&sim_report);
     let out = env.verify(&["--json", "--require-drained"]).await;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let v = verify_json(&out);
     assert!(out.status.success(), "verify: {v:#}");
     assert_eq!(v["missing"], 0);
     assert_eq!(v["duplicated"], 0);

@@ -5,16 +5,6 @@ mod common;
 
 use common::*;
 
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify --json printed no JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_passes_a_clean_run_and_names_each_discrepancy() {
     let env = TestEnv::new("verify").await;
@@ -30,7 +20,7 @@ async fn verify_passes_a_clean_run_and_names_each_discrepancy() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(table.contains("verdict: OK"), "{table}");
-    let r = json(&env.verify(&["--json", "--require-drained"]).await);
+    let r = verify_json(&env.verify(&["--json", "--require-drained"]).await);
     assert_eq!(r["frames_sent"], report["frames"]);
     assert_eq!(r["frames_in_lake"], report["frames"]);
     assert_eq!(r["events_sent"], report["events"]);
@@ -54,10 +44,10 @@ async fn verify_passes_a_clean_run_and_names_each_discrepancy() {
     std::fs::copy(env.lake.join(&path), env.lake.join(&copy)).expect("copy");
     let out = env.verify(&["--json", "--grace", "1ms"]).await;
     assert_eq!(out.status.code(), Some(1));
-    let r = json(&out);
+    let r = verify_json(&out);
     assert_eq!(r["orphan_files"], serde_json::json!([copy]));
     // Within the grace period it is a flush in progress, not an orphan.
-    let r = json(&env.verify(&["--json", "--grace", "1h"]).await);
+    let r = verify_json(&env.verify(&["--json", "--grace", "1h"]).await);
     assert_eq!(r["in_flight_files"], 1);
     assert_eq!(r["orphan_files"], serde_json::json!([]));
 
@@ -75,7 +65,7 @@ async fn verify_passes_a_clean_run_and_names_each_discrepancy() {
     .expect("manifest row");
     let out = env.verify(&["--json"]).await;
     assert_eq!(out.status.code(), Some(1));
-    let r = json(&out);
+    let r = verify_json(&out);
     assert_eq!(r["duplicated"], rows);
     assert_eq!(r["missing"], 0);
 
@@ -98,7 +88,7 @@ async fn records_not_yet_ingested_are_pending_not_missing() {
     let env = TestEnv::new("verify_pending").await;
     let report = env.sim_live_fast(2, 2, 20, &[]).await;
     // Nothing ingested: nothing is committed, so nothing is missing; all of it is pending.
-    let r = json(&env.verify(&["--json"]).await);
+    let r = verify_json(&env.verify(&["--json"]).await);
     assert_eq!(r["frames_sent"], 0);
     assert_eq!(r["missing"], 0);
     let records =

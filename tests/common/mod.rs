@@ -800,3 +800,14 @@ pub fn take_report(path: &std::path::Path) -> serde_json::Value {
     let _ = std::fs::remove_file(path);
     serde_json::from_str(&text).expect("report is JSON")
 }
+
+/// The JSON that `verify --json` printed (with its log when it printed none).
+pub fn verify_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify --json printed no JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}

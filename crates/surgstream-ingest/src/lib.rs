@@ -423,8 +423,9 @@ async fn probe(
             .map_err(|e| e.to_string())
             .and_then(|r| r.map(|_| ()).map_err(|e| format!("{}: {e}", cfg.brokers)));
         cfg.health.set("broker", broker);
-        let db = tokio::time::timeout(WAIT, sqlx_ping(&store))
+        let db = tokio::time::timeout(WAIT, store.ping())
             .await
+            .map(|r| r.map_err(|e| e.to_string()))
             .unwrap_or_else(|_| Err(format!("no answer within {WAIT:?}")));
         cfg.health.set("database", db);
         let lake_ok = tokio::time::timeout(WAIT, lake.list("_surgstream/readiness"))
@@ -437,10 +438,6 @@ async fn probe(
             _ = tokio::time::sleep(EVERY) => {}
         }
     }
-}
-
-async fn sqlx_ping(store: &Store) -> Result<(), String> {
-    store.ping().await.map_err(|e| e.to_string())
 }
 
 async fn check_topics(
