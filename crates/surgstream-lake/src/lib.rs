@@ -13,4 +13,6 @@ mod store;
 
 pub use buffer::{FrameBuffer, FrameError, HourBatch};
 pub use path::{HourKey, LakePath, TABLE};
-pub use store::{Lake, LakeError, WrittenFile, encode_parquet, read_keys, writer_properties};
+pub use store::{
+    Lake, LakeError, WrittenFile, encode_parquet, read_keys, read_timestamps, writer_properties,
+};

@@ -333,10 +333,12 @@ impl Lake {
     }
 }
 
-/// The (procedure_id, seq) of every row of a lake file: what `surgstream verify` compares with
-/// the source topic. Reads only those two columns.
-pub fn read_keys(name: &str, bytes: Bytes) -> Result<Vec<([u8; 16], i64)>, LakeError> {
-    use arrow::array::{Array, FixedSizeBinaryArray, Int64Array};
+/// The batches of a lake file, reading only `columns`.
+fn read_columns(
+    name: &str,
+    bytes: Bytes,
+    columns: &[&str],
+) -> Result<Vec<RecordBatch>, LakeError> {
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let bad = |reason: String| LakeError::Read {
@@ -345,7 +347,7 @@ pub fn read_keys(name: &str, bytes: Bytes) -> Result<Vec<([u8; 16], i64)>, LakeE
     };
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| bad(e.to_string()))?;
-    let roots: Vec<usize> = ["procedure_id", "seq"]
+    let roots: Vec<usize> = columns
         .iter()
         .map(|c| {
             builder
@@ -355,31 +357,61 @@ pub fn read_keys(name: &str, bytes: Bytes) -> Result<Vec<([u8; 16], i64)>, LakeE
         })
         .collect::<Result<_, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder
+    builder
         .with_projection(mask)
         .build()
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| bad(e.to_string()))?
+        .map(|batch| batch.map_err(|e| bad(e.to_string())))
+        .collect()
+}
+
+/// The (procedure_id, seq) of every row of a lake file: what `surgstream verify` compares with
+/// the source topic. Reads only those two columns.
+pub fn read_keys(name: &str, bytes: Bytes) -> Result<Vec<([u8; 16], i64)>, LakeError> {
+    use arrow::array::{Array, FixedSizeBinaryArray, Int64Array};
+    let bad = |reason: &str| LakeError::Read {
+        path: name.to_owned(),
+        reason: reason.to_owned(),
+    };
     let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
+    for batch in read_columns(name, bytes, &["procedure_id", "seq"])? {
         let ids = batch
             .column_by_name("procedure_id")
             .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
-            .ok_or_else(|| bad("procedure_id is not FixedSizeBinary(16)".into()))?;
+            .ok_or_else(|| bad("procedure_id is not FixedSizeBinary(16)"))?;
         let seqs = batch
             .column_by_name("seq")
             .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-            .ok_or_else(|| bad("seq is not Int64".into()))?;
+            .ok_or_else(|| bad("seq is not Int64"))?;
         if ids.null_count() > 0 || seqs.null_count() > 0 {
-            return Err(bad("null procedure_id or seq".into()));
+            return Err(bad("null procedure_id or seq"));
         }
         for i in 0..batch.num_rows() {
             let id: [u8; 16] = ids
                 .value(i)
                 .try_into()
-                .map_err(|_| bad("procedure_id is not 16 bytes".into()))?;
+                .map_err(|_| bad("procedure_id is not 16 bytes"))?;
             out.push((id, seqs.value(i)));
         }
+    }
+    Ok(out)
+}
+
+/// The `timestamp` of every row of a lake file, µs since the epoch (UTC): what `surgstream bench
+/// --live` measures each frame's latency from. Reads only that column.
+pub fn read_timestamps(name: &str, bytes: Bytes) -> Result<Vec<i64>, LakeError> {
+    use arrow::array::{Array, TimestampMicrosecondArray};
+    let mut out = Vec::new();
+    for batch in read_columns(name, bytes, &["timestamp"])? {
+        let ts = batch
+            .column_by_name("timestamp")
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .filter(|c| c.null_count() == 0)
+            .ok_or_else(|| LakeError::Read {
+                path: name.to_owned(),
+                reason: "timestamp is not a non-null Timestamp(µs)".to_owned(),
+            })?;
+        out.extend_from_slice(ts.values());
     }
     Ok(out)
 }
