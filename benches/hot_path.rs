@@ -36,8 +36,17 @@ fn chrono_now() -> i64 {
         - 3_600_000_000
 }
 
-/// Decodes and validates every record into a fresh buffer, as the ingestor does.
+/// Reads and validates every record into a fresh buffer in place, as the ingestor does.
 fn fill(encoded: &[bytes::Bytes], now: i64) -> FrameBuffer {
+    let mut buf = FrameBuffer::new();
+    for (i, x) in encoded.iter().enumerate() {
+        let _ = buf.push_encoded(i as i64, x, now);
+    }
+    buf
+}
+
+/// The same through prost's owned structs (the ingestor's path until 2026-12-02).
+fn fill_prost(encoded: &[bytes::Bytes], now: i64) -> FrameBuffer {
     let mut buf = FrameBuffer::new();
     for (i, x) in encoded.iter().enumerate() {
         if let Ok(batch) = surgstream_proto::decode_batch(x) {
@@ -73,7 +82,21 @@ fn hot_path(c: &mut Criterion) {
                 .count()
         })
     });
+    g.bench_function("decode_in_place", |b| {
+        b.iter(|| {
+            encoded
+                .iter()
+                .map(|x| surgstream_proto::BatchFrames::new(black_box(x)).count())
+                .sum::<usize>()
+        })
+    });
     g.throughput(Throughput::Elements(frames));
+    g.bench_function("decode_prost_validate_buffer", |b| {
+        b.iter(|| fill_prost(&encoded, now).rows())
+    });
+    g.bench_function("decode_in_place_validate_buffer", |b| {
+        b.iter(|| fill(&encoded, now).rows())
+    });
     g.bench_function("decode_to_arrow_to_parquet", |b| {
         b.iter(|| {
             let buf = fill(&encoded, now);

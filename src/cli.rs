@@ -228,6 +228,11 @@ pub struct IngestOpts {
     /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// A librdkafka consumer property, KEY=VALUE, repeatable (e.g. security.protocol=SASL_SSL,
+    /// fetch.max.bytes=104857600). group.id, bootstrap.servers, enable.auto.commit,
+    /// enable.auto.offset.store and auto.offset.reset are refused: surgstream sets them.
+    #[arg(long = "consumer-option", value_name = "KEY=VALUE", value_parser = surgstream_ingest::check_consumer_option)]
+    pub consumer_options: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -508,6 +513,7 @@ pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>
         until_idle,
         timeout: k.kafka_timeout,
         health: surgstream_ingest::health::Health::default(),
+        consumer_options: o.consumer_options.clone(),
     }
 }
 

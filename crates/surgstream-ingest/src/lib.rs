@@ -76,6 +76,10 @@ pub struct IngestConfig {
     pub timeout: Duration,
     /// Where the ingestor reports its readiness (`/readyz`).
     pub health: health::Health,
+    /// librdkafka properties for the consumer (fetch sizes, security, …), applied over the
+    /// ingestor's own settings; those that carry the delivery guarantee are refused by
+    /// [`check_consumer_option`].
+    pub consumer_options: Vec<(String, String)>,
 }
 
 /// What went wrong; the service stops, and a restart resumes exactly where PostgreSQL says.
@@ -254,8 +258,9 @@ fn check_schema(found: Option<&[u8]>, expected: &str) -> Result<(), (&'static st
     }
 }
 
-/// A telemetry record as the ingestor reads it: its batch, or why it is dead-lettered (before
-/// the frames' own checks, which the buffer makes).
+/// A telemetry record decoded by prost, or why it is dead-lettered (before the frames' own
+/// checks, which the buffer makes). `verify` reads the source topic with this decoder, not the
+/// ingestor's in-place one, so that a fault in either shows as a discrepancy.
 fn decode_telemetry(
     schema: Option<&[u8]>,
     payload: &[u8],
@@ -331,6 +336,35 @@ struct Ingest {
     newest_committed: i64,
 }
 
+/// Consumer properties `--consumer-option` may not set: the group is its own option, and
+/// the delivery guarantee needs offsets committed with the data (never by librdkafka) and a new
+/// group to start from the earliest record.
+const RESERVED_CONSUMER_OPTIONS: [&str; 5] = [
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "bootstrap.servers",
+];
+
+/// Parses a `KEY=VALUE` librdkafka consumer property, refusing the reserved ones by name.
+pub fn check_consumer_option(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE (e.g. fetch.max.bytes=104857600)"))?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("{s:?} has no property name before '='"));
+    }
+    if RESERVED_CONSUMER_OPTIONS.contains(&k) {
+        return Err(format!(
+            "{k} is set by surgstream itself (the delivery guarantee depends on it; use --brokers \
+             and --group for those two)"
+        ));
+    }
+    Ok((k.to_owned(), v.to_owned()))
+}
+
 /// Runs until `shutdown` is cancelled or, with `until_idle`, until the topics are drained;
 /// everything buffered is flushed and committed before returning. With `idle_gate`, the idle
 /// exit is only considered once the gate is cancelled (the demo opens it when the simulator
@@ -354,15 +388,22 @@ pub async fn run(
             source: Box::new(source),
         }
     };
-    let consumer: StreamConsumer<Ctx> = ClientConfig::new()
+    let mut client = ClientConfig::new();
+    client
         .set("bootstrap.servers", &cfg.brokers)
+        .set("session.timeout.ms", "10000")
+        .set("statistics.interval.ms", "5000")
+        .set("client.id", "surgstream-ingest");
+    for (k, v) in &cfg.consumer_options {
+        client.set(k, v);
+    }
+    // What the delivery guarantee rests on comes last: offsets live in PostgreSQL, never in
+    // Kafka, and a group without them starts from the beginning.
+    let consumer: StreamConsumer<Ctx> = client
         .set("group.id", &cfg.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "10000")
-        .set("statistics.interval.ms", "5000")
-        .set("client.id", "surgstream-ingest")
         .create_with_context(ctx.clone())
         .map_err(kafka("create consumer"))?;
     let consumer = Arc::new(consumer);
@@ -753,15 +794,15 @@ impl Ingest {
         };
         let telemetry = key.0 == self.cfg.telemetry_topic;
         let rejected = if telemetry {
-            decode_telemetry(schema, payload)
-                .and_then(|batch| {
-                    let newest = batch.frames.iter().map(|f| f.timestamp).max();
-                    let n = state
+            check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH)
+                .and_then(|()| {
+                    // Read in place, straight into the buffer: no per-frame allocation.
+                    let pushed = state
                         .frames
-                        .push_record(offset, &batch.frames, now_micros())
+                        .push_encoded(offset, payload, now_micros())
                         .map_err(|e| (e.reason(), e.to_string()))?;
-                    ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(n as u64);
-                    state.newest_frame = state.newest_frame.max(newest.unwrap_or(i64::MIN));
+                    ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(pushed.frames as u64);
+                    state.newest_frame = state.newest_frame.max(pushed.newest);
                     Ok(())
                 })
                 .err()

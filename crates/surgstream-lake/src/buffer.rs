@@ -11,7 +11,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use surgstream_proto::decimal::DecimalError;
 use surgstream_proto::v1::TelemetryFrame;
-use surgstream_proto::{CodecError, uuid16};
+use surgstream_proto::{BatchFrames, CodecError, FrameView, uuid16};
 
 use crate::path::HourKey;
 use crate::schema::{DECIMALS, TOOL_TYPE_MAX, telemetry_schema};
@@ -77,6 +77,9 @@ pub enum FrameError {
         /// The frame's sequence number.
         seq: u64,
     },
+    /// A record that is not a valid `TelemetryBatch` (or holds no frames).
+    #[error("{0}")]
+    Undecodable(Arc<CodecError>),
 }
 
 impl FrameError {
@@ -93,6 +96,7 @@ impl FrameError {
             Self::ToolType { .. } => "tool_type_too_long",
             Self::Seq { .. } => "bad_seq",
             Self::MixedProcedures { .. } => "mixed_procedures",
+            Self::Undecodable(_) => "undecodable",
         }
     }
 }
@@ -123,6 +127,15 @@ pub struct HourBatch {
     pub max_timestamp: i64,
 }
 
+/// What [`FrameBuffer::push_encoded`] buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// Frames.
+    pub frames: usize,
+    /// The newest frame's timestamp (µs UTC); `i64::MIN` when no frame was buffered.
+    pub newest: i64,
+}
+
 /// Frames of one Kafka partition, from its first buffered offset to its last.
 #[derive(Debug, Default)]
 pub struct FrameBuffer {
@@ -133,7 +146,7 @@ pub struct FrameBuffer {
     last_offset: i64,
 }
 
-fn row_of(f: &TelemetryFrame, now_micros: i64) -> Result<Row, FrameError> {
+fn row_of(f: &FrameView<'_>, now_micros: i64) -> Result<Row, FrameError> {
     let seq = f.seq;
     let uuid = |name, b: &[u8]| {
         uuid16(name, b).map_err(|e| FrameError::Uuid {
@@ -141,9 +154,9 @@ fn row_of(f: &TelemetryFrame, now_micros: i64) -> Result<Row, FrameError> {
             source: Arc::new(e),
         })
     };
-    let telemetry_id = uuid("telemetry_id", &f.telemetry_id)?;
-    let procedure_id = uuid("procedure_id", &f.procedure_id)?;
-    let robot_id = uuid("robot_id", &f.robot_id)?;
+    let telemetry_id = uuid("telemetry_id", f.telemetry_id)?;
+    let procedure_id = uuid("procedure_id", f.procedure_id)?;
+    let robot_id = uuid("robot_id", f.robot_id)?;
     if f.timestamp < MIN_SANE_TIMESTAMP
         || f.timestamp > now_micros.saturating_add(MAX_FUTURE_MICROS)
     {
@@ -208,25 +221,58 @@ impl FrameBuffer {
         frames: &[TelemetryFrame],
         now_micros: i64,
     ) -> Result<usize, FrameError> {
+        self.push_views(offset, frames.iter().map(|f| Ok(f.into())), now_micros)
+            .map(|p| p.frames)
+    }
+
+    /// [`FrameBuffer::push_record`] straight from the record's bytes (a `TelemetryBatch`): the
+    /// frames are read in place ([`BatchFrames`]), with no allocation per frame. Bytes that are
+    /// not a valid batch are [`FrameError::Undecodable`], and nothing of the record is buffered.
+    pub fn push_encoded(
+        &mut self,
+        offset: i64,
+        value: &[u8],
+        now_micros: i64,
+    ) -> Result<Pushed, FrameError> {
+        self.push_views(offset, BatchFrames::new(value), now_micros)
+    }
+
+    fn push_views<'a>(
+        &mut self,
+        offset: i64,
+        frames: impl Iterator<Item = Result<FrameView<'a>, CodecError>>,
+        now_micros: i64,
+    ) -> Result<Pushed, FrameError> {
         self.note_offset(offset);
         let start = self.rows.len();
         let mut procedure = None;
+        let mut newest = i64::MIN;
         for f in frames {
-            let mut row = match row_of(f, now_micros) {
-                Ok(row) => row,
+            let row = f
+                .map_err(|e| FrameError::Undecodable(Arc::new(e)))
+                .and_then(|f| {
+                    let mut row = row_of(&f, now_micros)?;
+                    if *procedure.get_or_insert(row.procedure_id) != row.procedure_id {
+                        return Err(FrameError::MixedProcedures { seq: f.seq });
+                    }
+                    row.tool = self.intern(f.tool_type);
+                    Ok(row)
+                });
+            match row {
+                Ok(row) => {
+                    newest = newest.max(row.timestamp);
+                    self.rows.push(row);
+                }
                 Err(e) => {
                     self.rows.truncate(start);
                     return Err(e);
                 }
-            };
-            if *procedure.get_or_insert(row.procedure_id) != row.procedure_id {
-                self.rows.truncate(start);
-                return Err(FrameError::MixedProcedures { seq: f.seq });
             }
-            row.tool = self.intern(&f.tool_type);
-            self.rows.push(row);
         }
-        Ok(self.rows.len() - start)
+        Ok(Pushed {
+            frames: self.rows.len() - start,
+            newest,
+        })
     }
 
     /// Records that the offset was consumed (e.g. a record sent to the dead-letter topic).

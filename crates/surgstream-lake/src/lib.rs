@@ -11,7 +11,7 @@ mod path;
 pub mod schema;
 mod store;
 
-pub use buffer::{FrameBuffer, FrameError, HourBatch};
+pub use buffer::{FrameBuffer, FrameError, HourBatch, Pushed};
 pub use path::{HourKey, LakePath, TABLE};
 pub use store::{
     Lake, LakeError, WrittenFile, encode_parquet, read_keys, read_timestamps, writer_properties,

@@ -334,11 +334,7 @@ impl Lake {
 }
 
 /// The batches of a lake file, reading only `columns`.
-fn read_columns(
-    name: &str,
-    bytes: Bytes,
-    columns: &[&str],
-) -> Result<Vec<RecordBatch>, LakeError> {
+fn read_columns(name: &str, bytes: Bytes, columns: &[&str]) -> Result<Vec<RecordBatch>, LakeError> {
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let bad = |reason: String| LakeError::Read {

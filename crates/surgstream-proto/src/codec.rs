@@ -17,6 +17,17 @@ pub enum CodecError {
         #[source]
         source: prost::DecodeError,
     },
+    /// The bytes are not a valid protobuf encoding of the expected message (found by the
+    /// in-place reader, which says where).
+    #[error("cannot decode {message}: {reason} at byte {at}")]
+    Malformed {
+        /// Which message was expected.
+        message: &'static str,
+        /// What was wrong.
+        reason: &'static str,
+        /// Byte offset in the record value.
+        at: usize,
+    },
     /// A UUID field did not hold exactly 16 bytes.
     #[error("field {field} must be a 16-byte UUID, got {len} bytes")]
     BadUuid {

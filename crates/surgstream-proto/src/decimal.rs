@@ -31,6 +31,21 @@ pub enum DecimalError {
     },
 }
 
+/// 10^n for n in 0..=22: each is exact in an f64 (5^22 < 2^53), as `10f64.powi(n)` is, without
+/// its library call per value.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+fn pow10(n: i32) -> f64 {
+    usize::try_from(n)
+        .ok()
+        .and_then(|i| POW10.get(i))
+        .copied()
+        .unwrap_or_else(|| 10f64.powi(n))
+}
+
 impl DecimalType {
     /// DECIMAL(precision, scale).
     pub const fn new(precision: u8, scale: i8) -> Self {
@@ -43,8 +58,8 @@ impl DecimalType {
         if !value.is_finite() {
             return Err(DecimalError::NotFinite { value });
         }
-        let scaled = (value * 10f64.powi(i32::from(self.scale))).round();
-        let limit = 10f64.powi(i32::from(self.precision));
+        let scaled = (value * pow10(i32::from(self.scale))).round();
+        let limit = pow10(i32::from(self.precision));
         if scaled.abs() >= limit {
             return Err(DecimalError::Overflow {
                 value,
@@ -52,14 +67,26 @@ impl DecimalType {
                 scale: self.scale,
             });
         }
-        // |scaled| < 10^38 here, so the cast is exact for every precision we use (≤ 15 digits).
-        Ok(scaled as i128)
+        // |scaled| < 10^precision: through i64 (one instruction) up to 18 digits, else i128
+        // (a library call; exact below 10^38).
+        Ok(if self.precision <= 18 {
+            scaled as i64 as i128
+        } else {
+            scaled as i128
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_powi() {
+        for n in -3..30 {
+            assert_eq!(pow10(n).to_bits(), 10f64.powi(n).to_bits(), "10^{n}");
+        }
+    }
 
     #[test]
     fn rounds_to_scale() {
