@@ -30,12 +30,12 @@ const IDLE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Brokers and timeout (the topic names are the bench's own: `bench-<unix time>.<topic>`).
+    /// Brokers and timeout (the topic names are the bench's own: `bench-<unix time>-<pid>.<topic>`).
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub db: DbArgs,
-    /// Flush settings, as for `ingest` (the lake gets a fresh `bench-<unix time>` subdirectory).
+    /// Flush settings, as for `ingest` (the lake gets a fresh `bench-<unix time>-<pid>` subdirectory).
     #[command(flatten)]
     pub opts: IngestOpts,
     /// About this many frames are pre-filled (the seed profile at the matching --scale).
@@ -114,18 +114,16 @@ pub struct BenchResult {
 
 pub async fn run(mut a: BenchArgs) -> Result<()> {
     let stamp = chrono::Utc::now();
-    let prefix = format!("bench-{}.", stamp.timestamp());
+    // Unique per run, even for two runs started in the same second.
+    let run_id = format!("bench-{}-{}", stamp.timestamp(), std::process::id());
+    let prefix = format!("{run_id}.");
     let topic = |t: &str| format!("{prefix}{t}");
     a.kafka.telemetry_topic = topic(topics::TELEMETRY);
     a.kafka.events_topic = topic(topics::EVENTS);
     a.opts.telemetry_dlq_topic = topic(topics::TELEMETRY_DLQ);
     a.opts.events_dlq_topic = topic(topics::EVENTS_DLQ);
-    a.opts.group = format!("bench-{}", stamp.timestamp());
-    a.opts.lake = format!(
-        "{}/bench-{}",
-        a.opts.lake.trim_end_matches('/'),
-        stamp.timestamp()
-    );
+    a.opts.group.clone_from(&run_id);
+    a.opts.lake = format!("{}/{run_id}", a.opts.lake.trim_end_matches('/'));
     crate::topics::run(crate::topics::TopicsArgs {
         brokers: a.kafka.brokers.clone(),
         telemetry_partitions: 4,

@@ -61,3 +61,84 @@ async fn bench_drains_what_it_prefilled_and_reports_it() {
     assert!(r["peak_rss_mib"].as_f64().is_some_and(|m| m > 1.0), "{r}");
     assert!(r["cpu_seconds"].as_f64().is_some_and(|c| c > 0.0), "{r}");
 }
+
+/// `bench --live`: a short paced feed; everything sent is committed, every committed frame is
+/// counted once (measured or warm-up), and each latency is positive (a file is never committed
+/// before the frames in it were stamped) and ordered p50 ≤ p90 ≤ p99 ≤ p99.9 ≤ max. No bound on
+/// the latency itself: that is a benchmark's figure, not a test's.
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_live_measures_every_committed_frame() {
+    let env = TestEnv::new("bench_live").await;
+    let json = env.lake.with_extension("live.json");
+    let out = run(
+        &[
+            "bench".to_owned(),
+            "--live".into(),
+            "--brokers".into(),
+            brokers(),
+            "--database-url".into(),
+            env.database_url(),
+            "--lake".into(),
+            env.lake.display().to_string(),
+            "--rate".into(),
+            "2000".into(),
+            "--hz".into(),
+            "500".into(),
+            "--duration".into(),
+            "8s".into(),
+            "--warmup".into(),
+            "2s".into(),
+            "--max-age".into(),
+            "1s".into(),
+            "--output".into(),
+            json.display().to_string(),
+        ],
+        Duration::from_secs(300),
+    )
+    .await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in ["latency p50 / p90", "latency p99 / p99.9", "p99 target"] {
+        assert!(table.contains(row), "no {row} row: {table}");
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("result")).expect("JSON");
+    assert_eq!(r["rooms"], 4, "2000 frames/s at 500 Hz: {r}");
+    let sent = r["frames_sent"].as_u64().expect("frames_sent");
+    assert!(sent > 0, "{r}");
+    assert_eq!(r["frames_written"].as_u64(), Some(sent), "{r}");
+    assert_eq!(
+        r["measured_frames"]
+            .as_u64()
+            .zip(r["warmup_frames"].as_u64())
+            .map(|(m, w)| m + w),
+        Some(sent),
+        "every committed frame is measured or left out as warm-up: {r}"
+    );
+    assert!(r["measured_frames"].as_u64().is_some_and(|m| m > 0), "{r}");
+    assert_eq!(
+        env.count("SELECT COALESCE(sum(rows), 0)::bigint FROM lake_files")
+            .await,
+        sent as i64
+    );
+    let q: Vec<f64> = [
+        "latency_p50_seconds",
+        "latency_p90_seconds",
+        "latency_p99_seconds",
+        "latency_p999_seconds",
+        "latency_max_seconds",
+    ]
+    .iter()
+    .map(|k| r[*k].as_f64().unwrap_or_else(|| panic!("{k}: {r}")))
+    .collect();
+    assert!(q[0] > 0.0, "a frame committed before it was stamped: {r}");
+    assert!(
+        q.windows(2).all(|w| w[0] <= w[1]),
+        "quantiles out of order: {q:?}"
+    );
+    assert_eq!(r["dead_letters"], 0);
+}

@@ -134,6 +134,19 @@ async fn bad_option_values_name_the_option() {
             "{args:?}: {err}"
         );
     }
+    // A consumer property the delivery guarantee rests on cannot be overridden.
+    for option in [
+        "enable.auto.commit=true",
+        "auto.offset.reset=latest",
+        "nonsense",
+    ] {
+        let (code, err) = fails(&["ingest", "--consumer-option", option]).await;
+        assert_eq!(code, 2, "{option}: {err}");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.contains("--consumer-option"), "{option}: {err}");
+    }
+    let (_, err) = fails(&["ingest", "--consumer-option", "enable.auto.commit=true"]).await;
+    assert!(err.contains("set by surgstream itself"), "{err}");
     // Values that parse but make no sense are refused by the simulator, naming the option.
     let (code, err) = fails(&["sim", "--robots", "0"]).await;
     assert_eq!(code, 1);
