@@ -1,5 +1,6 @@
 //! `surgstream bench` end to end on a small pre-fill: it drains everything it sent, prints its
-//! table and writes a JSON result whose counts agree with the lake and tables.
+//! table and writes a JSON result whose counts agree with the lake and tables; and `bench
+//! --live` on a short paced feed.
 
 mod common;
 
@@ -7,33 +8,37 @@ use std::time::Duration;
 
 use common::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bench_drains_what_it_prefilled_and_reports_it() {
-    let env = TestEnv::new("bench").await;
+/// Runs `surgstream bench` with `extra` options on the test's database and lake; its table
+/// (stdout) and JSON result.
+async fn bench(env: &TestEnv, extra: &[&str]) -> (String, serde_json::Value) {
     let json = env.lake.with_extension("bench.json");
-    let out = run(
-        &[
-            "bench".to_owned(),
-            "--brokers".into(),
-            brokers(),
-            "--database-url".into(),
-            env.database_url(),
-            "--lake".into(),
-            env.lake.display().to_string(),
-            "--frames".into(),
-            "5000".into(),
-            "--output".into(),
-            json.display().to_string(),
-        ],
-        Duration::from_secs(300),
-    )
-    .await;
-    let table = String::from_utf8_lossy(&out.stdout);
+    let mut args = vec![
+        "bench".to_owned(),
+        "--brokers".into(),
+        brokers(),
+        "--database-url".into(),
+        env.database_url(),
+        "--lake".into(),
+        env.lake.display().to_string(),
+        "--output".into(),
+        json.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let out = run(&args, Duration::from_secs(300)).await;
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{table}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let r = serde_json::from_str(&std::fs::read_to_string(&json).expect("result")).expect("JSON");
+    (table, r)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_drains_what_it_prefilled_and_reports_it() {
+    let env = TestEnv::new("bench").await;
+    let (table, r) = bench(&env, &["--frames", "5000"]).await;
     for row in [
         "frames/s",
         "events/s",
@@ -43,8 +48,6 @@ async fn bench_drains_what_it_prefilled_and_reports_it() {
     ] {
         assert!(table.contains(row), "no {row} row: {table}");
     }
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("result")).expect("JSON");
     let frames = r["frames"].as_i64().expect("frames");
     assert!(frames > 4_000, "about --frames were pre-filled: {r}");
     assert_eq!(r["frames_written"], r["frames"]);
@@ -69,44 +72,26 @@ async fn bench_drains_what_it_prefilled_and_reports_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bench_live_measures_every_committed_frame() {
     let env = TestEnv::new("bench_live").await;
-    let json = env.lake.with_extension("live.json");
-    let out = run(
+    let (table, r) = bench(
+        &env,
         &[
-            "bench".to_owned(),
-            "--live".into(),
-            "--brokers".into(),
-            brokers(),
-            "--database-url".into(),
-            env.database_url(),
-            "--lake".into(),
-            env.lake.display().to_string(),
-            "--rate".into(),
-            "2000".into(),
-            "--hz".into(),
-            "500".into(),
-            "--duration".into(),
-            "8s".into(),
-            "--warmup".into(),
-            "2s".into(),
-            "--max-age".into(),
-            "1s".into(),
-            "--output".into(),
-            json.display().to_string(),
+            "--live",
+            "--rate",
+            "2000",
+            "--hz",
+            "500",
+            "--duration",
+            "8s",
+            "--warmup",
+            "2s",
+            "--max-age",
+            "1s",
         ],
-        Duration::from_secs(300),
     )
     .await;
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{table}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     for row in ["latency p50 / p90", "latency p99 / p99.9", "p99 target"] {
         assert!(table.contains(row), "no {row} row: {table}");
     }
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("result")).expect("JSON");
     assert_eq!(r["rooms"], 4, "2000 frames/s at 500 Hz: {r}");
     let sent = r["frames_sent"].as_u64().expect("frames_sent");
     assert!(sent > 0, "{r}");

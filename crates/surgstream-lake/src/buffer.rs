@@ -240,14 +240,14 @@ impl FrameBuffer {
     fn push_views<'a>(
         &mut self,
         offset: i64,
-        frames: impl Iterator<Item = Result<FrameView<'a>, CodecError>>,
+        mut frames: impl Iterator<Item = Result<FrameView<'a>, CodecError>>,
         now_micros: i64,
     ) -> Result<Pushed, FrameError> {
         self.note_offset(offset);
         let start = self.rows.len();
         let mut procedure = None;
         let mut newest = i64::MIN;
-        for f in frames {
+        for f in frames.by_ref() {
             let row = f
                 .map_err(|e| FrameError::Undecodable(Arc::new(e)))
                 .and_then(|f| {
@@ -265,6 +265,14 @@ impl FrameBuffer {
                 }
                 Err(e) => {
                     self.rows.truncate(start);
+                    // A record that does not decode is undecodable, whatever its first frames
+                    // hold: the rest is read for a decoding error, so that the dead letter's
+                    // reason is the one prost's decode-then-check would give.
+                    if !matches!(e, FrameError::Undecodable(_))
+                        && let Some(Err(bad)) = frames.find(Result::is_err)
+                    {
+                        return Err(FrameError::Undecodable(Arc::new(bad)));
+                    }
                     return Err(e);
                 }
             }
@@ -406,6 +414,46 @@ mod tests {
             camera_zoom: 2.5,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn push_encoded_buffers_what_push_record_does_and_names_undecodable_records_so() {
+        use surgstream_proto::v1::TelemetryBatch;
+        let h = NOW - NOW % MICROS_PER_HOUR;
+        let batch = TelemetryBatch {
+            frames: vec![frame(3, 0, h + 1), frame(3, 1, h + 2)],
+        };
+        let bytes = surgstream_proto::encode_batch(&batch);
+        let (mut a, mut b) = (FrameBuffer::new(), FrameBuffer::new());
+        a.push_record(5, &batch.frames, NOW).expect("valid");
+        let pushed = b.push_encoded(5, &bytes, NOW).expect("valid");
+        assert_eq!(
+            pushed,
+            Pushed {
+                frames: 2,
+                newest: h + 2
+            }
+        );
+        assert_eq!(
+            format!("{:?}", a.to_hour_batches().expect("batches")),
+            format!("{:?}", b.to_hour_batches().expect("batches"))
+        );
+
+        // A first frame that fails its checks, then bytes that do not decode: prost refuses the
+        // whole record as undecodable before any check, and so does the in-place reader.
+        let mut bad = frame(3, 2, h + 3);
+        bad.robot_id = Bytes::from(vec![1u8; 5]);
+        let mut damaged =
+            surgstream_proto::encode_batch(&TelemetryBatch { frames: vec![bad] }).to_vec();
+        damaged.extend([0x0a, 0x09, 0x01]);
+        let e = b.push_encoded(6, &damaged, NOW).expect_err("undecodable");
+        assert_eq!(e.reason(), "undecodable", "{e}");
+        assert_eq!(b.rows(), 2, "nothing of a refused record is buffered");
+        assert_eq!(b.offsets(), Some((5, 6)), "its offset is covered");
+        // Without the damage the frame's own check names the reason.
+        damaged.truncate(damaged.len() - 3);
+        let e = b.push_encoded(7, &damaged, NOW).expect_err("bad uuid");
+        assert_eq!(e.reason(), "bad_uuid", "{e}");
     }
 
     #[test]
