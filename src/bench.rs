@@ -58,6 +58,9 @@ pub struct BenchArgs {
     /// first files) are left out of the latency figures.
     #[arg(long, default_value = "10s", requires = "live", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
+    /// Partitions of the bench's telemetry topic (its events topic has 2).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
     /// Where the JSON result goes.
     #[arg(long, default_value = "bench-result.json")]
     pub output: PathBuf,
@@ -126,7 +129,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
     a.opts.lake = format!("{}/{run_id}", a.opts.lake.trim_end_matches('/'));
     crate::topics::run(crate::topics::TopicsArgs {
         brokers: a.kafka.brokers.clone(),
-        telemetry_partitions: 4,
+        telemetry_partitions: a.partitions,
         events_partitions: 2,
         prefix: prefix.clone(),
         timeout: a.kafka.kafka_timeout.max(Duration::from_secs(15)),
