@@ -80,6 +80,7 @@ async fn metrics_move_and_readiness_follows_the_broker() {
     for series in [
         "surgstream_flushes_total{cause=\"age\"}",
         "surgstream_consumer_lag_messages{",
+        "surgstream_consumer_fetch_queue_messages ",
         "surgstream_write_lag_seconds ",
         "surgstream_end_to_end_latency_seconds_bucket{le=",
         "surgstream_flush_duration_seconds_bucket{le=",

@@ -196,8 +196,20 @@ struct Ctx {
 impl ClientContext for Ctx {
     /// Every 5 s (`statistics.interval.ms`): consumer lag per assigned partition, the records
     /// between Kafka's committed offset and the high watermark, as `kafka-consumer-groups`
-    /// reports it (the Kafka commit follows the PostgreSQL one).
+    /// reports it (the Kafka commit follows the PostgreSQL one); and the records fetched but not
+    /// yet handed to the ingestor.
     fn stats(&self, statistics: rdkafka::Statistics) {
+        // The consumer forwards every partition's queue to its one queue, and each partition
+        // reports that queue's count: one gauge, not one per partition.
+        let queued = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|(partition, _)| **partition >= 0)
+            .map(|(_, p)| p.fetchq_cnt)
+            .max()
+            .unwrap_or(0);
+        ::metrics::gauge!(metrics::FETCH_QUEUE).set(queued as f64);
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {

@@ -41,6 +41,9 @@ pub const STORE_RETRIES: &str = "surgstream_lake_store_retries_total";
 pub const FENCED_FLUSHES: &str = "surgstream_fenced_flushes_total";
 /// Records between a partition's position and its high watermark, by `topic` and `partition`.
 pub const CONSUMER_LAG: &str = "surgstream_consumer_lag_messages";
+/// Records fetched from the broker and waiting in librdkafka's queue for the ingestor: lag with
+/// a full queue is the ingestor's, with an empty one the fetches'.
+pub const FETCH_QUEUE: &str = "surgstream_consumer_fetch_queue_messages";
 /// Seconds between now and the newest frame committed to the lake.
 pub const WRITE_LAG: &str = "surgstream_write_lag_seconds";
 /// Bytes per committed Parquet file.
@@ -58,6 +61,11 @@ pub fn describe() {
         CONSUMER_LAG,
         Unit::Count,
         "Records between the consumer's position and the high watermark, by topic and partition."
+    );
+    describe_gauge!(
+        FETCH_QUEUE,
+        Unit::Count,
+        "Records fetched and waiting in the client's queue for the ingestor."
     );
     describe_gauge!(
         WRITE_LAG,
