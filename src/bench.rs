@@ -18,9 +18,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use surgstream_proto::topics;
 
-use crate::cli::{
-    DbArgs, IngestOpts, KafkaArgs, connect_db, ingest_config, open_lake, shutdown_token,
-};
+use crate::cli::{DbArgs, IngestOpts, KafkaArgs, prepare_ingest, shutdown_token};
 
 /// Frames the seed profile sends at `--scale 1` (the data model's two-year sample), to within
 /// a few hundred whatever the seed.
@@ -141,7 +139,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
 
     // Pre-fill, in a child process.
     let scale = a.frames as f64 / SEED_FRAMES_AT_SCALE_1;
-    let report_path = std::env::temp_dir().join(format!("surgstream-{prefix}sim.json"));
+    let report_path = sim_report_path(&prefix);
     say!(
         "bench: pre-filling {prefix}* with ~{} frames (seed profile, --scale {scale:.3})",
         a.frames
@@ -163,23 +161,11 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
         "the pre-fill (surgstream sim) failed: {status}"
     );
     let prefill_seconds = started.elapsed().as_secs_f64();
-    let sim: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path)
-            .with_context(|| format!("cannot read {}", report_path.display()))?,
-    )?;
-    let _ = std::fs::remove_file(&report_path);
+    let sim = take_sim_report(&report_path)?;
     let count = |k: &str| sim[k].as_u64().unwrap_or(0);
 
     // Drain.
-    let lake = open_lake(&a.opts.lake)?;
-    let store = connect_db(&a.db).await?;
-    store.migrate().await?;
-    let cfg = ingest_config(&a.kafka, &a.opts, Some(IDLE));
-    crate::http::serve(
-        a.opts.metrics_addr,
-        crate::http::ingest_ready(cfg.health.clone()),
-    )
-    .await?;
+    let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, Some(IDLE)).await?;
     say!(
         "bench: draining with `ingest` (group {}, lake {}, PostgreSQL {})",
         cfg.group,
@@ -188,10 +174,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
     );
     let cpu0 = cpu_seconds();
     let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
-    let cpu = cpu_seconds()
-        .zip(cpu0)
-        .map(|(b, a)| b - a)
-        .unwrap_or(f64::NAN);
+    let cpu = diff(cpu_seconds(), cpu0);
     let drain = (report.elapsed_seconds - IDLE.as_secs_f64()).max(1e-9);
     let frames_written = report.frames_written;
     let result = BenchResult {
@@ -218,8 +201,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
         flushes: report.flushes.clone(),
         dead_letters: report.telemetry_dead_letters + report.event_dead_letters,
     };
-    std::fs::write(&a.output, serde_json::to_vec_pretty(&result)?)
-        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    write_result(&a.output, &result)?;
     print_table(&result);
     say!("bench: result in {}", a.output.display());
     anyhow::ensure!(
@@ -265,6 +247,27 @@ fn print_table(r: &BenchResult) {
     for (k, v) in rows {
         say!("  {k:<18} {v}");
     }
+}
+
+/// Where the child simulator writes its `--report`.
+fn sim_report_path(prefix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("surgstream-{prefix}sim.json"))
+}
+
+/// The child simulator's report, read and then removed.
+fn take_sim_report(path: &std::path::Path) -> Result<serde_json::Value> {
+    let sim = serde_json::from_str(
+        &std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    )?;
+    let _ = std::fs::remove_file(path);
+    Ok(sim)
+}
+
+/// The JSON result, to `--output`.
+fn write_result(path: &std::path::Path, result: &impl Serialize) -> Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(result)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// User + system CPU seconds of this process so far (Linux: /proc/self/stat, in USER_HZ = 100).
@@ -391,24 +394,17 @@ pub struct LiveResult {
 
 async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>) -> Result<()> {
     let rooms = a.rate.div_ceil(a.hz);
-    let lake = open_lake(&a.opts.lake)?;
-    let store = connect_db(&a.db).await?;
-    store.migrate().await?;
+    let rate = u64::from(rooms) * u64::from(a.hz);
     // The idle exit must not come before the last partial buffers flush for age.
     let idle = a.opts.max_age + Duration::from_secs(2);
-    let cfg = ingest_config(&a.kafka, &a.opts, Some(idle));
+    let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, Some(idle)).await?;
     let group = cfg.group.clone();
-    crate::http::serve(
-        a.opts.metrics_addr,
-        crate::http::ingest_ready(cfg.health.clone()),
-    )
-    .await?;
     let shutdown = shutdown_token();
     let sim_done = tokio_util::sync::CancellationToken::new();
     say!(
         "bench: live, {rooms} rooms × {} Hz = {} frames/s for {}, ingest group {group}, lake {}, PostgreSQL {}",
         a.hz,
-        u64::from(rooms) * u64::from(a.hz),
+        rate,
         humantime::format_duration(a.duration),
         lake.url(),
         store.target()
@@ -423,7 +419,7 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
     ));
 
     let start = chrono::Utc::now();
-    let report_path = std::env::temp_dir().join(format!("surgstream-{prefix}sim.json"));
+    let report_path = sim_report_path(&prefix);
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["sim", "--profile", "live", "--brokers", &a.kafka.brokers])
         .args(["--telemetry-topic", &a.kafka.telemetry_topic])
@@ -467,11 +463,7 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
         status.success(),
         "the live feed (surgstream sim) failed: {status}"
     );
-    let sim: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path)
-            .with_context(|| format!("cannot read {}", report_path.display()))?,
-    )?;
-    let _ = std::fs::remove_file(&report_path);
+    let sim = take_sim_report(&report_path)?;
 
     // Each committed frame's latency, from the lake and the manifest.
     say!("bench: reading the committed frames' timestamps back from the lake");
@@ -496,6 +488,7 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
     let frames_sent = sim["frames"].as_u64().unwrap_or(0);
     let simulated = sim["simulated_seconds"].as_f64().unwrap_or(f64::NAN);
     let target = a.opts.max_age.as_secs_f64() + 1.0;
+    let p99 = q(0.99);
     let result = LiveResult {
         date: stamp.to_rfc3339(),
         cores: cores(),
@@ -503,7 +496,7 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
         topic_prefix: prefix,
         rooms,
         hz: a.hz,
-        rate: u64::from(rooms) * u64::from(a.hz),
+        rate,
         duration_seconds: a.duration.as_secs_f64(),
         frames_sent,
         frames_per_second_sent: frames_sent as f64 / simulated,
@@ -516,11 +509,11 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
         measured_frames: latencies.len() as u64,
         latency_p50_seconds: q(0.50),
         latency_p90_seconds: q(0.90),
-        latency_p99_seconds: q(0.99),
+        latency_p99_seconds: p99,
         latency_p999_seconds: q(0.999),
         latency_max_seconds: q(1.0),
         p99_target_seconds: target,
-        p99_target_met: !latencies.is_empty() && q(0.99) <= target,
+        p99_target_met: !latencies.is_empty() && p99 <= target,
         ingest_peak_rss_mib: rss,
         ingest_cpu_seconds: cpu,
         sim_cpu_seconds: sim_cpu,
@@ -529,8 +522,7 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
         flushes: report.flushes.clone(),
         dead_letters: report.telemetry_dead_letters + report.event_dead_letters,
     };
-    std::fs::write(&a.output, serde_json::to_vec_pretty(&result)?)
-        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    write_result(&a.output, &result)?;
     print_live_table(&result);
     say!("bench: result in {}", a.output.display());
     anyhow::ensure!(

@@ -612,16 +612,28 @@ pub fn print_sim_report(r: &SimReport) {
     );
 }
 
-async fn ingest(a: IngestArgs) -> Result<()> {
-    let lake = open_lake(&a.opts.lake)?;
-    let store = connect_db(&a.db).await?;
+/// What an ingestor needs before it runs: the lake, the migrated database, its configuration,
+/// and `/metrics`, `/healthz`, `/readyz` served when --metrics-addr is set.
+pub async fn prepare_ingest(
+    k: &KafkaArgs,
+    db: &DbArgs,
+    o: &IngestOpts,
+    until_idle: Option<Duration>,
+) -> Result<(Lake, Store, IngestConfig)> {
+    let lake = open_lake(&o.lake)?;
+    let store = connect_db(db).await?;
     store.migrate().await?;
-    let cfg = ingest_config(&a.kafka, &a.opts, a.until_idle);
+    let cfg = ingest_config(k, o, until_idle);
     crate::http::serve(
-        a.opts.metrics_addr,
+        o.metrics_addr,
         crate::http::ingest_ready(cfg.health.clone()),
     )
     .await?;
+    Ok((lake, store, cfg))
+}
+
+async fn ingest(a: IngestArgs) -> Result<()> {
+    let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, a.until_idle).await?;
     let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
     say!(
         "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s; flushes by cause: {}",
