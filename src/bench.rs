@@ -11,11 +11,13 @@
 //! measurement is made after the run, from what was committed, so it adds nothing to the path
 //! it measures.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use surgstream_proto::latency::{LatencySummary, PartitionLatencies};
 use surgstream_proto::topics;
 
 use crate::cli::{DbArgs, IngestOpts, KafkaArgs, prepare_ingest, shutdown_token};
@@ -108,7 +110,7 @@ pub struct BenchResult {
     /// cpu_seconds per million frames.
     pub cpu_seconds_per_million_frames: f64,
     /// Flushes by cause.
-    pub flushes: std::collections::BTreeMap<&'static str, u64>,
+    pub flushes: BTreeMap<&'static str, u64>,
     /// Dead letters (0 expected).
     pub dead_letters: u64,
 }
@@ -387,9 +389,27 @@ pub struct LiveResult {
     /// Share of all cores busy over the run (ingestor, simulator, broker, PostgreSQL, the rest).
     pub machine_busy_percent: f64,
     /// Flushes by cause.
-    pub flushes: std::collections::BTreeMap<&'static str, u64>,
+    pub flushes: BTreeMap<&'static str, u64>,
     /// Dead letters (0 expected).
     pub dead_letters: u64,
+    /// Where each telemetry partition's latency goes.
+    pub partitions: BTreeMap<i32, PartitionLatency>,
+}
+
+/// One telemetry partition's latency, split where it can be measured without adding to the
+/// path: the producer's send → the broker's acknowledgement (the simulator's delivery reports),
+/// send → received by the ingestor (the record's Kafka timestamp against the ingestor's
+/// clock), and each frame's own timestamp → its file committed (the lake and the manifest).
+#[derive(Debug, Serialize)]
+pub struct PartitionLatency {
+    /// Frames committed from this partition (after the warm-up).
+    pub measured_frames: u64,
+    /// Send → acknowledged by the broker (records).
+    pub acknowledged: LatencySummary,
+    /// Send → received by the ingestor (records).
+    pub received: LatencySummary,
+    /// Frame timestamp → committed in the lake (frames, after the warm-up).
+    pub committed: LatencySummary,
 }
 
 async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>) -> Result<()> {
@@ -469,20 +489,40 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
     say!("bench: reading the committed frames' timestamps back from the lake");
     let measured_from = start.timestamp_micros() + i64::try_from(a.warmup.as_micros())?;
     let mut latencies: Vec<i64> = Vec::new();
+    let mut committed_by_partition = PartitionLatencies::default();
+    let mut measured_by_partition: BTreeMap<i32, u64> = BTreeMap::new();
     let mut warmup_frames = 0u64;
     let files =
         surgstream_store::offsets::commit_times(store.pool(), &group, &a.kafka.telemetry_topic)
             .await?;
-    for (path, committed) in &files {
+    for (path, partition, committed) in &files {
         let committed = committed.timestamp_micros();
         for ts in surgstream_lake::read_timestamps(path, lake.get(path).await?)? {
             if ts < measured_from {
                 warmup_frames += 1;
             } else {
                 latencies.push(committed - ts);
+                committed_by_partition.record(*partition, committed - ts);
+                *measured_by_partition.entry(*partition).or_default() += 1;
             }
         }
     }
+    let acknowledged: BTreeMap<i32, LatencySummary> =
+        serde_json::from_value(sim["delivery_latency"].clone())
+            .context("the simulator's report has no delivery_latency")?;
+    let partitions = committed_by_partition
+        .by_partition()
+        .into_iter()
+        .map(|(p, committed)| {
+            let latency = PartitionLatency {
+                measured_frames: measured_by_partition.get(&p).copied().unwrap_or(0),
+                acknowledged: acknowledged.get(&p).copied().unwrap_or_default(),
+                received: report.record_age.get(&p).copied().unwrap_or_default(),
+                committed,
+            };
+            (p, latency)
+        })
+        .collect();
     latencies.sort_unstable();
     let q = |p: f64| percentile(&latencies, p) as f64 / 1e6;
     let frames_sent = sim["frames"].as_u64().unwrap_or(0);
@@ -521,6 +561,7 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
         machine_busy_percent: busy,
         flushes: report.flushes.clone(),
         dead_letters: report.telemetry_dead_letters + report.event_dead_letters,
+        partitions,
     };
     write_result(&a.output, &result)?;
     print_live_table(&result);
@@ -631,5 +672,28 @@ fn print_live_table(r: &LiveResult) {
     ];
     for (k, v) in rows {
         say!("  {k:<20} {v}");
+    }
+    say!(
+        "  {:<9} {:>9}  {:>22}  {:>22}  {:>22}",
+        "partition",
+        "frames",
+        "send→acked p50/p99/max",
+        "send→received",
+        "frame→committed"
+    );
+    let q = |l: &LatencySummary| {
+        format!(
+            "{:.2} / {:.2} / {:.2}",
+            l.p50_seconds, l.p99_seconds, l.max_seconds
+        )
+    };
+    for (p, l) in &r.partitions {
+        say!(
+            "  {p:<9} {:>9}  {:>22}  {:>22}  {:>22}",
+            l.measured_frames,
+            q(&l.acknowledged),
+            q(&l.received),
+            q(&l.committed)
+        );
     }
 }

@@ -42,6 +42,11 @@ fn buckets(b: PrometheusBuilder) -> Result<PrometheusBuilder> {
     ];
     Ok(
         b.set_buckets_for_metric(Matcher::Full(m::END_TO_END_LATENCY.into()), &seconds_long)?
+            .set_buckets_for_metric(Matcher::Full(m::RECORD_AGE.into()), &seconds_long)?
+            .set_buckets_for_metric(
+                Matcher::Full(surgstream_sim::kafka::DELIVERY_SECONDS.into()),
+                &seconds_long,
+            )?
             .set_buckets_for_metric(Matcher::Full(m::FLUSH_DURATION.into()), &seconds_short)?
             .set_buckets_for_metric(Matcher::Full(m::PG_TRANSACTION.into()), &seconds_short)?
             .set_buckets_for_metric(Matcher::Full(m::ROWS_PER_FILE.into()), &rows)?

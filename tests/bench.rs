@@ -126,4 +126,49 @@ async fn bench_live_measures_every_committed_frame() {
         "quantiles out of order: {q:?}"
     );
     assert_eq!(r["dead_letters"], 0);
+
+    // The per-partition split: every measured frame in one partition's row, each stage's
+    // quantiles in order, and the stages nested (a record is acknowledged and received before
+    // the frames it carries are committed; a buffer's oldest record waits --max-age, as at
+    // this rate no buffer fills first).
+    assert!(
+        table.contains("send→received"),
+        "no partition table: {table}"
+    );
+    let parts = r["partitions"].as_object().expect("partitions");
+    assert!(!parts.is_empty(), "{r}");
+    let measured: u64 = parts
+        .values()
+        .map(|p| p["measured_frames"].as_u64().expect("measured_frames"))
+        .sum();
+    assert_eq!(Some(measured), r["measured_frames"].as_u64(), "{r}");
+    for (partition, p) in parts {
+        for stage in ["acknowledged", "received", "committed"] {
+            let s = &p[stage];
+            assert!(
+                s["records"].as_u64().is_some_and(|n| n > 0),
+                "partition {partition}: nothing in {stage}: {p}"
+            );
+            let q: Vec<f64> = ["p50_seconds", "p90_seconds", "p99_seconds", "max_seconds"]
+                .iter()
+                .map(|k| s[*k].as_f64().unwrap_or_else(|| panic!("{k}: {p}")))
+                .collect();
+            assert!(
+                q.windows(2).all(|w| w[0] <= w[1]),
+                "partition {partition} {stage}: quantiles out of order: {q:?}"
+            );
+        }
+        let median = |stage: &str| p[stage]["p50_seconds"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            median("acknowledged") <= median("committed")
+                && median("received") <= median("committed"),
+            "partition {partition}: frames committed before their records arrived: {p}"
+        );
+        assert!(
+            p["committed"]["max_seconds"]
+                .as_f64()
+                .is_some_and(|c| c >= 1.0),
+            "partition {partition}: no frame waited --max-age 1s: {p}"
+        );
+    }
 }

@@ -83,6 +83,7 @@ async fn metrics_move_and_readiness_follows_the_broker() {
         "surgstream_consumer_fetch_queue_messages ",
         "surgstream_write_lag_seconds ",
         "surgstream_end_to_end_latency_seconds_bucket{le=",
+        "surgstream_consumer_record_age_seconds_bucket{le=",
         "surgstream_flush_duration_seconds_bucket{le=",
         "surgstream_postgres_transaction_seconds_bucket{le=",
         "surgstream_lake_file_rows_bucket{le=",
@@ -103,6 +104,10 @@ async fn metrics_move_and_readiness_follows_the_broker() {
     assert_eq!(
         metric(&sim_page, "surgstream_sim_target_frames_per_second"),
         400.0
+    );
+    assert!(
+        sim_page.contains("surgstream_sim_delivery_seconds_bucket{le="),
+        "{sim_page}"
     );
     assert_eq!(
         http_get(sim_port, "/readyz").await.expect("sim /readyz").0,

@@ -30,6 +30,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::{ClientConfig, ClientContext, Message};
 use serde::Serialize;
 use surgstream_lake::{FrameBuffer, Lake, LakeError, LakePath, encode_parquet, writer_properties};
+use surgstream_proto::latency::{LatencySummary, PartitionLatencies};
+use surgstream_proto::time::now_micros;
 use surgstream_proto::{headers, v1::Event};
 use surgstream_store::offsets::{self, LakeFile};
 use surgstream_store::{Applied, Source, Store, StoreError, apply_events};
@@ -171,7 +173,15 @@ pub struct IngestReport {
     pub fenced_flushes: u64,
     /// Seconds from start to exit.
     pub elapsed_seconds: f64,
+    /// Telemetry records per partition, from their send (the record's Kafka timestamp) to
+    /// being received here: the broker's and the fetches' part of the end-to-end latency.
+    pub record_age: std::collections::BTreeMap<i32, LatencySummary>,
 }
+
+/// The consumer's `fetch.min.bytes` unless `--consumer-option` sets it.
+pub const FETCH_MIN_BYTES: &str = "1048576";
+/// The consumer's `fetch.wait.max.ms` unless `--consumer-option` sets it.
+pub const FETCH_WAIT_MAX_MS: &str = "100";
 
 /// How long a member may hold no partition before it rejoins the group (doubled each time).
 const REJOIN_AFTER: Duration = Duration::from_secs(20);
@@ -346,6 +356,8 @@ struct Ingest {
     shutdown: CancellationToken,
     /// Newest frame timestamp committed to the lake (µs), for the write lag.
     newest_committed: i64,
+    /// Telemetry records' age when received, per partition.
+    record_age: PartitionLatencies,
 }
 
 /// Consumer properties `--consumer-option` may not set: the group is its own option, and
@@ -377,6 +389,35 @@ pub fn check_consumer_option(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
+/// The ingest consumer's librdkafka properties: ours, then `--consumer-option`'s, then what
+/// the delivery guarantee rests on, which nothing overrides.
+fn consumer_config(brokers: &str, group: &str, options: &[(String, String)]) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", brokers)
+        .set("session.timeout.ms", "10000")
+        .set("statistics.interval.ms", "5000")
+        .set("client.id", "surgstream-ingest")
+        // Fewer, fuller fetches (librdkafka's defaults answer each fetch as soon as one byte is
+        // there): a broker that pays per request keeps up. Against Tansu at 100,000 frames/s,
+        // with librdkafka's defaults a partition's records waited up to 79 s on the broker and
+        // the producer's acknowledgements 12 s; with these, 6 s and 1 s (README, Performance).
+        // At most 100 ms more per fetch at low rates, well inside a flush's --max-age.
+        .set("fetch.min.bytes", FETCH_MIN_BYTES)
+        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+    for (k, v) in options {
+        client.set(k, v);
+    }
+    // Offsets live in PostgreSQL, never in Kafka, and a group without them starts from the
+    // beginning.
+    client
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest");
+    client
+}
+
 /// Runs until `shutdown` is cancelled or, with `until_idle`, until the topics are drained;
 /// everything buffered is flushed and committed before returning. With `idle_gate`, the idle
 /// exit is only considered once the gate is cancelled (the demo opens it when the simulator
@@ -400,24 +441,10 @@ pub async fn run(
             source: Box::new(source),
         }
     };
-    let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &cfg.brokers)
-        .set("session.timeout.ms", "10000")
-        .set("statistics.interval.ms", "5000")
-        .set("client.id", "surgstream-ingest");
-    for (k, v) in &cfg.consumer_options {
-        client.set(k, v);
-    }
-    // What the delivery guarantee rests on comes last: offsets live in PostgreSQL, never in
-    // Kafka, and a group without them starts from the beginning.
-    let consumer: StreamConsumer<Ctx> = client
-        .set("group.id", &cfg.group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(ctx.clone())
-        .map_err(kafka("create consumer"))?;
+    let consumer: StreamConsumer<Ctx> =
+        consumer_config(&cfg.brokers, &cfg.group, &cfg.consumer_options)
+            .create_with_context(ctx.clone())
+            .map_err(kafka("create consumer"))?;
     let consumer = Arc::new(consumer);
     check_topics(&consumer, &cfg).await?;
     let dlq = DeadLetters::connect(&cfg.brokers, cfg.timeout)
@@ -447,6 +474,7 @@ pub async fn run(
         report: IngestReport::default(),
         shutdown: shutdown.clone(),
         newest_committed: i64::MIN,
+        record_age: PartitionLatencies::default(),
     };
     let result = ingest.main_loop(&shutdown, idle_gate.as_ref()).await;
     let _stop_probes = probes.drop_guard();
@@ -454,6 +482,7 @@ pub async fn run(
         ingest.flush_all().await?;
     }
     ingest.report.elapsed_seconds = started.elapsed().as_secs_f64();
+    ingest.report.record_age = ingest.record_age.by_partition();
     result.map(|()| ingest.report)
 }
 
@@ -586,10 +615,6 @@ pub async fn discard_uncommitted(
         removed.push(p.clone());
     }
     Ok(removed)
-}
-
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
 }
 
 impl Ingest {
@@ -805,13 +830,19 @@ impl Ingest {
             offset,
         };
         let telemetry = key.0 == self.cfg.telemetry_topic;
+        let now = now_micros();
+        if telemetry && let Some(sent_ms) = m.timestamp().to_millis() {
+            let age = now - sent_ms * 1000;
+            self.record_age.record(key.1, age);
+            ::metrics::histogram!(metrics::RECORD_AGE).record(age.max(0) as f64 / 1e6);
+        }
         let rejected = if telemetry {
             check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH)
                 .and_then(|()| {
                     // Read in place, straight into the buffer: no per-frame allocation.
                     let pushed = state
                         .frames
-                        .push_encoded(offset, payload, now_micros())
+                        .push_encoded(offset, payload, now)
                         .map_err(|e| (e.reason(), e.to_string()))?;
                     ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(pushed.frames as u64);
                     state.newest_frame = state.newest_frame.max(pushed.newest);
@@ -1180,5 +1211,46 @@ impl Ingest {
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_config_defaults_yield_to_options_but_the_guarantee_does_not() {
+        let get = |c: &ClientConfig, k: &str| c.get(k).map(str::to_owned);
+        let plain = consumer_config("b:9092", "g", &[]);
+        assert_eq!(
+            get(&plain, "fetch.min.bytes").as_deref(),
+            Some(FETCH_MIN_BYTES)
+        );
+        assert_eq!(
+            get(&plain, "fetch.wait.max.ms").as_deref(),
+            Some(FETCH_WAIT_MAX_MS)
+        );
+        assert_eq!(get(&plain, "bootstrap.servers").as_deref(), Some("b:9092"));
+
+        let opt = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let tuned = consumer_config(
+            "b:9092",
+            "g",
+            &[
+                opt("fetch.min.bytes", "1"),
+                opt("fetch.wait.max.ms", "500"),
+                // check_consumer_option refuses these; were one to get through, it still loses.
+                opt("enable.auto.commit", "true"),
+                opt("group.id", "other"),
+            ],
+        );
+        assert_eq!(get(&tuned, "fetch.min.bytes").as_deref(), Some("1"));
+        assert_eq!(get(&tuned, "fetch.wait.max.ms").as_deref(), Some("500"));
+        assert_eq!(get(&tuned, "enable.auto.commit").as_deref(), Some("false"));
+        assert_eq!(
+            get(&tuned, "enable.auto.offset.store").as_deref(),
+            Some("false")
+        );
+        assert_eq!(get(&tuned, "group.id").as_deref(), Some("g"));
     }
 }

@@ -44,6 +44,10 @@ pub const CONSUMER_LAG: &str = "surgstream_consumer_lag_messages";
 /// Records fetched from the broker and waiting in librdkafka's queue for the ingestor: lag with
 /// a full queue is the ingestor's, with an empty one the fetches'.
 pub const FETCH_QUEUE: &str = "surgstream_consumer_fetch_queue_messages";
+/// A telemetry record's age when the ingestor receives it: now − its Kafka timestamp (the
+/// producer's send time). High while the fetch queue is empty: the broker or the fetches are
+/// behind, not the ingestor.
+pub const RECORD_AGE: &str = "surgstream_consumer_record_age_seconds";
 /// Seconds between now and the newest frame committed to the lake.
 pub const WRITE_LAG: &str = "surgstream_write_lag_seconds";
 /// Bytes per committed Parquet file.
@@ -158,5 +162,10 @@ pub fn describe() {
         END_TO_END_LATENCY,
         Unit::Seconds,
         "Newest frame timestamp of a flush → committed in the lake."
+    );
+    describe_histogram!(
+        RECORD_AGE,
+        Unit::Seconds,
+        "Telemetry record's Kafka timestamp (producer send time) → received by the ingestor."
     );
 }

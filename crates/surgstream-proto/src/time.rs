@@ -14,6 +14,13 @@ pub fn day_of(micros: i64) -> i32 {
     micros.div_euclid(MICROS_PER_DAY) as i32
 }
 
+/// The wall clock as a wire timestamp (0 for a clock set before 1970).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde::Serialize;
 use surgstream_proto::headers;
+use surgstream_proto::latency::{LatencySummary, PartitionLatencies};
 use surgstream_proto::v1::event::Body;
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +87,9 @@ pub struct SimReport {
     pub max_behind_seconds: f64,
     /// Whether records were sent in wall-clock time (a live run) or as fast as possible.
     pub paced: bool,
+    /// Telemetry records per partition, from the send (the record's Kafka timestamp) to the
+    /// broker's acknowledgement (acks=all): the broker's write time, as the producer sees it.
+    pub delivery_latency: BTreeMap<i32, LatencySummary>,
 }
 
 /// Creates the idempotent producer and checks that the broker answers and the topics exist.
@@ -178,6 +182,8 @@ pub const BYTES_SENT: &str = "surgstream_sim_bytes_sent_total";
 pub const DELIVERY_ERRORS: &str = "surgstream_sim_delivery_errors_total";
 /// How far a paced run is behind its schedule, in seconds.
 pub const BEHIND: &str = "surgstream_sim_behind_schedule_seconds";
+/// Telemetry records' time from send to the broker's acknowledgement, in seconds.
+pub const DELIVERY_SECONDS: &str = "surgstream_sim_delivery_seconds";
 /// A paced live run's frames per second if every room were in a procedure (the target's upper
 /// bound; compare with the rate of [`FRAMES_SENT`]).
 pub const TARGET_RATE: &str = "surgstream_sim_target_frames_per_second";
@@ -196,6 +202,7 @@ pub async fn run(
         ..SimReport::default()
     };
     let mut in_flight = FuturesUnordered::new();
+    let mut delivery = PartitionLatencies::default();
     let t0 = tokio::time::Instant::now();
     let wall0 = Instant::now();
     let content = headers::PROTOBUF;
@@ -284,7 +291,7 @@ pub async fn run(
                     rec = back;
                     // The local queue is full: let deliveries complete, then try again.
                     match in_flight.next().await {
-                        Some(done) => account(&mut report, done),
+                        Some(done) => account(&mut report, &mut delivery, done),
                         None => tokio::time::sleep(Duration::from_millis(5)).await,
                     }
                 }
@@ -297,18 +304,19 @@ pub async fn run(
         }
         while in_flight.len() >= MAX_IN_FLIGHT {
             if let Some(done) = in_flight.next().await {
-                account(&mut report, done);
+                account(&mut report, &mut delivery, done);
             }
         }
         // Collect deliveries that are already done, without waiting.
         while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
-            account(&mut report, done);
+            account(&mut report, &mut delivery, done);
         }
     }
     while let Some(done) = in_flight.next().await {
-        account(&mut report, done);
+        account(&mut report, &mut delivery, done);
     }
     progress.finish();
+    report.delivery_latency = delivery.by_partition();
     report.simulated_seconds = (last_at - start_micros) as f64 / 1e6;
     report.elapsed_seconds = wall0.elapsed().as_secs_f64();
     report
@@ -343,14 +351,24 @@ impl SimReport {
     }
 }
 
-fn account(report: &mut SimReport, (result, sent): (DeliveryOutcome, Sent)) {
+fn account(
+    report: &mut SimReport,
+    delivery: &mut PartitionLatencies,
+    (result, sent): (DeliveryOutcome, Sent),
+) {
     match result {
-        Ok(Ok(_)) => match sent {
+        Ok(Ok(done)) => match sent {
             Sent::Telemetry {
                 procedure,
                 frames,
                 bytes,
             } => {
+                // The producer stamps each record when it is handed over (CreateTime, ms).
+                if let Some(sent_ms) = done.timestamp.to_millis() {
+                    let micros = surgstream_proto::time::now_micros() - sent_ms * 1000;
+                    delivery.record(done.partition, micros);
+                    metrics::histogram!(DELIVERY_SECONDS).record(micros.max(0) as f64 / 1e6);
+                }
                 metrics::counter!(FRAMES_SENT).increment(frames);
                 metrics::counter!(BYTES_SENT).increment(bytes);
                 report.telemetry_delivered(procedure, frames)

@@ -142,16 +142,16 @@ pub async fn committed_files(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, S
         .map_err(StoreError::query("list lake_files"))
 }
 
-/// Path and commit time (the committing transaction's start, a few statements before its
+/// Path, Kafka partition and commit time (the committing transaction's start, a few statements before its
 /// commit) of every file one consumer group committed from `topic`, oldest first.
 pub async fn commit_times(
     pool: &PgPool,
     group: &str,
     topic: &str,
-) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+) -> Result<Vec<(String, i32, DateTime<Utc>)>, StoreError> {
     sqlx::query_as(
-        "SELECT path, committed_at FROM lake_files WHERE consumer_group = $1 AND topic = $2 \
-         ORDER BY committed_at, path",
+        "SELECT path, partition, committed_at FROM lake_files \
+         WHERE consumer_group = $1 AND topic = $2 ORDER BY committed_at, path",
     )
     .bind(group)
     .bind(topic)
