@@ -490,7 +490,6 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
     let measured_from = start.timestamp_micros() + i64::try_from(a.warmup.as_micros())?;
     let mut latencies: Vec<i64> = Vec::new();
     let mut committed_by_partition = PartitionLatencies::default();
-    let mut measured_by_partition: BTreeMap<i32, u64> = BTreeMap::new();
     let mut warmup_frames = 0u64;
     let files =
         surgstream_store::offsets::commit_times(store.pool(), &group, &a.kafka.telemetry_topic)
@@ -503,7 +502,6 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
             } else {
                 latencies.push(committed - ts);
                 committed_by_partition.record(*partition, committed - ts);
-                *measured_by_partition.entry(*partition).or_default() += 1;
             }
         }
     }
@@ -515,7 +513,7 @@ async fn live(a: BenchArgs, prefix: String, stamp: chrono::DateTime<chrono::Utc>
         .into_iter()
         .map(|(p, committed)| {
             let latency = PartitionLatency {
-                measured_frames: measured_by_partition.get(&p).copied().unwrap_or(0),
+                measured_frames: committed.records,
                 acknowledged: acknowledged.get(&p).copied().unwrap_or_default(),
                 received: report.record_age.get(&p).copied().unwrap_or_default(),
                 committed,

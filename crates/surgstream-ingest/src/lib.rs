@@ -832,9 +832,8 @@ impl Ingest {
         let telemetry = key.0 == self.cfg.telemetry_topic;
         let now = now_micros();
         if telemetry && let Some(sent_ms) = m.timestamp().to_millis() {
-            let age = now - sent_ms * 1000;
-            self.record_age.record(key.1, age);
-            ::metrics::histogram!(metrics::RECORD_AGE).record(age.max(0) as f64 / 1e6);
+            let seconds = self.record_age.record_age(key.1, sent_ms, now);
+            ::metrics::histogram!(metrics::RECORD_AGE).record(seconds);
         }
         let rejected = if telemetry {
             check_schema(schema, headers::SCHEMA_TELEMETRY_BATCH)

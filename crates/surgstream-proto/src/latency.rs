@@ -3,8 +3,8 @@
 //! that `surgstream bench --live` can set them side by side with the lake's commit latency.
 //!
 //! Each partition keeps an HdrHistogram at two significant digits (1 % resolution, 1 µs to a
-//! day, about 30 KiB a partition whatever the run's length), so a long-running ingestor's memory does not
-//! grow with the records it has seen.
+//! day, about 30 KiB a partition whatever the run's length), so a long-running ingestor's
+//! memory does not grow with the records it has seen.
 
 use std::collections::BTreeMap;
 
@@ -40,9 +40,12 @@ impl PartitionLatencies {
         h.saturating_record(u64::try_from(micros).unwrap_or(0));
     }
 
-    /// Nothing recorded yet.
-    pub fn is_empty(&self) -> bool {
-        self.by_partition.is_empty()
+    /// Records how old a record stamped `sent_millis` (its Kafka timestamp) is at `now_micros`,
+    /// and returns that age in seconds (0 at least), for a Prometheus histogram beside this one.
+    pub fn record_age(&mut self, partition: i32, sent_millis: i64, now_micros: i64) -> f64 {
+        let micros = now_micros.saturating_sub(sent_millis.saturating_mul(1000));
+        self.record(partition, micros);
+        micros.max(0) as f64 / 1e6
     }
 
     /// Quantiles of each partition.
@@ -51,16 +54,6 @@ impl PartitionLatencies {
             .iter()
             .map(|(p, h)| (*p, summarise(h)))
             .collect()
-    }
-
-    /// Quantiles of all partitions together.
-    pub fn overall(&self) -> LatencySummary {
-        let mut all = histogram();
-        for h in self.by_partition.values() {
-            // Same bounds on both sides: adding cannot go out of range.
-            let _ = all.add(h);
-        }
-        summarise(&all)
     }
 }
 
@@ -90,9 +83,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quantiles_per_partition_and_overall_within_one_percent() {
+    fn quantiles_per_partition_within_one_percent() {
         let mut l = PartitionLatencies::default();
-        assert!(l.is_empty());
+        assert!(l.by_partition().is_empty());
         // Partition 0: 1..=1000 ms; partition 1: 100 records of 5 s; one negative value.
         for ms in 1..=1000_i64 {
             l.record(0, ms * 1000);
@@ -113,16 +106,20 @@ mod tests {
         assert_eq!(p1.records, 101);
         assert!(close(p1.max_seconds, 5.0), "{p1:?}");
         assert!(close(p1.p50_seconds, 5.0), "{p1:?}");
-        let all = l.overall();
-        assert_eq!(all.records, 1101);
-        assert!(close(all.max_seconds, 5.0), "{all:?}");
-        // 1001 of 1101 values are ≤ 1 s: the 90th percentile is still in partition 0's range.
-        assert!(all.p90_seconds <= 1.0 + 0.01, "{all:?}");
-        assert!(close(all.p99_seconds, 5.0), "{all:?}");
     }
 
     #[test]
-    fn an_empty_histogram_summarises_to_zero_records() {
-        assert_eq!(PartitionLatencies::default().overall().records, 0);
+    fn record_age_is_now_minus_the_kafka_timestamp_and_never_negative() {
+        let mut l = PartitionLatencies::default();
+        assert_eq!(l.record_age(3, 1_000, 3_500_000), 2.5);
+        assert_eq!(
+            l.record_age(3, 9_000, 3_500_000),
+            0.0,
+            "a clock behind the sender's"
+        );
+        let p3 = l.by_partition()[&3];
+        assert_eq!(p3.records, 2);
+        assert!((p3.max_seconds - 2.5).abs() <= 0.025, "{p3:?}");
+        assert_eq!(summarise(&histogram()), LatencySummary::default());
     }
 }

@@ -365,9 +365,9 @@ fn account(
             } => {
                 // The producer stamps each record when it is handed over (CreateTime, ms).
                 if let Some(sent_ms) = done.timestamp.to_millis() {
-                    let micros = surgstream_proto::time::now_micros() - sent_ms * 1000;
-                    delivery.record(done.partition, micros);
-                    metrics::histogram!(DELIVERY_SECONDS).record(micros.max(0) as f64 / 1e6);
+                    let now = surgstream_proto::time::now_micros();
+                    let seconds = delivery.record_age(done.partition, sent_ms, now);
+                    metrics::histogram!(DELIVERY_SECONDS).record(seconds);
                 }
                 metrics::counter!(FRAMES_SENT).increment(frames);
                 metrics::counter!(BYTES_SENT).increment(bytes);

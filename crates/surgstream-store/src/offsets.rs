@@ -142,8 +142,9 @@ pub async fn committed_files(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, S
         .map_err(StoreError::query("list lake_files"))
 }
 
-/// Path, Kafka partition and commit time (the committing transaction's start, a few statements before its
-/// commit) of every file one consumer group committed from `topic`, oldest first.
+/// Path, Kafka partition and commit time (the committing transaction's start, a few
+/// statements before its commit) of every file one consumer group committed from `topic`,
+/// oldest first.
 pub async fn commit_times(
     pool: &PgPool,
     group: &str,
