@@ -216,7 +216,10 @@ pub struct IngestOpts {
     /// stop consuming and try again with backoff for this long before giving up, e.g. 10m.
     #[arg(long, env = "SURGSTREAM_STORE_RETRY_TIMEOUT", default_value = "10m", value_parser = positive_duration)]
     pub store_retry_timeout: Duration,
-    /// Flush a partition's buffer when its oldest record is this old, e.g. 5s.
+    /// Flush a partition's frames this long after their timestamps, e.g. 5s: what the broker's
+    /// delay took is not waited again. Frames that arrive later than that wait at least a
+    /// quarter of it, and those over twice it late (a backfill, a catch-up) wait all of it
+    /// from their arrival, so that files stay large.
     #[arg(long, env = "SURGSTREAM_MAX_AGE", default_value = "5s", value_parser = positive_duration)]
     pub max_age: Duration,
     /// Events per PostgreSQL transaction, at most.

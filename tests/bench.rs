@@ -129,8 +129,8 @@ async fn bench_live_measures_every_committed_frame() {
 
     // The per-partition split: every measured frame in one partition's row, each stage's
     // quantiles in order, and the stages nested (a record is acknowledged and received before
-    // the frames it carries are committed; a buffer's oldest record waits --max-age, as at
-    // this rate no buffer fills first).
+    // the frames it carries are committed; a buffer's oldest frame is committed --max-age
+    // after its stamp at the soonest, as at this rate no buffer fills first).
     assert!(
         table.contains("send→received"),
         "no partition table: {table}"

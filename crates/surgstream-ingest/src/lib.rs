@@ -60,7 +60,8 @@ pub struct IngestConfig {
     pub max_bytes: usize,
     /// All buffers together hold at most this many bytes: over it, the largest flushes.
     pub memory_limit: usize,
-    /// A partition's buffer flushes when its oldest record is this old (wall clock).
+    /// A partition's frames are flushed this long after their timestamps (after they arrive,
+    /// for frames that arrive late: see [`policy::hold`]).
     pub max_age: Duration,
     /// Events applied per PostgreSQL transaction, at most.
     pub event_batch: usize,
@@ -306,8 +307,8 @@ struct PartitionState {
     position: i64,
     /// Whether a seek to `position` was already attempted after assignment.
     seeked: bool,
-    /// When the oldest pending record was read.
-    opened: Option<Instant>,
+    /// When the buffer is due for its age: the earliest deadline of its records.
+    due: Option<Instant>,
     /// Telemetry buffer (telemetry topic only).
     frames: FrameBuffer,
     /// Pending events (events topic only).
@@ -326,7 +327,7 @@ impl PartitionState {
             durable,
             position: durable.unwrap_or(0),
             seeked: false,
-            opened: None,
+            due: None,
             frames: FrameBuffer::new(),
             events: Vec::new(),
             event_bytes: 0,
@@ -818,7 +819,7 @@ impl Ingest {
             tracing::debug!(topic = %key.0, partition = key.1, expected = state.position, got = offset, "offset gap (compaction or control records)");
         }
         state.position = offset + 1;
-        state.opened.get_or_insert_with(Instant::now);
+        let arrived = Instant::now();
         let schema = m
             .headers()
             .and_then(|h| h.iter().find(|h| h.key == headers::SCHEMA))
@@ -830,6 +831,12 @@ impl Ingest {
             offset,
         };
         let telemetry = key.0 == self.cfg.telemetry_topic;
+        // A record without frames (an event, a dead letter) waits its whole age limit.
+        let mut hold = if telemetry {
+            self.cfg.max_age
+        } else {
+            self.cfg.event_max_age
+        };
         let now = now_micros();
         if telemetry && let Some(sent_ms) = m.timestamp().to_millis() {
             let seconds = self.record_age.record_age(key.1, sent_ms, now);
@@ -845,6 +852,11 @@ impl Ingest {
                         .map_err(|e| (e.reason(), e.to_string()))?;
                     ::metrics::counter!(metrics::FRAMES_CONSUMED).increment(pushed.frames as u64);
                     state.newest_frame = state.newest_frame.max(pushed.newest);
+                    if pushed.frames > 0 {
+                        let delay =
+                            Duration::from_micros(now.saturating_sub(pushed.oldest).max(0) as u64);
+                        hold = policy::hold(self.cfg.max_age, delay);
+                    }
                     Ok(())
                 })
                 .err()
@@ -881,6 +893,8 @@ impl Ingest {
             state.dead_letters.push(delivery);
             *count += 1;
         }
+        let due = arrived + hold;
+        state.due = Some(state.due.map_or(due, |d| d.min(due)));
         Ok(())
     }
 
@@ -899,16 +913,11 @@ impl Ingest {
                         s.events.len()
                     },
                     bytes: s.frames.bytes() + s.event_bytes,
-                    opened: s.opened,
+                    due: s.due,
                     max_rows: if telemetry {
                         self.cfg.max_rows
                     } else {
                         self.cfg.event_batch
-                    },
-                    max_age: if telemetry {
-                        self.cfg.max_age
-                    } else {
-                        self.cfg.event_max_age
                     },
                 }
             })
@@ -916,7 +925,7 @@ impl Ingest {
         ::metrics::gauge!(metrics::BUFFERED_BYTES)
             .set(buffers.iter().map(|b| b.bytes).sum::<usize>() as f64);
         ::metrics::gauge!(metrics::OPEN_BUFFERS)
-            .set(buffers.iter().filter(|b| b.opened.is_some()).count() as f64);
+            .set(buffers.iter().filter(|b| b.due.is_some()).count() as f64);
         let limits = policy::Limits {
             max_bytes: self.cfg.max_bytes,
             memory_limit: self.cfg.memory_limit,
@@ -1145,7 +1154,7 @@ impl Ingest {
         state.frames.clear();
         state.events.clear();
         state.event_bytes = 0;
-        state.opened = None;
+        state.due = None;
         state.newest_frame = i64::MIN;
         tracing::debug!(
             topic,

@@ -2,10 +2,11 @@
 //! rule is tested with an injected `now`.
 //!
 //! A partition's buffer flushes at the first of its row limit, the byte limit and its age limit
-//! (wall clock since its oldest pending record was read: an idle partition still flushes on
-//! time). Then, while all the buffers that are not flushing hold more than the memory limit
-//! together, the largest of them flushes. Shutdown flushes everything; revoked partitions drop
-//! their buffers (the new owner reads them again from PostgreSQL's offsets).
+//! (a deadline on the wall clock, set when its records are read: an idle partition still
+//! flushes on time; see [`hold`] for how long a record may wait). Then, while all the buffers
+//! that are not flushing hold more than the memory limit together, the largest of them
+//! flushes. Shutdown flushes everything; revoked partitions drop their buffers (the new owner
+//! reads them again from PostgreSQL's offsets).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ pub enum FlushCause {
     Rows,
     /// It reached `--max-bytes`.
     Bytes,
-    /// Its oldest record reached its age limit (`--max-age`, `--event-max-age`).
+    /// It reached its age deadline (`--max-age`, `--event-max-age`; see [`hold`]).
     Age,
     /// All buffers together were over `--memory-limit`, and it was the largest.
     Memory,
@@ -46,12 +47,36 @@ pub struct Buffered<K> {
     pub rows: usize,
     /// Bytes pending, as held in memory.
     pub bytes: usize,
-    /// When its oldest pending record was read; None: nothing pending.
-    pub opened: Option<Instant>,
+    /// When it is due for its age: the earliest deadline of its pending records; None:
+    /// nothing pending.
+    pub due: Option<Instant>,
     /// Its row limit.
     pub max_rows: usize,
-    /// Its age limit.
-    pub max_age: Duration,
+}
+
+/// How long a record read now may wait in its buffer, given how old its oldest frame already
+/// is (`delay`: the frame's timestamp to now, by the robot's clock and ours).
+///
+/// `max_age` bounds a frame's time from its stamp to its flush, not from its arrival: a frame
+/// that spent 3 s in the simulator, the broker and the fetch waits 2 s more here, not 5 s,
+/// so the broker's delay is not added on top of the buffer's. The wait never drops below a
+/// quarter of `max_age`, so files are not cut ever smaller as the delay nears `max_age`. A
+/// record older than that on arrival waits longer again, up to the whole `max_age` at twice
+/// it: a backfill, a consumer catching up after an outage or a robot whose clock is far behind
+/// waits exactly as long as before and still makes large files; between the two the wait
+/// grows linearly, so a frame's latency (`delay` plus the wait) never jumps as the delay
+/// grows. A frame stamped in the future (a robot's clock ahead of ours) waits `max_age`.
+pub fn hold(max_age: Duration, delay: Duration) -> Duration {
+    let least = max_age / 4;
+    if delay < max_age {
+        (max_age - delay).max(least)
+    } else if delay < max_age * 2 {
+        // From `least` at max_age to `max_age` at twice it.
+        let past = (delay - max_age).as_secs_f64() / max_age.as_secs_f64();
+        least + (max_age - least).mul_f64(past)
+    } else {
+        max_age
+    }
 }
 
 /// Limits shared by every buffer.
@@ -71,15 +96,12 @@ pub fn decide<K: Clone>(
 ) -> Vec<(K, FlushCause)> {
     let mut out = Vec::new();
     let mut rest = Vec::new();
-    for b in buffers.iter().filter(|b| b.opened.is_some()) {
+    for b in buffers.iter().filter(|b| b.due.is_some()) {
         let cause = if b.rows >= b.max_rows {
             Some(FlushCause::Rows)
         } else if b.bytes >= limits.max_bytes {
             Some(FlushCause::Bytes)
-        } else if b
-            .opened
-            .is_some_and(|o| now.saturating_duration_since(o) >= b.max_age)
-        {
+        } else if b.due.is_some_and(|due| now >= due) {
             Some(FlushCause::Age)
         } else {
             None
@@ -111,6 +133,7 @@ mod tests {
         memory_limit: 2_500,
     };
 
+    /// A buffer opened at `opened` by records that may wait 5 s.
     fn buf(
         key: &'static str,
         rows: usize,
@@ -121,10 +144,57 @@ mod tests {
             key,
             rows,
             bytes,
-            opened,
+            due: opened.map(|o| o + Duration::from_secs(5)),
             max_rows: 100,
-            max_age: Duration::from_secs(5),
         }
+    }
+
+    #[test]
+    fn a_frame_waits_max_age_from_its_stamp_then_longer_as_it_arrives_later() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let max = s(5);
+        // Fresh: the whole max age; delayed: what is left of it.
+        assert_eq!(hold(max, s(0)), s(5));
+        assert_eq!(hold(max, ms(1_500)), ms(3_500));
+        // Never under a quarter of it.
+        assert_eq!(hold(max, ms(3_750)), ms(1_250));
+        assert_eq!(hold(max, ms(4_999)), ms(1_250));
+        assert_eq!(hold(max, s(5)), ms(1_250));
+        // Past max age, back up linearly to all of it at twice max age, and all of it beyond.
+        assert_eq!(hold(max, ms(7_500)), ms(3_125));
+        assert_eq!(hold(max, s(10)), s(5));
+        assert_eq!(hold(max, s(86_400 * 365)), s(5));
+        // Latency (delay + wait) never falls as the delay grows, and never jumps by more than
+        // the delay's own step.
+        let mut last = hold(max, Duration::ZERO);
+        for step in 0..=1_500u64 {
+            let delay = ms(step * 10);
+            let latency = delay + hold(max, delay);
+            assert!(latency >= last, "latency fell at delay {delay:?}");
+            assert!(
+                latency - last <= ms(30),
+                "latency jumped at delay {delay:?}"
+            );
+            last = latency;
+        }
+    }
+
+    #[test]
+    fn the_earliest_deadline_of_a_buffer_is_when_it_is_due() {
+        let t0 = Instant::now();
+        let b = [Buffered {
+            key: "p",
+            rows: 1,
+            bytes: 10,
+            due: Some(t0 + Duration::from_secs(2)),
+            max_rows: 100,
+        }];
+        assert!(decide(&b, LIMITS, t0 + Duration::from_millis(1_999)).is_empty());
+        assert_eq!(
+            decide(&b, LIMITS, t0 + Duration::from_secs(2)),
+            [("p", FlushCause::Age)]
+        );
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct Pushed {
     pub frames: usize,
     /// The newest frame's timestamp (µs UTC); `i64::MIN` when no frame was buffered.
     pub newest: i64,
+    /// The oldest frame's timestamp (µs UTC); `i64::MAX` when no frame was buffered.
+    pub oldest: i64,
 }
 
 /// Frames of one Kafka partition, from its first buffered offset to its last.
@@ -246,7 +248,7 @@ impl FrameBuffer {
         self.note_offset(offset);
         let start = self.rows.len();
         let mut procedure = None;
-        let mut newest = i64::MIN;
+        let (mut oldest, mut newest) = (i64::MAX, i64::MIN);
         for f in frames.by_ref() {
             let row = f
                 .map_err(|e| FrameError::Undecodable(Arc::new(e)))
@@ -261,6 +263,7 @@ impl FrameBuffer {
             match row {
                 Ok(row) => {
                     newest = newest.max(row.timestamp);
+                    oldest = oldest.min(row.timestamp);
                     self.rows.push(row);
                 }
                 Err(e) => {
@@ -280,6 +283,7 @@ impl FrameBuffer {
         Ok(Pushed {
             frames: self.rows.len() - start,
             newest,
+            oldest,
         })
     }
 
@@ -431,7 +435,8 @@ mod tests {
             pushed,
             Pushed {
                 frames: 2,
-                newest: h + 2
+                newest: h + 2,
+                oldest: h + 1,
             }
         );
         assert_eq!(
