@@ -4,20 +4,24 @@
 # topics as fast as the broker takes it (the same bytes every run: fixed seed and start time),
 # then `surgstream ingest --until-idle` drains it under valgrind into a scratch lake and
 # database; the inclusive and self costs are printed and kept in target/profile/.
+# With --backfill SCALE the feed is the seed profile's backfill at that scale instead (two years
+# of procedures: each flush writes one small file per event hour, the drain's path).
 #
 #   scripts/profile.sh [--rooms 10] [--hz 1000] [--seconds 30]
+#   scripts/profile.sh --backfill 0.2
 #
 # Needs the services (scripts/services.sh up) and valgrind (installed from Debian if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROOMS=10 HZ=1000 SECONDS_=30
+ROOMS=10 HZ=1000 SECONDS_=30 BACKFILL=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rooms) ROOMS="$2"; shift 2 ;;
         --hz) HZ="$2"; shift 2 ;;
         --seconds) SECONDS_="$2"; shift 2 ;;
-        *) echo "profile.sh: unknown option $1 (expected --rooms N, --hz N, --seconds N)" >&2; exit 2 ;;
+        --backfill) BACKFILL="$2"; shift 2 ;;
+        *) echo "profile.sh: unknown option $1 (expected --rooms N, --hz N, --seconds N, --backfill SCALE)" >&2; exit 2 ;;
     esac
 done
 
@@ -37,11 +41,15 @@ psql "$PG/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | gr
 
 cargo build --release --locked --quiet
 bin=target/release/surgstream
+if [[ -n "$BACKFILL" ]]; then
+    feed=(--scale "$BACKFILL")
+else
+    feed=(--profile live --fast --robots "$ROOMS" --hz "$HZ" --duration "${SECONDS_}s")
+fi
 "$bin" create-topics --brokers "$BROKERS" --prefix "$prefix" >/dev/null
 "$bin" sim --brokers "$BROKERS" \
     --telemetry-topic "${prefix}surgical.telemetry.v1" --events-topic "${prefix}surgical.events.v1" \
-    --profile live --fast --robots "$ROOMS" --hz "$HZ" --duration "${SECONDS_}s" \
-    --seed 1 --start-time 2026-01-01T08:00:00Z --report "$out/sim-$stamp.json" >/dev/null
+    "${feed[@]}" --seed 1 --start-time 2026-01-01T08:00:00Z --report "$out/sim-$stamp.json" >/dev/null
 echo "[profile] sent $(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['frames'])" "$out/sim-$stamp.json") frames to ${prefix}*" >&2
 
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.$stamp" \

@@ -1,7 +1,8 @@
 //! The lake on a real S3-compatible server (s3s-fs, which checks request signatures): objects
 //! round trip, large ones in parts; errors say what failed and whether trying again can help;
 //! and an ingestor whose store goes away for 30 s mid-run stops consuming, keeps its buffers
-//! within the memory limit, and resumes without losing or duplicating a frame.
+//! within the memory limit, and resumes without losing or duplicating a frame; a backfill's
+//! flush stores its many hour files several at a time, each named once.
 
 mod common;
 
@@ -193,6 +194,55 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
     assert!(out.status.success(), "verify: {v:#}");
     assert_eq!(v["missing"], 0);
     assert_eq!(v["duplicated"], 0);
+    assert_eq!(v["frames_in_lake"], report["frames"]);
+    assert_exactly_once(&[&report], &env.committed_frames().await);
+}
+
+/// A backfill's flush writes one file per event hour, hundreds of them, several stored at once
+/// while the next is encoded: every file is in S3 under the name the manifest gives it, with the
+/// rows the manifest says, and every frame is there once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_flush_stores_its_many_hour_files_concurrently_and_exactly_once() {
+    let s3 = S3Server::start("s3-backfill").await;
+    let env = TestEnv::new_s3("s3_backfill", &s3).await;
+    let report = env
+        .sim(&["--scale", "0.2", "--samples", "2", "--seed", "5"])
+        .await;
+    assert_eq!(report["delivery_errors"], 0);
+    // A long age: each partition flushes once or twice, each time with many hours.
+    let ingest = env.ingest_until_idle(&["--max-age", "30s"]).await;
+    assert!(
+        ingest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ingest.stderr)
+    );
+    let widest = env
+        .count(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM lake_files \
+             GROUP BY partition, first_offset, last_offset) f",
+        )
+        .await;
+    assert!(
+        widest > 8,
+        "one flush wrote more files than are stored at once (8): {widest}"
+    );
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let v = verify_json(&out);
+    assert!(out.status.success(), "verify: {v:#}");
+    assert_eq!(v["missing"], 0);
+    assert_eq!(v["duplicated"], 0);
+    // Every file stored is named, and every file named is stored.
+    assert_eq!(
+        v["missing_files"].as_array().map(Vec::len),
+        Some(0),
+        "{v:#}"
+    );
+    assert_eq!(v["orphan_files"].as_array().map(Vec::len), Some(0), "{v:#}");
+    assert_eq!(v["in_flight_files"], 0, "{v:#}");
+    assert_eq!(
+        v["manifest_files"],
+        env.count("SELECT count(*) FROM lake_files").await
+    );
     assert_eq!(v["frames_in_lake"], report["frames"]);
     assert_exactly_once(&[&report], &env.committed_frames().await);
 }

@@ -138,6 +138,12 @@ pub enum IngestError {
         /// How long.
         waited: Duration,
     },
+    /// A lake file's upload was cancelled: the async runtime is shutting down.
+    #[error("interrupted while writing {what}: the runtime is shutting down")]
+    Interrupted {
+        /// What was being written.
+        what: String,
+    },
     /// Arrow refused a batch built from validated frames (a bug).
     #[error("cannot build Arrow batch for {topic}/{partition}: {source}")]
     Arrow {
@@ -599,6 +605,62 @@ async fn put_with_retry(
     }
 }
 
+/// How many lake files a flush keeps being stored at once. A backfill's flush writes hundreds
+/// of small files (one per event hour): one PUT after another, an object store's round trip
+/// (tens of milliseconds on S3) would be paid once per file.
+const PUTS_IN_FLIGHT: usize = 8;
+
+/// Encodes one hour of a partition's frames as Parquet, on the flushing task: encoding on
+/// several threads at once bought nothing on two cores shared with the broker, and grew the
+/// resident memory by an allocator arena per thread.
+fn encode_file(
+    file: &LakePath,
+    h: &surgstream_lake::HourBatch,
+) -> Result<(LakeFile, bytes::Bytes), LakeError> {
+    let path = file.to_string();
+    let bytes =
+        encode_parquet(&h.batch, writer_properties()).map_err(|source| LakeError::Encode {
+            path: path.clone(),
+            source,
+        })?;
+    let meta = LakeFile {
+        path,
+        partition: file.partition,
+        first_offset: file.first_offset,
+        last_offset: file.last_offset,
+        rows: h.batch.num_rows() as i64,
+        bytes: bytes.len() as i64,
+        min_event_time: DateTime::from_timestamp_micros(h.min_timestamp).unwrap_or_default(),
+        max_event_time: DateTime::from_timestamp_micros(h.max_timestamp).unwrap_or_default(),
+    };
+    Ok((meta, bytes))
+}
+
+/// Stores one encoded lake file ([`put_with_retry`]), as a task of its own.
+async fn store_file(
+    lake: Lake,
+    file: LakeFile,
+    bytes: bytes::Bytes,
+    shutdown: CancellationToken,
+    give_up_after: Duration,
+) -> Result<LakeFile, IngestError> {
+    put_with_retry(&lake, &file.path, bytes, &shutdown, give_up_after).await?;
+    Ok(file)
+}
+
+/// The file a [`store_file`] task stored; a panic in it is a panic here.
+async fn finish(
+    task: tokio::task::JoinHandle<Result<LakeFile, IngestError>>,
+) -> Result<LakeFile, IngestError> {
+    match task.await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(IngestError::Interrupted {
+            what: "writing a lake file".into(),
+        }),
+    }
+}
+
 /// After a fenced flush: removes the files this consumer wrote, except those that the manifest
 /// names. A winner that flushed the same offset range wrote the same bytes under the same name
 /// and committed them: removing "our" copy would remove its committed file. Returns the paths
@@ -935,34 +997,119 @@ impl Ingest {
                 .into_iter()
                 .map(|(k, cause)| (k.clone(), cause))
                 .collect();
-        for (key, cause) in due {
-            self.flush(&key, cause).await?;
-        }
-        Ok(())
+        self.flush(due).await
     }
 
     async fn flush_all(&mut self) -> Result<(), IngestError> {
-        let keys: Vec<_> = self
+        let due: Vec<_> = self
             .parts
             .iter()
             .filter(|(_, s)| s.pending())
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| (k.clone(), FlushCause::Shutdown))
             .collect();
-        for key in keys {
-            self.flush(&key, FlushCause::Shutdown).await?;
+        self.flush(due).await
+    }
+
+    /// Makes everything consumed from these partitions durable, then commits their offsets:
+    /// first the lake files of all of them, under their final names and before any
+    /// transaction is open (a store that is down holds no PostgreSQL lock while the ingestor
+    /// waits for it), each stored while the next is encoded ([`PUTS_IN_FLIGHT`] at most); then
+    /// one transaction per partition, in order. Nothing is consumed meanwhile.
+    async fn flush(&mut self, due: Vec<((String, i32), FlushCause)>) -> Result<(), IngestError> {
+        let started = Instant::now();
+        let written = self.write_files(&due).await?;
+        for ((key, cause), files) in due.iter().zip(written) {
+            self.commit(key, *cause, &files, started).await?;
         }
         Ok(())
     }
 
-    /// [`Self::flush_once`], tried again while PostgreSQL is unreachable (a restart, a failover):
-    /// the buffer stays in memory and nothing is consumed meanwhile; files already written are
-    /// written again under the same names. Gives up after [`RETRY_FOR`].
-    async fn flush(&mut self, key: &(String, i32), cause: FlushCause) -> Result<(), IngestError> {
-        let started = Instant::now();
+    /// The lake files of each telemetry partition in `due` (none for events, or for a
+    /// partition with no frames pending), in `due`'s order.
+    async fn write_files(
+        &self,
+        due: &[((String, i32), FlushCause)],
+    ) -> Result<Vec<Vec<LakeFile>>, IngestError> {
+        let mut files: Vec<Vec<LakeFile>> = due.iter().map(|_| Vec::new()).collect();
+        let mut running: std::collections::VecDeque<(usize, tokio::task::JoinHandle<_>)> =
+            std::collections::VecDeque::new();
+        let result = async {
+            for (i, (key, _)) in due.iter().enumerate() {
+                let Some(state) = self.parts.get(key) else {
+                    continue;
+                };
+                if key.0 != self.cfg.telemetry_topic || !state.pending() || state.frames.is_empty()
+                {
+                    continue;
+                }
+                let partition = key.1;
+                let hours =
+                    state
+                        .frames
+                        .to_hour_batches()
+                        .map_err(|source| IngestError::Arrow {
+                            topic: key.0.clone(),
+                            partition,
+                            source,
+                        })?;
+                let (first, last) = state
+                    .frames
+                    .offsets()
+                    .unwrap_or((state.position - 1, state.position - 1));
+                for h in &hours {
+                    let file = LakePath {
+                        hour: h.hour,
+                        partition,
+                        first_offset: first,
+                        last_offset: last,
+                    };
+                    let (meta, bytes) = encode_file(&file, h)?;
+                    if running.len() >= PUTS_IN_FLIGHT
+                        && let Some((j, task)) = running.pop_front()
+                    {
+                        files[j].push(finish(task).await?);
+                    }
+                    let task = tokio::spawn(store_file(
+                        self.lake.clone(),
+                        meta,
+                        bytes,
+                        self.shutdown.clone(),
+                        self.cfg.store_retry_timeout,
+                    ));
+                    running.push_back((i, task));
+                }
+            }
+            while let Some((j, task)) = running.pop_front() {
+                files[j].push(finish(task).await?);
+            }
+            Ok(())
+        }
+        .await;
+        // On a failure the files still being written are not waited for: they are named by no
+        // manifest row, and the sweep removes them (as after a crash).
+        for (_, task) in running {
+            task.abort();
+        }
+        result.map(|()| files)
+    }
+
+    /// [`Self::commit_once`], tried again while PostgreSQL is unreachable (a restart, a
+    /// failover): the buffer stays in memory and nothing is consumed meanwhile; the files stay
+    /// as written. Gives up after [`RETRY_FOR`].
+    async fn commit(
+        &mut self,
+        key: &(String, i32),
+        cause: FlushCause,
+        written: &[LakeFile],
+        started: Instant,
+    ) -> Result<(), IngestError> {
+        let retrying = Instant::now();
         let mut wait = Duration::from_millis(250);
         loop {
-            match self.flush_once(key, cause).await {
-                Err(IngestError::Store(e)) if e.is_transient() && started.elapsed() < RETRY_FOR => {
+            match self.commit_once(key, cause, written, started).await {
+                Err(IngestError::Store(e))
+                    if e.is_transient() && retrying.elapsed() < RETRY_FOR =>
+                {
                     tracing::warn!(error = %e, retry_in = ?wait, "PostgreSQL unavailable: keeping the batch and trying again");
                     ::metrics::counter!(metrics::PG_RETRIES).increment(1);
                     tokio::time::sleep(wait).await;
@@ -973,11 +1120,14 @@ impl Ingest {
         }
     }
 
-    /// Makes everything consumed from one partition durable, then commits its offset.
-    async fn flush_once(
+    /// Names one partition's files in the manifest (or applies its events) and advances its
+    /// offset, in one transaction.
+    async fn commit_once(
         &mut self,
         key: &(String, i32),
         cause: FlushCause,
+        written: &[LakeFile],
+        started: Instant,
     ) -> Result<(), IngestError> {
         let Some(state) = self.parts.get_mut(key) else {
             return Ok(());
@@ -985,62 +1135,10 @@ impl Ingest {
         if !state.pending() {
             return Ok(());
         }
-        let started = Instant::now();
         let expected = state.durable;
         let next = state.position;
         let (topic, partition) = (key.0.as_str(), key.1);
         let telemetry = topic == self.cfg.telemetry_topic;
-
-        // 1. The files, under their final names, before any transaction is open: a store that
-        //    is down holds no PostgreSQL lock while the ingestor waits for it.
-        let mut written = Vec::new();
-        if telemetry {
-            let hours = state
-                .frames
-                .to_hour_batches()
-                .map_err(|source| IngestError::Arrow {
-                    topic: topic.to_owned(),
-                    partition,
-                    source,
-                })?;
-            let (first, last) = state.frames.offsets().unwrap_or((next - 1, next - 1));
-            for h in &hours {
-                let path = LakePath {
-                    hour: h.hour,
-                    partition,
-                    first_offset: first,
-                    last_offset: last,
-                }
-                .to_string();
-                let bytes = encode_parquet(&h.batch, writer_properties()).map_err(|source| {
-                    LakeError::Encode {
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-                let size = bytes.len() as i64;
-                put_with_retry(
-                    &self.lake,
-                    &path,
-                    bytes,
-                    &self.shutdown,
-                    self.cfg.store_retry_timeout,
-                )
-                .await?;
-                written.push(LakeFile {
-                    path,
-                    partition,
-                    first_offset: first,
-                    last_offset: last,
-                    rows: h.batch.num_rows() as i64,
-                    bytes: size,
-                    min_event_time: DateTime::from_timestamp_micros(h.min_timestamp)
-                        .unwrap_or_default(),
-                    max_event_time: DateTime::from_timestamp_micros(h.max_timestamp)
-                        .unwrap_or_default(),
-                });
-            }
-        }
 
         // 2. One transaction. The compare-and-set comes first: a fenced consumer stops here,
         //    before it touches the manifest or the event store.
@@ -1061,7 +1159,7 @@ impl Ingest {
                     ?expected,
                     "fenced: another consumer committed this partition; discarding the flush"
                 );
-                let paths: Vec<String> = written.into_iter().map(|f| f.path).collect();
+                let paths: Vec<String> = written.iter().map(|f| f.path.clone()).collect();
                 discard_uncommitted(&self.lake, &self.store, &paths).await?;
                 self.report.fenced_flushes += 1;
                 ::metrics::counter!(metrics::FENCED_FLUSHES).increment(1);
@@ -1075,7 +1173,7 @@ impl Ingest {
         let mut applied = 0u64;
         let mut replayed = 0u64;
         if telemetry {
-            offsets::record_files(&mut tx, &self.cfg.group, topic, &written).await?;
+            offsets::record_files(&mut tx, &self.cfg.group, topic, written).await?;
             fault::point("after_write");
         } else {
             let batch: Vec<(Source<'_>, &Event)> = state
@@ -1125,7 +1223,7 @@ impl Ingest {
         // Durable: account, clear, and tell Kafka (for lag monitoring).
         let rows: i64 = written.iter().map(|f| f.rows).sum();
         let bytes: i64 = written.iter().map(|f| f.bytes).sum();
-        for f in &written {
+        for f in written {
             ::metrics::histogram!(metrics::ROWS_PER_FILE).record(f.rows as f64);
         }
         ::metrics::counter!(metrics::FRAMES_WRITTEN).increment(rows as u64);
@@ -1133,7 +1231,7 @@ impl Ingest {
         ::metrics::counter!(metrics::BYTES_WRITTEN).increment(bytes as u64);
         ::metrics::counter!(metrics::EVENTS_APPLIED).increment(applied);
         ::metrics::counter!(metrics::EVENTS_REPLAYED).increment(replayed);
-        for f in &written {
+        for f in written {
             ::metrics::histogram!(metrics::BYTES_PER_FILE).record(f.bytes as f64);
         }
         if rows > 0 && state.newest_frame > i64::MIN {
