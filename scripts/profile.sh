@@ -11,6 +11,7 @@
 #   scripts/profile.sh --backfill 0.2
 #
 # Needs the services (scripts/services.sh up) and valgrind (installed from Debian if missing).
+# PROFILE_BIN=path profiles that binary instead of building this checkout (before/after pairs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,17 +40,23 @@ db="surgstream_profile"
 psql "$PG/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
     || psql "$PG/postgres" -qc "CREATE DATABASE $db"
 
-cargo build --release --locked --quiet
-bin=target/release/surgstream
-if [[ -n "$BACKFILL" ]]; then
-    feed=(--scale "$BACKFILL")
+if [[ -n "${PROFILE_BIN:-}" ]]; then
+    bin="$PROFILE_BIN" # another build, e.g. a copy of the one before a change
 else
-    feed=(--profile live --fast --robots "$ROOMS" --hz "$HZ" --duration "${SECONDS_}s")
+    cargo build --release --locked --quiet
+    bin=target/release/surgstream
+fi
+if [[ -n "$BACKFILL" ]]; then
+    # Two years that end before today, so that no frame is stamped in the future.
+    feed=(--scale "$BACKFILL" --start-time 2024-01-01T00:00:00Z)
+else
+    feed=(--profile live --fast --robots "$ROOMS" --hz "$HZ" --duration "${SECONDS_}s"
+        --start-time 2026-01-01T08:00:00Z)
 fi
 "$bin" create-topics --brokers "$BROKERS" --prefix "$prefix" >/dev/null
 "$bin" sim --brokers "$BROKERS" \
     --telemetry-topic "${prefix}surgical.telemetry.v1" --events-topic "${prefix}surgical.events.v1" \
-    "${feed[@]}" --seed 1 --start-time 2026-01-01T08:00:00Z --report "$out/sim-$stamp.json" >/dev/null
+    "${feed[@]}" --seed 1 --report "$out/sim-$stamp.json" >/dev/null
 echo "[profile] sent $(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['frames'])" "$out/sim-$stamp.json") frames to ${prefix}*" >&2
 
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.$stamp" \
@@ -61,7 +68,8 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.$stamp" \
     2> "$out/ingest-$stamp.log"
 rm -rf "$out/lake-$stamp"
 echo "[profile] callgrind output: $out/callgrind.out.$stamp" >&2
-echo "== inclusive ==" 
+set +o pipefail # head closes the pipe early
+echo "== inclusive =="
 callgrind_annotate --inclusive=yes "$out/callgrind.out.$stamp" 2>/dev/null | head -60
 echo "== self =="
 callgrind_annotate "$out/callgrind.out.$stamp" 2>/dev/null | head -45

@@ -133,10 +133,26 @@ pub fn writer_properties() -> WriterProperties {
 }
 
 /// Encodes one batch as a complete Parquet file.
+///
+/// A column's bloom filter is sized for at most as many distinct values as the batch has rows:
+/// left to parquet's default (a row group's million rows), every file zeroes and then folds a
+/// 1 MiB filter, which took 60 % of a backfill's instructions (its files hold ~300 rows).
 pub fn encode_parquet(
     batch: &RecordBatch,
     props: WriterProperties,
 ) -> Result<Bytes, parquet::errors::ParquetError> {
+    let rows = batch.num_rows().max(1) as u64;
+    let mut sized = None;
+    for field in batch.schema().fields() {
+        let col = ColumnPath::from(field.name().as_str());
+        if let Some(bloom) = props.bloom_filter_properties(&col)
+            && bloom.ndv() > rows
+        {
+            let b = sized.take().unwrap_or_else(|| props.clone().into_builder());
+            sized = Some(b.set_column_bloom_filter_max_ndv(col, rows));
+        }
+    }
+    let props = sized.map_or(props, |b| b.build());
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 4);
     let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     writer.write(batch)?;

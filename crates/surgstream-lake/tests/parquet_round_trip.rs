@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use arrow::array::{Array, FixedSizeBinaryArray, Int64Array, TimestampMicrosecondArray};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::properties::ReaderProperties;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::serialized_reader::ReadOptionsBuilder;
 use proptest::prelude::*;
 use surgstream_lake::{FrameBuffer, encode_parquet, writer_properties};
 use surgstream_proto::time::MICROS_PER_HOUR;
@@ -64,7 +67,7 @@ proptest! {
         let mut rows = 0;
         for h in &hours {
             let bytes = encode_parquet(&h.batch, writer_properties()).expect("encode");
-            let read: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            let read: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
                 .expect("Parquet footer")
                 .build()
                 .expect("reader")
@@ -74,6 +77,21 @@ proptest! {
             prop_assert_eq!(read.num_rows(), h.batch.num_rows());
             for (i, (a, b)) in read.columns().iter().zip(h.batch.columns()).enumerate() {
                 prop_assert_eq!(a.to_data(), b.to_data(), "column {}", i);
+            }
+            // The bloom filter on procedure_id (sized for the file's rows) knows every id in it.
+            let reader = SerializedFileReader::new_with_options(
+                bytes.clone(),
+                ReadOptionsBuilder::new().with_reader_properties(
+                    ReaderProperties::builder().set_read_bloom_filter(true).build(),
+                ).build(),
+            ).expect("file reader");
+            let column = reader.metadata().file_metadata().schema_descr().columns().iter()
+                .position(|c| c.name() == "procedure_id").expect("procedure_id column");
+            let row_group = reader.get_row_group(0).expect("row group");
+            let bloom = row_group.get_column_bloom_filter(column).expect("a bloom filter on procedure_id");
+            let ids0 = h.batch.column_by_name("procedure_id").and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>()).expect("procedure_id");
+            for i in 0..ids0.len() {
+                prop_assert!(bloom.check(ids0.value(i)), "bloom filter misses row {}", i);
             }
             let ids = read.column_by_name("procedure_id").and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>()).expect("procedure_id");
             let ts = read.column_by_name("timestamp").and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>()).expect("timestamp");
