@@ -139,11 +139,8 @@ pub enum IngestError {
         waited: Duration,
     },
     /// A lake file's upload was cancelled: the async runtime is shutting down.
-    #[error("interrupted while writing {what}: the runtime is shutting down")]
-    Interrupted {
-        /// What was being written.
-        what: String,
-    },
+    #[error("interrupted while storing a lake file: the runtime is shutting down")]
+    Interrupted,
     /// Arrow refused a batch built from validated frames (a bug).
     #[error("cannot build Arrow batch for {topic}/{partition}: {source}")]
     Arrow {
@@ -655,9 +652,7 @@ async fn finish(
     match task.await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(IngestError::Interrupted {
-            what: "writing a lake file".into(),
-        }),
+        Err(_) => Err(IngestError::Interrupted),
     }
 }
 
@@ -1038,8 +1033,7 @@ impl Ingest {
                 let Some(state) = self.parts.get(key) else {
                     continue;
                 };
-                if key.0 != self.cfg.telemetry_topic || !state.pending() || state.frames.is_empty()
-                {
+                if key.0 != self.cfg.telemetry_topic || state.frames.is_empty() {
                     continue;
                 }
                 let partition = key.1;
@@ -1140,8 +1134,8 @@ impl Ingest {
         let (topic, partition) = (key.0.as_str(), key.1);
         let telemetry = topic == self.cfg.telemetry_topic;
 
-        // 2. One transaction. The compare-and-set comes first: a fenced consumer stops here,
-        //    before it touches the manifest or the event store.
+        // The compare-and-set comes first: a fenced consumer stops here, before it touches the
+        // manifest or the event store.
         let pg_started = Instant::now();
         let mut tx = self
             .store

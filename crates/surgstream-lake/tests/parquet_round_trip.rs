@@ -78,9 +78,10 @@ proptest! {
             for (i, (a, b)) in read.columns().iter().zip(h.batch.columns()).enumerate() {
                 prop_assert_eq!(a.to_data(), b.to_data(), "column {}", i);
             }
+            let ids = read.column_by_name("procedure_id").and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>()).expect("procedure_id");
             // The bloom filter on procedure_id (sized for the file's rows) knows every id in it.
             let reader = SerializedFileReader::new_with_options(
-                bytes.clone(),
+                bytes,
                 ReadOptionsBuilder::new().with_reader_properties(
                     ReaderProperties::builder().set_read_bloom_filter(true).build(),
                 ).build(),
@@ -89,11 +90,9 @@ proptest! {
                 .position(|c| c.name() == "procedure_id").expect("procedure_id column");
             let row_group = reader.get_row_group(0).expect("row group");
             let bloom = row_group.get_column_bloom_filter(column).expect("a bloom filter on procedure_id");
-            let ids0 = h.batch.column_by_name("procedure_id").and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>()).expect("procedure_id");
-            for i in 0..ids0.len() {
-                prop_assert!(bloom.check(ids0.value(i)), "bloom filter misses row {}", i);
+            for i in 0..ids.len() {
+                prop_assert!(bloom.check(ids.value(i)), "bloom filter misses row {}", i);
             }
-            let ids = read.column_by_name("procedure_id").and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>()).expect("procedure_id");
             let ts = read.column_by_name("timestamp").and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>()).expect("timestamp");
             prop_assert!(read.column_by_name("seq").and_then(|c| c.as_any().downcast_ref::<Int64Array>()).is_some());
             for i in 0..read.num_rows() {
