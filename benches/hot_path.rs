@@ -36,11 +36,14 @@ fn chrono_now() -> i64 {
         - 3_600_000_000
 }
 
-/// Reads and validates every record into a fresh buffer in place, as the ingestor does.
+/// Reads and validates every record into a fresh buffer in place, as the ingestor does. Every
+/// simulated record is valid: a refusal would mean the bench times the reject path.
 fn fill(encoded: &[bytes::Bytes], now: i64) -> FrameBuffer {
     let mut buf = FrameBuffer::new();
     for (i, x) in encoded.iter().enumerate() {
-        let _ = buf.push_encoded(i as i64, x, now);
+        if let Err(e) = buf.push_encoded(i as i64, x, now) {
+            panic!("the bench's record {i} was refused: {e}");
+        }
     }
     buf
 }
@@ -49,11 +52,45 @@ fn fill(encoded: &[bytes::Bytes], now: i64) -> FrameBuffer {
 fn fill_prost(encoded: &[bytes::Bytes], now: i64) -> FrameBuffer {
     let mut buf = FrameBuffer::new();
     for (i, x) in encoded.iter().enumerate() {
-        if let Ok(batch) = surgstream_proto::decode_batch(x) {
-            let _ = buf.push_record(i as i64, &batch.frames, now);
+        let batch = surgstream_proto::decode_batch(x).expect("the bench's records decode");
+        if let Err(e) = buf.push_record(i as i64, &batch.frames, now) {
+            panic!("the bench's record {i} was refused: {e}");
         }
     }
     buf
+}
+
+/// Before anything is timed: every stage takes every frame, so no stage's number is the time of
+/// refusing records (the throughput figures count `frames`).
+fn accepts_every_frame(encoded: &[bytes::Bytes], frames: u64, now: i64) {
+    assert!(frames > 0, "the simulation produced no frames");
+    let in_place: usize = encoded
+        .iter()
+        .map(|x| {
+            surgstream_proto::BatchFrames::new(x)
+                .filter(Result::is_ok)
+                .count()
+        })
+        .sum();
+    assert_eq!(in_place as u64, frames, "in-place decoding lost frames");
+    assert_eq!(
+        fill(encoded, now).rows() as u64,
+        frames,
+        "buffer (in place)"
+    );
+    assert_eq!(
+        fill_prost(encoded, now).rows() as u64,
+        frames,
+        "buffer (prost)"
+    );
+    let hours = fill(encoded, now)
+        .to_hour_batches()
+        .expect("the bench's frames make Arrow batches");
+    let rows: usize = hours.iter().map(|h| h.batch.num_rows()).sum();
+    assert_eq!(rows as u64, frames, "hour batches");
+    for h in &hours {
+        encode_parquet(&h.batch, writer_properties()).expect("the bench's batches encode");
+    }
 }
 
 fn hot_path(c: &mut Criterion) {
@@ -62,6 +99,7 @@ fn hot_path(c: &mut Criterion) {
     let encoded: Vec<_> = batches.iter().map(surgstream_proto::encode_batch).collect();
     let bytes: u64 = encoded.iter().map(|b| b.len() as u64).sum();
     let now = chrono_now() + 7_200_000_000;
+    accepts_every_frame(&encoded, frames, now);
 
     let mut g = c.benchmark_group("telemetry");
     g.throughput(Throughput::Elements(frames));
@@ -101,10 +139,10 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| {
             let buf = fill(&encoded, now);
             let mut total = 0;
-            for h in buf.to_hour_batches().unwrap_or_default() {
+            for h in buf.to_hour_batches().expect("Arrow batches") {
                 total += encode_parquet(&h.batch, writer_properties())
-                    .map(|b| b.len())
-                    .unwrap_or_default();
+                    .expect("Parquet")
+                    .len();
             }
             total
         })
@@ -112,12 +150,14 @@ fn hot_path(c: &mut Criterion) {
     g.bench_function("decode_to_arrow", |b| {
         b.iter(|| {
             let buf = fill(&encoded, now);
-            buf.to_hour_batches().map(|h| h.len()).unwrap_or_default()
+            buf.to_hour_batches().expect("Arrow batches").len()
         })
     });
 
     // Parquet encoding alone, per codec, on the same sorted hour batches.
-    let hours = fill(&encoded, now).to_hour_batches().unwrap_or_default();
+    let hours = fill(&encoded, now)
+        .to_hour_batches()
+        .expect("Arrow batches");
     for (name, codec) in [
         (
             "zstd1",
@@ -136,8 +176,11 @@ fn hot_path(c: &mut Criterion) {
             .build();
         let size: usize = hours
             .iter()
-            .filter_map(|h| encode_parquet(&h.batch, props.clone()).ok())
-            .map(|b| b.len())
+            .map(|h| {
+                encode_parquet(&h.batch, props.clone())
+                    .expect("Parquet")
+                    .len()
+            })
             .sum();
         eprintln!(
             "parquet {name}: {size} bytes for {frames} frames ({:.1} B/frame)",
@@ -147,8 +190,11 @@ fn hot_path(c: &mut Criterion) {
             b.iter(|| {
                 hours
                     .iter()
-                    .filter_map(|h| encode_parquet(black_box(&h.batch), props.clone()).ok())
-                    .map(|b| b.len())
+                    .map(|h| {
+                        encode_parquet(black_box(&h.batch), props.clone())
+                            .expect("Parquet")
+                            .len()
+                    })
                     .sum::<usize>()
             })
         });
@@ -165,14 +211,18 @@ fn hot_path(c: &mut Criterion) {
             let (first, last) = buf.offsets().unwrap_or_default();
             rt.block_on(async {
                 let mut written = 0;
-                for h in buf.to_hour_batches().unwrap_or_default() {
+                for h in buf.to_hour_batches().expect("Arrow batches") {
                     let path = LakePath {
                         hour: h.hour,
                         partition: 0,
                         first_offset: first,
                         last_offset: last,
                     };
-                    written += lake.write(&path, &h.batch).await.map_or(0, |f| f.bytes);
+                    written += lake
+                        .write(&path, &h.batch)
+                        .await
+                        .expect("memory store")
+                        .bytes;
                 }
                 written
             })

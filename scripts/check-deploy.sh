@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# Validates the deployment artifacts (docker-compose.yml, deploy/) against each other and against
-# the code, without a Docker engine: YAML/JSON syntax; every --flag and environment variable given
-# to `surgstream` is one its subcommand reads (src/cli.rs, clap); every metric in the alerts and the
-# dashboard is one the code records; ports, mounts and hosts line up; the Dockerfile fits the build;
-# `promtool check config|rules` and `promtool test rules` cases for the alerts; `docker compose
-# config -q` when a Compose client is installed. The checks themselves are scripts/check_deploy.py.
+# Validates the deployment artifacts (docker-compose.yml, deploy/) without a Docker engine, in two
+# parts, and runs both even when the first fails:
 #
-#   scripts/check-deploy.sh [--install] [--strict] [--no-promtool] [--no-compose]
+#   1. Against the code, by the binary's own tests (src/deploy_checks.rs; `cargo test -p surgstream
+#      --bin surgstream deploy_checks`, which `cargo test` in CI runs too): every `surgstream`
+#      command line and environment variable in docker-compose.yml and
+#      deploy/surgstream.env.example parses with the binary's clap definitions (AWS_* names must
+#      be object_store S3 settings); every metric in the Prometheus rules, their unit tests
+#      (deploy/prometheus/alerts.test.yml) and the Grafana dashboards is a series the binary's
+#      /metrics renders; `promtool check config` and `promtool test rules` where promtool is
+#      installed (skipped, and said so, otherwise).
+#   2. Against each other, by scripts/check_deploy.py: YAML/JSON syntax; ports, mounts, hosts,
+#      depends_on, image pins; alert rules' for/severity/summary/description; the Dockerfile fits
+#      the build; `docker compose config -q` when a Compose client is installed.
+#
+#   scripts/check-deploy.sh [--install] [--no-compose]
 #
 #   --install      apt-get install what is missing first: promtool (Debian's `prometheus` package),
 #                  PyYAML (python3-yaml), a Compose client (Debian's `docker-compose`, v1: enough
 #                  for `config`, which needs no engine).
-#   --strict       also fail on PENDING items: what the deploy files use that the code does not
-#                  provide yet (they are listed at the end either way).
+#   --no-compose   skip `docker compose config`.
 #
-# Exit status: 0 when every check passes (PENDING items allowed unless --strict), 1 otherwise;
-# one ERROR line per problem.
+# Exit status: 0 when every check passes, 1 otherwise. The tests name the file and the bad option
+# or metric; check_deploy.py prints one ERROR line per problem.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,8 +31,12 @@ args=()
 for a in "$@"; do
     case "$a" in
         --install) install=1 ;;
-        -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) args+=("$a") ;;
+        --no-compose) args+=("$a") ;;
+        -h | --help)
+            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+            exit 0
+            ;;
+        *) echo "check-deploy: unknown option $a (see --help)" >&2; exit 2 ;;
     esac
 done
 
@@ -55,9 +66,17 @@ if ((install)); then
     fi
 fi
 
-if ! PY="$(pick_python)"; then
-    echo "check-deploy: ERROR: Python 3 with PyYAML is needed (apt-get install -y python3-yaml, or pip install pyyaml; or run with --install)" >&2
-    exit 1
-fi
 cd "$ROOT"
-exec "$PY" "$ROOT/scripts/check_deploy.py" "${args[@]+"${args[@]}"}"
+status=0
+
+printf '==> against the code: cargo test -p surgstream --bin surgstream deploy_checks\n'
+cargo test --locked -p surgstream --bin surgstream deploy_checks -- --nocapture || status=1
+
+printf '\n==> against each other: scripts/check_deploy.py\n'
+if PY="$(pick_python)"; then
+    "$PY" "$ROOT/scripts/check_deploy.py" "${args[@]+"${args[@]}"}" || status=1
+else
+    echo "check-deploy: ERROR: Python 3 with PyYAML is needed (apt-get install -y python3-yaml, or pip install pyyaml; or run with --install)" >&2
+    status=1
+fi
+exit "$status"

@@ -26,11 +26,27 @@ cargo fuzz build -O -s none
 for t in "${targets[@]}"; do
     log "$t for ${seconds}s"
     mkdir -p "corpus/$t"
-    cargo fuzz run -O -s none "$t" "corpus/$t" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
-        | grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|panicked|SUMMARY|ERROR' || true
+    out="artifacts/$t.log"
+    mkdir -p artifacts
+    # The fuzzer's own status counts: a crash, a panic or a fuzzer that never started fails the
+    # run (the whole output is kept in fuzz/$out).
+    status=0
+    cargo fuzz run -O -s none "$t" "corpus/$t" -- -max_total_time="$seconds" -print_final_stats=1 \
+        >"$out" 2>&1 || status=$?
+    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|panicked|SUMMARY|ERROR' "$out" >&2 || true
+    if ((status != 0)); then
+        log "error: $t: cargo fuzz exited with status $status (output: fuzz/$out; failing inputs, if any: fuzz/artifacts/$t/)"
+        exit 1
+    fi
     if [[ -n "$(ls -A "artifacts/$t" 2>/dev/null)" ]]; then
         log "error: $t found failing inputs: fuzz/artifacts/$t/"
         exit 1
     fi
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)"
+    if [[ -z "$runs" || "$runs" -eq 0 ]]; then
+        log "error: $t executed no input (output: fuzz/$out)"
+        exit 1
+    fi
+    log "$t: $runs inputs, no failure"
 done
 log "no failure"

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Local services for the demo and the tests, on 127.0.0.1:
-#   - Tansu 0.6.0 (Kafka-compatible broker, sqlite engine) on :9092, with the project's topics;
-#   - the machine's PostgreSQL on :5432, with the `surgstream` database;
+#   - Apache Kafka (KRaft, one combined broker+controller, scripts/kafka.sh) on :9092 (controller
+#     :9093), with the project's topics; `up --brokers 3` starts a three-node cluster on
+#     :9092-9094 (controllers :9193-9195) with replicated topics instead;
+#   - PostgreSQL from Debian's packages on :5432, installed and started when it is not running,
+#     reachable as postgres@127.0.0.1 without a password (trust on loopback only), with the
+#     `surgstream` database;
 #   - s3s-fs 0.14.1 (S3-compatible server over a directory) on :9000, bucket `surgstream`
 #     (access key / secret `surgstream` / `surgstream-secret`), for `--lake s3://surgstream/...`.
-# Installs what is missing (Tansu is built once with cargo and cached) and is idempotent.
+# Installs what is missing (Kafka's jars fetched once with Maven, s3s-fs built once with cargo,
+# both cached) and is idempotent: what already runs is left running.
 #
-#   scripts/services.sh up | down | status
+#   scripts/services.sh up [--brokers 1|3] | down | status | install
 #
-# Environment: SURGSTREAM_CACHE (default ~/.cache/surgstream) holds the Tansu and s3s-fs binaries;
-# SURGSTREAM_SERVICES_DIR (default ./.services) holds the broker's data and log.
+# Environment: SURGSTREAM_CACHE (default ~/.cache/surgstream) holds Kafka's jars and s3s-fs;
+# SURGSTREAM_SERVICES_DIR (default ./.services) holds the brokers' data and logs.
 set -euo pipefail
 
-TANSU_VERSION=0.6.0
 CACHE="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}"
-TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
-TANSU="$TANSU_ROOT/bin/tansu"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${SURGSTREAM_SERVICES_DIR:-$ROOT/.services}"
+KAFKA="$ROOT/scripts/kafka.sh"
 S3S_VERSION=0.14.1
 S3S_ROOT="$CACHE/s3s-fs-$S3S_VERSION"
 S3S="$S3S_ROOT/bin/s3s-fs"
@@ -37,29 +40,19 @@ die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-install_tansu() {
-    if [[ -x "$TANSU" ]]; then return; fi
-    command -v cargo >/dev/null || die "cargo is needed to build Tansu $TANSU_VERSION"
-    log "building Tansu $TANSU_VERSION with its sqlite engine (about 11 minutes on 2 cores, once; cached in $TANSU_ROOT)"
-    mkdir -p "$CACHE"
-    # Build outside the workspace so that its rust-toolchain.toml and target dir do not apply.
-    (cd "$CACHE" && cargo install --locked "tansu@$TANSU_VERSION" --features libsql --root "$TANSU_ROOT") \
-        || die "cannot build Tansu $TANSU_VERSION (see cargo's output above)"
-}
-
 install_s3s() {
     if [[ -x "$S3S" ]]; then return; fi
     command -v cargo >/dev/null || die "cargo is needed to build s3s-fs $S3S_VERSION"
     log "building s3s-fs $S3S_VERSION, an S3-compatible server (about 3 minutes, once; cached in $S3S_ROOT)"
     mkdir -p "$CACHE"
-    (cd "$CACHE" && cargo install --locked "s3s-fs@$S3S_VERSION" --features binary --root "$S3S_ROOT") \
+    (cd "$CACHE" && cargo install --quiet --locked "s3s-fs@$S3S_VERSION" --features binary --root "$S3S_ROOT") \
         || die "cannot build s3s-fs $S3S_VERSION (see cargo's output above)"
 }
 
-s3_pid() {
+pid_of() {
     local pid
-    [[ -f "$DIR/s3.pid" ]] || return 1
-    pid="$(cat "$DIR/s3.pid")"
+    [[ -f "$DIR/$1.pid" ]] || return 1
+    pid="$(cat "$DIR/$1.pid")"
     kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
@@ -77,105 +70,167 @@ start_s3() {
     echo $! >"$DIR/s3.pid"
     for _ in $(seq 1 50); do
         port_open "$S3_HOST" "$S3_PORT" && return
-        s3_pid >/dev/null || { tail -20 "$DIR/s3.log" >&2; die "s3s-fs exited at start (log: $DIR/s3.log)"; }
+        pid_of s3 >/dev/null || { tail -20 "$DIR/s3.log" >&2; die "s3s-fs exited at start (log: $DIR/s3.log)"; }
         sleep 0.2
     done
     die "s3s-fs did not open $S3_HOST:$S3_PORT within 10s (log: $DIR/s3.log)"
 }
 
-tansu_pid() {
-    local pid
-    [[ -f "$DIR/tansu.pid" ]] || return 1
-    pid="$(cat "$DIR/tansu.pid")"
-    kill -0 "$pid" 2>/dev/null && echo "$pid"
+# ---------------------------------------------------------------------------------- Kafka
+
+BROKERS=1
+
+voters() {
+    local v="" i
+    for ((i = 1; i <= BROKERS; i++)); do
+        if ((BROKERS == 1)); then v="1@$KAFKA_HOST:9093"; else v+="${v:+,}$i@$KAFKA_HOST:$((9192 + i))"; fi
+    done
+    echo "$v"
 }
 
-start_tansu() {
+kafka_data_exists() { compgen -G "$DIR/kafka-*/data/meta.properties" >/dev/null; }
+
+start_kafka() {
     if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-        log "Kafka broker already listening on $KAFKA_HOST:$KAFKA_PORT"
-        if [[ -e "$DIR/tansu/tansu.db" ]]; then index_tansu_headers; fi
+        log "Kafka already listening on $KAFKA_HOST:$KAFKA_PORT"
         return
     fi
-    install_tansu
-    mkdir -p "$DIR/tansu"
-    log "starting Tansu on $KAFKA_HOST:$KAFKA_PORT (data in $DIR/tansu)"
-    # The sqlite path is taken relative to the working directory: start it from its data dir.
-    # The backgrounded command is a simple one, so that $! is the broker itself (not a subshell
-    # that `down` would kill while the broker lives on).
-    (
-        cd "$DIR/tansu"
-        RUST_LOG="${TANSU_LOG:-warn}" nohup "$TANSU" broker \
-            --listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
-            --advertised-listener-url "tcp://$KAFKA_HOST:$KAFKA_PORT" \
-            --storage-engine "sqlite://tansu.db" >"$DIR/tansu.log" 2>&1 &
-        echo $! >"$DIR/tansu.pid"
-    )
-    for _ in $(seq 1 100); do
-        if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-            index_tansu_headers
-            return
-        fi
-        tansu_pid >/dev/null || { tail -20 "$DIR/tansu.log" >&2; die "Tansu exited at start (log: $DIR/tansu.log)"; }
-        sleep 0.2
+    "$KAFKA" install
+    local i port cport heap=1g
+    ((BROKERS == 1)) || heap=768m
+    for ((i = 1; i <= BROKERS; i++)); do
+        port=$((KAFKA_PORT + i - 1))
+        if ((BROKERS == 1)); then cport=9093; else cport=$((9192 + i)); fi
+        mkdir -p "$DIR/kafka-$i"
+        log "starting Kafka $("$KAFKA" version) node $i of $BROKERS on $KAFKA_HOST:$port (data and log in $DIR/kafka-$i)"
+        nohup "$KAFKA" node --dir "$DIR/kafka-$i" --node-id "$i" --port "$port" \
+            --controller-port "$cport" --voters "$(voters)" --heap "$heap" \
+            >"$DIR/kafka-$i/kafka.log" 2>&1 &
+        echo $! >"$DIR/kafka-$i.pid"
     done
-    die "Tansu did not open $KAFKA_HOST:$KAFKA_PORT within 20s (log: $DIR/tansu.log)"
+    # A fresh node listens within seconds. One that was not stopped cleanly (the machine or
+    # the session ended under it) first recovers every partition's log and waits out its old
+    # registration: a minute or more with a thousand partitions. Wait while it is alive.
+    local waited
+    for ((i = 1; i <= BROKERS; i++)); do
+        port=$((KAFKA_PORT + i - 1))
+        for ((waited = 0; waited < 1500; waited++)); do
+            port_open "$KAFKA_HOST" "$port" && break
+            pid_of "kafka-$i" >/dev/null \
+                || { tail -30 "$DIR/kafka-$i/kafka.log" >&2; die "Kafka node $i exited at start (log: $DIR/kafka-$i/kafka.log)"; }
+            ((waited == 0 || waited % 75 != 0)) \
+                || log "Kafka node $i still starting after $((waited / 5))s (recovering its logs? see $DIR/kafka-$i/kafka.log)"
+            sleep 0.2
+        done
+        port_open "$KAFKA_HOST" "$port" || die "Kafka node $i did not open $KAFKA_HOST:$port within 300s (log: $DIR/kafka-$i/kafka.log)"
+    done
 }
 
-# Tansu 0.6.0's sqlite schema has no index on `header`, and a fetch reads each record's headers
-# with a query joining on (topition, offset_id): every record fetched scans every header ever
-# stored. Our events carry headers, so a consumer slowed quadratically with the broker's
-# history (a 20,000-event backfill: over 60 s per fetch, clients timing out; with the index,
-# drained in seconds). The index is what that join needs; Tansu creates its schema at start-up,
-# so it is added once the broker listens (through Python's sqlite3: sqlite's locking makes this
-# safe beside the running broker).
-index_tansu_headers() {
-    python3 - "$DIR/tansu/tansu.db" <<'PY' || die "could not index Tansu's header table"
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], timeout=30)
-for _ in range(100):
-    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'header'").fetchone():
-        db.execute("CREATE INDEX IF NOT EXISTS header_record_idx ON header (topition, offset_id)")
-        db.commit()
-        sys.exit(0)
-    time.sleep(0.1)
-sys.exit("no header table in " + sys.argv[1])
-PY
-}
-
+# The demo's topics, with Kafka's own topic tool (the surgstream binary may not be built yet).
 create_topics() {
-    install_tansu
-    local existing
-    existing="$("$TANSU" topic list --broker "tcp://$KAFKA_HOST:$KAFKA_PORT" 2>/dev/null || true)"
-    local spec
+    local libs
+    libs="$CACHE/kafka-$("$KAFKA" version)/libs"
+    local tool=(java -Xmx256m -Dlog4j2.configurationFile="$ROOT/deploy/kafka/log4j2.yaml" -cp "$libs/*"
+        org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT")
+    local existing spec rf=$((BROKERS < 3 ? BROKERS : 3))
+    existing="$("${tool[@]}" --list 2>"$DIR/topic.err")" || { cat "$DIR/topic.err" >&2; die "cannot list Kafka's topics"; }
     for spec in surgical.telemetry.v1:4 surgical.events.v1:2 surgical.telemetry.dlq.v1:1 surgical.events.dlq.v1:1; do
         local name="${spec%%:*}" parts="${spec##*:}"
-        if grep -q "\"$name\"\|\b$name\b" <<<"$existing"; then
-            continue
-        fi
-        if "$TANSU" topic create "$name" --partitions "$parts" --broker "tcp://$KAFKA_HOST:$KAFKA_PORT" >/dev/null 2>"$DIR/topic.err"; then
-            log "created topic $name ($parts partitions)"
-        elif grep -qi "exist" "$DIR/topic.err"; then
-            :
-        else
-            cat "$DIR/topic.err" >&2
-            die "cannot create topic $name"
-        fi
+        grep -qx "$name" <<<"$existing" && continue
+        "${tool[@]}" --create --if-not-exists --topic "$name" --partitions "$parts" \
+            --replication-factor "$rf" >/dev/null 2>"$DIR/topic.err" \
+            || { cat "$DIR/topic.err" >&2; die "cannot create topic $name"; }
+        log "created topic $name ($parts partitions, replication $rf)"
     done
+}
+
+stop_kafka() {
+    local f pid stopped=()
+    for f in "$DIR"/kafka-*.pid; do
+        [[ -e "$f" ]] || continue
+        local name; name="$(basename "$f" .pid)"
+        if pid="$(pid_of "$name")"; then
+            kill "$pid" && stopped+=("$pid")
+            log "stopping Kafka ${name#kafka-} (pid $pid)"
+        fi
+        rm -f "$f"
+    done
+    # A controlled shutdown moves leadership away first: give each broker its time.
+    for pid in "${stopped[@]}"; do
+        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+# Trust on loopback for the tests and the demo (passwordless postgres@127.0.0.1, as they and
+# their users expect on a development machine); every other rule of the cluster stays.
+pg_trust_loopback() {
+    local hba="$1"
+    grep -q 'surgstream: trust on loopback' "$hba" && return 1
+    log "allowing passwordless connections on loopback in $hba"
+    local tmp; tmp="$(mktemp)"
+    {
+        echo "# surgstream: trust on loopback (scripts/services.sh), for the tests and the demo"
+        echo "host    all    all    127.0.0.1/32    trust"
+        echo "host    all    all    ::1/128         trust"
+        cat "$hba"
+    } >"$tmp"
+    cat "$tmp" >"$hba" && rm -f "$tmp"
+}
+
+start_postgres() {
+    if pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then return; fi
+    if [[ -z "$(pg_bin)" ]] || ! command -v pg_ctlcluster >/dev/null; then
+        log "installing PostgreSQL from Debian's packages"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
+            || die "cannot install PostgreSQL (apt-get install postgresql)"
+    fi
+    local version
+    version="$(basename "$(dirname "$(pg_bin)")")"
+    if [[ ! -f "/etc/postgresql/$version/main/postgresql.conf" ]]; then
+        log "creating PostgreSQL $version cluster 'main'"
+        pg_createcluster "$version" main >/dev/null || die "cannot create a PostgreSQL $version cluster"
+    fi
+    local conf="/etc/postgresql/$version/main"
+    pg_trust_loopback "$conf/pg_hba.conf" || true
+    # Kafka's controller listens on :9093 and s3s-fs on :9000; PostgreSQL keeps :5432.
+    if ! grep -qE "^port *= *$PG_PORT" "$conf/postgresql.conf"; then
+        die "the PostgreSQL $version cluster in $conf is not on port $PG_PORT"
+    fi
+    log "starting PostgreSQL $version on $PG_HOST:$PG_PORT"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start >/dev/null 2>&1 \
+        || pg_ctlcluster --skip-systemctl-redirect "$version" main restart \
+        || die "cannot start PostgreSQL $version (see /var/log/postgresql/postgresql-$version-main.log)"
+    for _ in $(seq 1 100); do
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && return
+        sleep 0.2
+    done
+    die "PostgreSQL is not accepting connections on $PG_HOST:$PG_PORT (log: /var/log/postgresql/postgresql-$version-main.log)"
 }
 
 check_postgres() {
-    if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then
-        if command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
-            log "PostgreSQL is down: starting it"
-            pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
-            sleep 2
-        fi
-        pg_isready -q -h "$PG_HOST" -p "$PG_PORT" || die "PostgreSQL is not accepting connections on $PG_HOST:$PG_PORT"
+    start_postgres
+    local hba version
+    version="$(basename "$(dirname "$(pg_bin)")")"
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    # Already running before us (a machine that had it started), asking for passwords on
+    # loopback: trust loopback in the Debian cluster and reload it.
+    if ! psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'SELECT 1' >/dev/null 2>&1 \
+        && [[ -w "$hba" ]] && pg_trust_loopback "$hba"; then
+        pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
+        sleep 1
     fi
+    psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'SELECT 1' >/dev/null 2>&1 \
+        || die "PostgreSQL on $PG_HOST:$PG_PORT refuses $PG_USER without a password: allow it on loopback (pg_hba.conf 'host all all 127.0.0.1/32 trust') or set PGUSER/PGPASSWORD"
     # The database's stored offsets and lake manifest describe this broker's topics: a broker
     # starting from an empty data directory (new topics, offsets from 0) gets a new database and
     # lake too, or the ingestor would resume past records the new topics have not reached yet.
-    if [[ ! -e "$DIR/tansu/tansu.db" ]] && ! port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+    if ! kafka_data_exists && ! port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
         if psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'surgstream'" | grep -q 1; then
             psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "DROP DATABASE surgstream WITH (FORCE)" \
                 || die "cannot drop database surgstream (stale offsets of an earlier broker)"
@@ -194,9 +249,11 @@ check_postgres() {
 }
 
 status() {
-    local ok=0
+    local ok=0 f
     if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-        echo "kafka      up    $KAFKA_HOST:$KAFKA_PORT$(tansu_pid >/dev/null && echo " (tansu pid $(tansu_pid))")"
+        local pids=""
+        for f in "$DIR"/kafka-*.pid; do [[ -e "$f" ]] && pids+=" $(basename "$f" .pid)=$(cat "$f")"; done
+        echo "kafka      up    $KAFKA_HOST:$KAFKA_PORT${pids:+ (pids$pids)}"
     else
         echo "kafka      down  $KAFKA_HOST:$KAFKA_PORT"; ok=1
     fi
@@ -213,36 +270,33 @@ status() {
     return $ok
 }
 
-case "${1:-}" in
+cmd="${1:-}"
+shift || true
+while (($#)); do
+    case "$1" in
+        --brokers) BROKERS="$2"; shift 2 ;;
+        *) die "unknown option $1" ;;
+    esac
+done
+[[ "$BROKERS" == 1 || "$BROKERS" == 3 ]] || die "--brokers is 1 or 3"
+
+case "$cmd" in
     up)
         mkdir -p "$DIR"
         check_postgres
-        start_tansu
+        start_kafka
         create_topics
         start_s3
         status
         ;;
     down)
-        if pid="$(tansu_pid)"; then
-            kill "$pid" && log "stopped Tansu (pid $pid)"
-            rm -f "$DIR/tansu.pid"
-        else
-            log "Tansu is not running (from $DIR)"
-        fi
-        # A broker started by an older version of this script (its pid file named a wrapper).
-        if pids="$(pgrep -f "^$TANSU broker")"; then
-            kill $pids && log "stopped Tansu (pid $pids)"
-        fi
-        for _ in $(seq 1 50); do
-            port_open "$KAFKA_HOST" "$KAFKA_PORT" || break
-            sleep 0.2
-        done
-        if pid="$(s3_pid)"; then
+        stop_kafka
+        if pid="$(pid_of s3)"; then
             kill "$pid" && log "stopped s3s-fs (pid $pid)"
             rm -f "$DIR/s3.pid"
         fi
         ;;
     status) status ;;
-    install) install_tansu; install_s3s ;;
-    *) echo "usage: $0 up|down|status|install" >&2; exit 2 ;;
+    install) "$KAFKA" install; install_s3s ;;
+    *) echo "usage: $0 up [--brokers 1|3] | down | status | install" >&2; exit 2 ;;
 esac

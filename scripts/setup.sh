@@ -2,7 +2,9 @@
 # Installs the tools the build, the demo and the tests need, when missing. Idempotent.
 #   - the pinned Rust toolchain's rustfmt and clippy (rust-toolchain.toml);
 #   - a C compiler and make, for librdkafka (built from source by rdkafka-sys);
+#   - Java and Maven, for Apache Kafka (scripts/kafka.sh fetches its jars with Maven);
 #   - pyarrow, the outside reader the end-to-end test checks the lake with.
+# PostgreSQL's server is installed by scripts/services.sh, which starts it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,8 +15,11 @@ command -v cc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
 if ((${#need_apt[@]})); then
     log "installing ${need_apt[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 

@@ -5,7 +5,7 @@ Prints the numbers and a verdict, writes soak.json and soak.png (throughput, con
 RSS over time) into --out, and exits 0 on green, 1 otherwise. Green means: `verify` found
 nothing missing or duplicated with the topics drained; no dead letter; the ingestor wrote at
 least 95 % of the frames the simulator sent during the run (1-minute rates, after the first
-minute); p99 end-to-end latency at most --max-age + 1 s; RSS at the end at most 25 % (+32 MiB)
+minute); p99 end-to-end latency (each flush's oldest frame since 2026-12-03: an upper bound of the per-frame p99 bench --live reports) at most --max-age + 1 s; RSS at the end at most 25 % (+32 MiB)
 above RSS after the first two minutes (a leak grows without bound).
 """
 

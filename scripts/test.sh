@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up what the tests need on a fresh machine of this kind and runs them all:
-# formatting, clippy (warnings are errors), unit tests, and the integration tests against the
-# real broker (Tansu) and the real PostgreSQL started by scripts/services.sh, then 30 s of
-# fuzzing per record decoder (scripts/fuzz.sh; longer runs: scripts/fuzz.sh 600).
+# formatting, clippy (warnings are errors), unit tests, and the integration tests against a
+# real Apache Kafka and a real PostgreSQL started by scripts/services.sh (the fault tests start
+# their own Kafka clusters, tests/kafka_cluster.rs), then 30 s of fuzzing per record decoder
+# (scripts/fuzz.sh; longer runs: scripts/fuzz.sh 600).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

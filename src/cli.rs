@@ -1,19 +1,13 @@
-//! Command-line options (every one with an environment variable) and subcommand dispatch.
+//! The command-line options of every command (the clap definitions, most with an environment
+//! variable) and their value parsers. No command logic and no I/O here: the commands are in
+//! `commands/`, what they share in `setup.rs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use surgstream_ingest::IngestConfig;
-use surgstream_lake::Lake;
-use surgstream_proto::time::MICROS_PER_DAY;
 use surgstream_proto::topics;
-use surgstream_sim::kafka::{SimReport, SinkOptions};
-use surgstream_sim::{Profile, SimConfig, Simulation};
-use surgstream_store::Store;
-use tokio_util::sync::CancellationToken;
 
 /// Real-time telemetry pipeline for fleets of surgical robots.
 #[derive(Debug, Parser)]
@@ -46,16 +40,16 @@ pub enum Command {
     /// Apply the PostgreSQL migrations (safe to run any number of times).
     Migrate(DbArgs),
     /// Create the project's topics on the broker (idempotent).
-    CreateTopics(crate::topics::TopicsArgs),
+    CreateTopics(TopicsArgs),
     /// The end-to-end throughput harness: pre-fill fresh topics with --frames frames, time
     /// `ingest` draining them; a table and a JSON result.
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Remove lake files that no manifest row names, older than --grace (what a crash between
     /// writing a file and committing it leaves). `ingest` does this every --sweep-interval.
-    Sweep(crate::verify::SweepArgs),
+    Sweep(SweepArgs),
     /// Compare the source topics with the committed lake and tables: missing and duplicated
     /// frames, unprocessed events, orphan files. Exit code 1 on any discrepancy.
-    Verify(crate::verify::VerifyArgs),
+    Verify(VerifyArgs),
 }
 
 /// Kafka connection and topic names.
@@ -213,9 +207,16 @@ pub struct IngestOpts {
     #[arg(long, env = "SURGSTREAM_SWEEP_GRACE", default_value = "10m", value_parser = positive_duration)]
     pub sweep_grace: Duration,
     /// While the lake's store fails (unreachable, timing out, server errors), keep the buffers,
-    /// stop consuming and try again with backoff for this long before giving up, e.g. 10m.
-    #[arg(long, env = "SURGSTREAM_STORE_RETRY_TIMEOUT", default_value = "10m", value_parser = positive_duration)]
+    /// stop consuming and try again with backoff for this long before giving up, e.g. 3m.
+    /// With --pg-retry-timeout it sets the consumer's max.poll.interval.ms (their sum plus a
+    /// minute, at least 5 min), so the group never evicts a member that is still flushing.
+    #[arg(long, env = "SURGSTREAM_STORE_RETRY_TIMEOUT", default_value = "3m", value_parser = positive_duration)]
     pub store_retry_timeout: Duration,
+    /// While PostgreSQL is unreachable, keep the flushed batch and try its transaction again
+    /// with backoff for this long before giving up, e.g. 1m. A stop request (SIGTERM) ends the
+    /// wait at once; the batch is read again on restart.
+    #[arg(long, env = "SURGSTREAM_PG_RETRY_TIMEOUT", default_value = "1m", value_parser = positive_duration)]
+    pub pg_retry_timeout: Duration,
     /// Flush a partition's frames this long after their timestamps, e.g. 5s: what the broker's
     /// delay took is not waited again. Frames that arrive later than that wait at least a
     /// quarter of it, and those over twice it late (a backfill, a catch-up) wait all of it
@@ -232,8 +233,11 @@ pub struct IngestOpts {
     #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// A librdkafka consumer property, KEY=VALUE, repeatable (e.g. security.protocol=SASL_SSL,
-    /// fetch.max.bytes=104857600). group.id, bootstrap.servers, enable.auto.commit,
-    /// enable.auto.offset.store and auto.offset.reset are refused: surgstream sets them.
+    /// fetch.max.bytes=104857600); it overrides the ingestor's own fetch settings
+    /// (fetch.min.bytes, fetch.wait.max.ms, fetch.queue.backoff.ms, queued.max.messages.kbytes:
+    /// see docs/performance.md). group.id, bootstrap.servers, enable.auto.commit,
+    /// enable.auto.offset.store and auto.offset.reset are refused: surgstream sets them, and the
+    /// delivery guarantee rests on them.
     #[arg(long = "consumer-option", value_name = "KEY=VALUE", value_parser = surgstream_ingest::check_consumer_option)]
     pub consumer_options: Vec<(String, String)>,
 }
@@ -261,6 +265,154 @@ pub struct DemoArgs {
     pub fleet: FleetArgs,
     #[command(flatten)]
     pub opts: IngestOpts,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicsArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Partitions of the telemetry topic (ingest parallelism).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
+    pub telemetry_partitions: i32,
+    /// Partitions of the events topic.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..))]
+    pub events_partitions: i32,
+    /// Prefix for every topic name (tests use a fresh prefix each).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// How long to wait for the broker.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Copies of every partition [default: 3, or the number of brokers when fewer]. Fewer
+    /// than 3 on a cluster of 3 or more brokers is refused without --force: the records are
+    /// patient-linked and a single copy dies with its disk.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub replication_factor: Option<i32>,
+    /// The topics' `min.insync.replicas`: acknowledged writes (acks=all) are on at least this
+    /// many replicas [default: 2 with 3 or more replicas, else 1].
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub min_insync_replicas: Option<i32>,
+    /// Create the topics with fewer replicas than the cluster could hold.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl TopicsArgs {
+    /// The defaults for `brokers` at `brokers` (what bench and the tests create).
+    pub fn new(
+        brokers: String,
+        telemetry_partitions: i32,
+        prefix: String,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            brokers,
+            telemetry_partitions,
+            events_partitions: 2,
+            prefix,
+            timeout,
+            replication_factor: None,
+            min_insync_replicas: None,
+            force: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Brokers and timeout (the topic names are the bench's own: `bench-<unix time>-<pid>.<topic>`).
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Flush settings, as for `ingest` (the lake gets a fresh `bench-<unix time>-<pid>` subdirectory).
+    #[command(flatten)]
+    pub opts: IngestOpts,
+    /// About this many frames are pre-filled (the seed profile at the matching --scale).
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1_000..), conflicts_with = "live")]
+    pub frames: u64,
+    /// Measure latency instead of draining a backlog: a live fleet streams at --rate in
+    /// wall-clock time for --duration while the ingestor runs.
+    #[arg(long)]
+    pub live: bool,
+    /// Live: frames per second in all (operating rooms = rate / --hz, rounded up).
+    #[arg(long, default_value_t = 100_000, requires = "live", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    /// Live: frames per second of each operating room.
+    #[arg(long, default_value_t = 1_000, requires = "live", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub hz: u32,
+    /// Live: how long the fleet streams.
+    #[arg(long, default_value = "60s", requires = "live", value_parser = positive_duration)]
+    pub duration: Duration,
+    /// Live: frames stamped in the first part of the run (the consumer group joining, the
+    /// first files) are left out of the latency figures.
+    #[arg(long, default_value = "10s", requires = "live", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Partitions of the bench's telemetry topic (its events topic has 2).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
+    /// Where the JSON result goes.
+    #[arg(long, default_value = "bench-result.json")]
+    pub output: PathBuf,
+    /// The backlog to drain: `seed`, the data model's two-year backfill (~150 frames per
+    /// partition-hour: the cost is per file), or `dense`, 100 operating rooms at 1 kHz sent as
+    /// fast as the broker takes them (what a consumer catching up after an outage meets).
+    #[arg(long, value_enum, default_value_t = Workload::Seed, conflicts_with = "live")]
+    pub workload: Workload,
+    /// The broker's process id on this machine (e.g. `$(cat .services/kafka-1.pid)`): its CPU
+    /// seconds during the drain go next to the ingestor's.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
+}
+
+/// The backlog `bench` pre-fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// The seed profile's two-year backfill.
+    Seed,
+    /// Live operating rooms at 1 kHz, pre-filled as fast as the broker takes them.
+    Dense,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory or file:///abs/path.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// Only files older than this are orphans (younger ones may be a flush in progress), e.g. 10m.
+    #[arg(long, default_value = "10m", value_parser = positive_duration)]
+    pub grace: Duration,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory or file:///abs/path.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// The consumer group whose committed offsets and manifest are checked.
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    /// Files no manifest row names are orphans once older than this (younger: a flush in
+    /// progress), e.g. 60s.
+    #[arg(long, default_value = "60s", value_parser = positive_duration)]
+    pub grace: Duration,
+    /// Records not yet ingested (at or above the committed offsets) count as discrepancies.
+    #[arg(long)]
+    pub require_drained: bool,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// An RFC 3339 instant, as microseconds since the epoch.
@@ -310,359 +462,12 @@ pub fn byte_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,librdkafka=off,rdkafka::client=off,sqlx=warn")
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// Cancelled on Ctrl-C or SIGTERM.
-pub fn shutdown_token() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                        let _ = tokio::signal::ctrl_c().await;
-                        t.cancel();
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("signal received: stopping");
-        t.cancel();
-    });
-    token
-}
-
-pub async fn run(args: Args) -> Result<()> {
-    match args.command {
-        Command::Sim(a) => sim(a).await,
-        Command::Ingest(a) => ingest(a).await,
-        Command::Demo(a) => crate::demo::run(a).await,
-        Command::Migrate(a) => {
-            let store = connect_db(&a).await?;
-            store.migrate().await?;
-            say!("migrations applied to {}", store.target());
-            Ok(())
-        }
-        Command::CreateTopics(a) => crate::topics::run(a).await,
-        Command::Verify(a) => crate::verify::run(a).await,
-        Command::Sweep(a) => crate::verify::sweep(a).await,
-        Command::Bench(a) => crate::bench::run(a).await,
-    }
-}
-
-/// The simulation the fleet options describe; `default_profile` when none is given, `now` in
-/// µs UTC. An option of the other profile is refused rather than silently ignored.
-pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> Result<SimConfig> {
-    let profile = f.profile.unwrap_or(default_profile);
-    let misplaced = match profile {
-        ProfileArg::Seed => vec![("--hz", f.hz.is_some()), ("--speed", f.speed.is_some())],
-        ProfileArg::Live => vec![
-            ("--samples", f.samples.is_some()),
-            ("--scale", f.scale != 1.0),
-        ],
-    };
-    if let Some((option, _)) = misplaced.iter().find(|(_, given)| *given) {
-        let (this, other) = match profile {
-            ProfileArg::Seed => ("seed", "live"),
-            ProfileArg::Live => ("live", "seed"),
-        };
-        anyhow::bail!(
-            "invalid option {option}: it applies to --profile {other}, and this is a {this} run"
-        );
-    }
-    let seed = f.seed.unwrap_or_else(|| {
-        // A fresh fleet each run: robots registered by an earlier run are not registered again.
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default()
-    });
-    // Zero stays zero, and is refused by name when the simulation is set up.
-    let times = |n: u32| (f64::from(n) * f.scale).round().min(f64::from(u32::MAX)) as u32;
-    Ok(match profile {
-        ProfileArg::Seed => {
-            let window = f
-                .duration
-                .unwrap_or(Duration::from_secs(SimConfig::SEED_DAYS * 86_400));
-            let days = (window.as_secs() / 86_400) as i64;
-            // The window ends at today's midnight (UTC) unless a start is given.
-            let start = f
-                .start_time
-                .unwrap_or_else(|| (now.div_euclid(MICROS_PER_DAY) - days) * MICROS_PER_DAY);
-            let mut cfg = SimConfig::seed(f.scale, seed, start);
-            if let Some(r) = f.robots {
-                cfg.robots = times(r);
-                cfg.facilities = cfg.robots.div_ceil(5).min(times(10)).max(1);
-            }
-            if let Some(p) = f.procedures {
-                cfg.procedures = Some(times(p));
-            }
-            // Four logs per robot over two years, as in the data model.
-            cfg.maintenance =
-                ((f64::from(cfg.robots) * 4.0 * days as f64 / 730.0).round() as u32).max(1);
-            cfg.samples = f.samples.unwrap_or(cfg.samples);
-            cfg.duration = Some(window);
-            cfg
-        }
-        ProfileArg::Live => {
-            let mut cfg =
-                SimConfig::live(f.robots.unwrap_or(10), seed, f.start_time.unwrap_or(now));
-            cfg.procedures = f.procedures;
-            cfg.hz = f.hz.unwrap_or(cfg.hz);
-            cfg.speed = f.speed.unwrap_or(cfg.speed);
-            cfg.duration = f.duration;
-            cfg.batch_interval = f.batch_interval;
-            cfg
-        }
-    })
-}
-
 /// A scale factor: a positive number, at most 10000.
 pub fn parse_scale(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 10_000.0 => Ok(v),
         _ => Err("expected a number greater than 0 and at most 10000, e.g. 10".into()),
     }
-}
-
-/// Where and how to send a simulation: a live run is paced in wall-clock time unless `--fast`;
-/// a seed run is a backfill, sent as fast as the broker takes it.
-pub fn sink_options(k: &KafkaArgs, f: &FleetArgs, cfg: &SimConfig) -> SinkOptions {
-    SinkOptions {
-        brokers: k.brokers.clone(),
-        telemetry_topic: k.telemetry_topic.clone(),
-        events_topic: k.events_topic.clone(),
-        paced: !f.fast && cfg.profile == Profile::Live,
-        timeout: k.kafka_timeout,
-    }
-}
-
-/// Opens the lake for a long-running command. `memory://` is refused: the manifest in
-/// PostgreSQL would name files that vanish when the process exits.
-pub fn open_lake(url: &str) -> Result<Lake> {
-    if url.starts_with("memory:") {
-        anyhow::bail!(
-            "invalid lake URL {url:?}: memory:// lives only inside one process (tests, benches); committed offsets would point at files that vanish on exit"
-        );
-    }
-    Ok(Lake::open(url)?)
-}
-
-impl DbArgs {
-    /// The URL: from --database-url, or read from --database-url-file (its content is never
-    /// printed: it holds the password), or the local default.
-    pub fn url(&self) -> Result<String> {
-        if let Some(path) = &self.database_url_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("cannot read --database-url-file {}: {e}", path.display())
-            })?;
-            let url = text.trim();
-            anyhow::ensure!(
-                !url.is_empty(),
-                "--database-url-file {} is empty: it must hold a PostgreSQL URL",
-                path.display()
-            );
-            return Ok(url.to_owned());
-        }
-        Ok(self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/surgstream".to_owned()))
-    }
-}
-
-pub async fn connect_db(db: &DbArgs) -> Result<Store> {
-    Ok(Store::connect(&db.url()?, 8, db.db_timeout).await?)
-}
-
-pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>) -> IngestConfig {
-    IngestConfig {
-        brokers: k.brokers.clone(),
-        group: o.group.clone(),
-        telemetry_topic: k.telemetry_topic.clone(),
-        events_topic: k.events_topic.clone(),
-        telemetry_dlq_topic: o.telemetry_dlq_topic.clone(),
-        events_dlq_topic: o.events_dlq_topic.clone(),
-        max_rows: o.max_rows as usize,
-        sweep_interval: o.sweep_interval,
-        sweep_grace: o.sweep_grace,
-        store_retry_timeout: o.store_retry_timeout,
-        max_bytes: usize::try_from(o.max_bytes).unwrap_or(usize::MAX),
-        memory_limit: usize::try_from(o.memory_limit).unwrap_or(usize::MAX),
-        max_age: o.max_age,
-        event_batch: o.event_batch as usize,
-        event_max_age: o.event_max_age,
-        until_idle,
-        timeout: k.kafka_timeout,
-        health: surgstream_ingest::health::Health::default(),
-        consumer_options: o.consumer_options.clone(),
-    }
-}
-
-async fn sim(a: SimArgs) -> Result<()> {
-    let cfg = sim_config(
-        &a.fleet,
-        ProfileArg::Seed,
-        chrono::Utc::now().timestamp_micros(),
-    )?;
-    let simulation = Simulation::new(cfg.clone())?;
-    if a.output.is_some() || a.dry_run {
-        let seed = simulation.seed();
-        let report = match &a.output {
-            Some(path) => {
-                let file = std::fs::File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                let mut out = std::io::BufWriter::new(file);
-                surgstream_sim::file::write(simulation, &mut out)
-                    .with_context(|| format!("cannot write {}", path.display()))?
-            }
-            None => surgstream_sim::file::write(simulation, &mut std::io::sink())?,
-        };
-        tracing::info!(seed, "simulation written without Kafka");
-        print_sim_report(&report);
-        return write_report(a.report.as_deref(), &report);
-    }
-    let opts = sink_options(&a.kafka, &a.fleet, &cfg);
-    let producer = surgstream_sim::kafka::connect(&opts).await?;
-    crate::http::serve(
-        a.metrics_addr,
-        crate::http::broker_ready(&producer, &opts.brokers),
-    )
-    .await?;
-    if opts.paced {
-        // An upper bound: every operating room in a procedure at once.
-        metrics::gauge!(surgstream_sim::kafka::TARGET_RATE)
-            .set(f64::from(cfg.robots) * f64::from(cfg.hz));
-    }
-    tracing::info!(brokers = %opts.brokers, paced = opts.paced, seed = simulation.seed(),
-        "simulation started: {cfg} (pass --seed to reproduce)");
-    let report = surgstream_sim::kafka::run(simulation, &producer, &opts, shutdown_token()).await;
-    print_sim_report(&report);
-    write_report(a.report.as_deref(), &report)?;
-    if report.delivery_errors > 0 {
-        anyhow::bail!(
-            "{} records could not be delivered to {}",
-            report.delivery_errors,
-            opts.brokers
-        );
-    }
-    Ok(())
-}
-
-fn write_report(path: Option<&std::path::Path>, report: &SimReport) -> Result<()> {
-    if let Some(path) = path {
-        let json = serde_json::to_vec_pretty(report)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("cannot write report to {}", path.display()))?;
-    }
-    Ok(())
-}
-
-pub fn print_sim_report(r: &SimReport) {
-    let achieved = r.frames as f64 / r.elapsed_seconds.max(1e-9);
-    let pace = if r.paced {
-        let planned = r.frames as f64 / r.simulated_seconds.max(1e-9);
-        format!(
-            "{achieved:.0} frames/s achieved vs {planned:.0} planned ({:.1}%), at most {:.2}s behind schedule",
-            100.0 * achieved / planned.max(1e-9),
-            r.max_behind_seconds
-        )
-    } else {
-        let span = if r.simulated_seconds >= 86_400.0 {
-            format!("{:.1} days", r.simulated_seconds / 86_400.0)
-        } else {
-            format!("{:.1}s", r.simulated_seconds)
-        };
-        format!("{achieved:.0} frames/s, {span} of simulated time")
-    };
-    let open = match r.in_progress() {
-        0 => String::new(),
-        n => format!(", {n} procedures still in progress"),
-    };
-    say!(
-        "sim: {} frames in {} telemetry records, {} events, {} delivery errors in {:.1}s: {pace}{open}{}",
-        r.frames,
-        r.telemetry_records,
-        r.events,
-        r.delivery_errors,
-        r.elapsed_seconds,
-        if r.interrupted {
-            " — interrupted"
-        } else {
-            ""
-        }
-    );
-}
-
-/// What an ingestor needs before it runs: the lake, the migrated database, its configuration,
-/// and `/metrics`, `/healthz`, `/readyz` served when --metrics-addr is set.
-pub async fn prepare_ingest(
-    k: &KafkaArgs,
-    db: &DbArgs,
-    o: &IngestOpts,
-    until_idle: Option<Duration>,
-) -> Result<(Lake, Store, IngestConfig)> {
-    let lake = open_lake(&o.lake)?;
-    let store = connect_db(db).await?;
-    store.migrate().await?;
-    let cfg = ingest_config(k, o, until_idle);
-    crate::http::serve(
-        o.metrics_addr,
-        crate::http::ingest_ready(cfg.health.clone()),
-    )
-    .await?;
-    Ok((lake, store, cfg))
-}
-
-async fn ingest(a: IngestArgs) -> Result<()> {
-    let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, a.until_idle).await?;
-    let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
-    say!(
-        "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s; flushes by cause: {}",
-        report.frames_written,
-        report.files_written,
-        report.bytes_written,
-        report.events_applied,
-        report.events_replayed,
-        report.telemetry_dead_letters,
-        report.event_dead_letters,
-        report.elapsed_seconds,
-        flush_causes(&report.flushes)
-    );
-    Ok(())
-}
-
-/// `age 3, rows 2, shutdown 4`, or `none`.
-pub fn flush_causes(flushes: &std::collections::BTreeMap<&'static str, u64>) -> String {
-    if flushes.is_empty() {
-        return "none".to_owned();
-    }
-    flushes
-        .iter()
-        .map(|(cause, n)| format!("{cause} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -45,23 +45,35 @@ async fn bad_records_are_dead_lettered_with_reason_and_source() {
     };
     nan.arm_position_x = f64::NAN;
     let nan = surgstream_proto::encode_batch(&TelemetryBatch { frames: vec![nan] });
-    send(&p, &telemetry, &[2u8; 16], b"\xff\xfe not protobuf", None).await;
-    send(
-        &p,
-        &telemetry,
-        &[2u8; 16],
-        &nan,
-        Some("surgstream.v1.TelemetryBatch"),
-    )
-    .await;
-    send(
-        &p,
-        &telemetry,
-        &[2u8; 16],
-        &nan,
-        Some("surgstream.v1.SomethingElse"),
-    )
-    .await;
+    let garbage: &[u8] = b"\xff\xfe not protobuf";
+    let sent = [
+        (
+            send(&p, &telemetry, &[2u8; 16], garbage, None).await,
+            garbage,
+        ),
+        (
+            send(
+                &p,
+                &telemetry,
+                &[2u8; 16],
+                &nan,
+                Some("surgstream.v1.TelemetryBatch"),
+            )
+            .await,
+            &nan[..],
+        ),
+        (
+            send(
+                &p,
+                &telemetry,
+                &[2u8; 16],
+                &nan,
+                Some("surgstream.v1.SomethingElse"),
+            )
+            .await,
+            &nan[..],
+        ),
+    ];
     let unknown = Event {
         event_id: Bytes::from(vec![9u8; 16]),
         occurred_at: now,
@@ -99,8 +111,18 @@ async fn bad_records_are_dead_lettered_with_reason_and_source() {
             .unwrap_or(-1)
     );
 
-    let mut tdl = dead_letters(&env.topic("surgical.telemetry.dlq.v1"), 3).await;
-    tdl.sort_by_key(|h| h["source.offset"].parse::<i64>().unwrap_or(-1));
+    let mut records = dead_letter_records(&env.topic("surgical.telemetry.dlq.v1"), 3).await;
+    records.sort_by_key(DeadLetter::source);
+    // Each dead letter names the record it came from (the partition and offset the broker gave
+    // the send) and carries its key and bytes unchanged.
+    let mut expected: Vec<_> = sent.iter().collect();
+    expected.sort_by_key(|(position, _)| *position);
+    for (d, ((partition, offset), bytes)) in records.iter().zip(&expected) {
+        assert_eq!(d.source(), (*partition, *offset), "{:?}", d.headers);
+        assert_eq!(&d.payload[..], *bytes, "payload of {partition}@{offset}");
+        assert_eq!(d.key.as_deref(), Some(&[2u8; 16][..]));
+    }
+    let tdl: Vec<_> = records.into_iter().map(|d| d.headers).collect();
     let reasons: Vec<&str> = tdl.iter().map(|h| h["reason"].as_str()).collect();
     assert_eq!(
         reasons,
@@ -108,10 +130,7 @@ async fn bad_records_are_dead_lettered_with_reason_and_source() {
     );
     for h in &tdl {
         assert_eq!(h["source.topic"], telemetry);
-        assert!(
-            h.contains_key("source.partition") && !h["error"].is_empty(),
-            "{h:?}"
-        );
+        assert!(!h["error"].is_empty(), "{h:?}");
     }
     assert!(
         tdl[1]["error"].contains("arm_position_x"),
@@ -219,6 +238,7 @@ async fn ten_thousand_garbage_records_are_all_dead_lettered_and_nothing_valid_is
         let key = next().to_le_bytes().repeat(2);
         records.push((key, value, schema));
     }
+    let mut positions = std::collections::HashMap::new();
     for chunk in records.chunks(500) {
         let sends = chunk.iter().map(|(k, v, schema)| {
             let mut r = rdkafka::producer::FutureRecord::to(&telemetry)
@@ -234,8 +254,9 @@ async fn ten_thousand_garbage_records_are_all_dead_lettered_and_nothing_valid_is
             }
             p.send(r, std::time::Duration::from_secs(30))
         });
-        for r in futures::future::join_all(sends).await {
-            r.map_err(|(e, _)| e).expect("garbage delivered");
+        for ((_, value, _), r) in chunk.iter().zip(futures::future::join_all(sends).await) {
+            let d = r.map_err(|(e, _)| e).expect("garbage delivered");
+            positions.insert((d.partition, d.offset), value.clone());
         }
     }
     let second = env.sim_live_fast(2, 2, 50, &["--seed", "2"]).await;
@@ -248,7 +269,19 @@ async fn ten_thousand_garbage_records_are_all_dead_lettered_and_nothing_valid_is
     );
     assert_exactly_once(&[&first, &second], &env.committed_frames().await);
 
-    let dlq = dead_letters(&env.topic("surgical.telemetry.dlq.v1"), GARBAGE).await;
+    let dlq = dead_letter_records(&env.topic("surgical.telemetry.dlq.v1"), GARBAGE).await;
+    // Each names its own record, byte for byte: no two name the same one, none names a record
+    // the simulator wrote.
+    let mut named = std::collections::HashSet::new();
+    for d in &dlq {
+        let source = d.source();
+        let sent = positions
+            .get(&source)
+            .unwrap_or_else(|| panic!("dead letter names {source:?}, which was not garbage"));
+        assert_eq!(&d.payload, sent, "payload of {source:?}");
+        assert!(named.insert(source), "two dead letters name {source:?}");
+    }
+    let dlq: Vec<_> = dlq.into_iter().map(|d| d.headers).collect();
     let mut reasons = std::collections::BTreeMap::new();
     for h in &dlq {
         assert_eq!(h["source.topic"], telemetry);

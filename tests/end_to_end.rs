@@ -231,9 +231,10 @@ async fn seed_profile_backfill_applies_without_a_dead_letter() {
             > 0
     );
 
-    // The README's example queries run on the backfill and agree with the tables they summarise.
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    // The example queries docs/schema.md shows run on the backfill and agree with the tables
+    // they summarise.
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md"))
+        .expect("docs/schema.md");
     for (file, column, total) in [
         (
             "utilisation_per_robot_per_month.sql",
@@ -255,8 +256,8 @@ async fn seed_profile_backfill_applies_without_a_dead_letter() {
         let sql = std::fs::read_to_string(&path).expect("query file");
         let body = sql.trim().trim_end_matches(';');
         assert!(
-            readme.contains(sql.trim()),
-            "README does not show {file} as it is"
+            page.contains(sql.trim()),
+            "docs/schema.md does not show {file} as it is"
         );
         let rows = env.count(&format!("SELECT count(*) FROM ({body}) q")).await;
         assert!(rows > 1, "{file}: {rows} rows");

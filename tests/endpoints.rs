@@ -9,21 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn readyz(port: u16) -> (u16, String) {
     http_get(port, "/readyz")
         .await
@@ -32,7 +17,7 @@ async fn readyz(port: u16) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_move_and_readiness_follows_the_broker() {
-    let mut broker = Broker::start("endpoints").await;
+    let mut broker = Broker::single("endpoints").await;
     let env = TestEnv::new_on("endpoints", &broker.addr()).await;
     let (sim_port, port) = (free_port(), free_port());
     let sim_addr = format!("127.0.0.1:{sim_port}");

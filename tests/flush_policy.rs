@@ -44,6 +44,7 @@ async fn over_the_memory_limit_the_largest_buffers_flush_and_nothing_is_lost() {
         "only the memory limit and the final shutdown flush: {causes}"
     );
     assert_exactly_once(&[&report], &env.committed_frames().await);
+    env.assert_events_as_an_undisturbed_run().await;
     assert_eq!(
         env.count("SELECT count(*) FROM processed_events").await,
         report["events"].as_i64().unwrap_or(-1)

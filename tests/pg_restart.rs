@@ -1,6 +1,7 @@
-//! PostgreSQL restarted under a running ingestor (`pg_ctlcluster … restart`): the ingestor keeps
-//! its batch, tries again until the server is back, and loses and duplicates nothing. Its own
-//! test binary, so that no other test shares the restart.
+//! PostgreSQL stopped under a running ingestor and started again once a flush has retried
+//! (`pg_ctlcluster … stop`, `… start`): the ingestor keeps its batch, tries again until the
+//! server is back, and loses and duplicates nothing. Its own test binary, so that no other test
+//! shares the outage.
 
 mod common;
 
@@ -22,23 +23,17 @@ const SIM: &[&str] = &[
     "--fast",
 ];
 
-async fn restart_postgres() {
-    let version = std::fs::read_dir("/etc/postgresql")
-        .expect("a Debian PostgreSQL cluster")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .max()
-        .expect("a PostgreSQL version");
-    let out = tokio::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
-        .output()
-        .await
-        .expect("pg_ctlcluster");
-    assert!(
-        out.status.success(),
-        "restart failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Starts PostgreSQL again however the test ends: the suite's other tests need it.
+struct StartPostgresOnDrop;
+
+impl Drop for StartPostgresOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = std::process::Command::new("sh")
+                .args(["-c", "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -n | tail -1) main start"])
+                .status();
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -47,6 +42,8 @@ async fn ingest_survives_a_postgres_restart_without_loss_or_duplicates() {
     let mut args = SIM.to_vec();
     args.extend(["--seed", "41"]);
     let first = env.sim(&args).await;
+    let port = free_port();
+    let metrics_addr = format!("127.0.0.1:{port}");
     let mut child = env.spawn_ingest(&[
         "--max-age",
         "1s",
@@ -54,6 +51,8 @@ async fn ingest_survives_a_postgres_restart_without_loss_or_duplicates() {
         "200ms",
         "--until-idle",
         "8s",
+        "--metrics-addr",
+        &metrics_addr,
     ]);
     while env.count("SELECT count(*) FROM lake_files").await == 0 {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -89,7 +88,28 @@ async fn ingest_survives_a_postgres_restart_without_loss_or_duplicates() {
         child.try_wait().expect("status").is_none(),
         "the ingestor is running"
     );
-    restart_postgres().await;
+    // Down long enough that a flush must retry (asserted, not assumed from timing), and back
+    // well inside --pg-retry-timeout (1 min).
+    let retries = || async {
+        match http_get(port, "/metrics").await {
+            Ok((200, page)) => metric(&page, "surgstream_postgres_retries_total"),
+            other => panic!(
+                "the ingestor's /metrics does not answer ({other:?}): did it exit instead of retrying?"
+            ),
+        }
+    };
+    assert_eq!(retries().await, 0.0, "no retry before the fault");
+    {
+        let _restart = StartPostgresOnDrop;
+        pg_ctl("stop").await;
+        wait_for(
+            "a flush retrying while PostgreSQL is stopped",
+            Duration::from_secs(40),
+            || async { retries().await > 0.0 },
+        )
+        .await;
+        pg_ctl("start").await;
+    }
     assert!(
         feed.wait().await.expect("sim").success(),
         "the live feed failed"
@@ -108,6 +128,7 @@ async fn ingest_survives_a_postgres_restart_without_loss_or_duplicates() {
     );
 
     assert_exactly_once(&[&first, &second], &env.committed_frames().await);
+    env.assert_events_as_an_undisturbed_run().await;
     let scheduled = |r: &serde_json::Value| {
         r["events_by_type"]["ProcedureScheduled"]
             .as_i64()

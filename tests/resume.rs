@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -139,30 +140,53 @@ async fn ingest_crashed_twenty_times_and_restarted_loses_and_duplicates_nothing(
             .as_deref()
             .map(|f| vec![("SURGSTREAM_FAULT", f)])
             .unwrap_or_default();
-        let mut child = env.spawn_ingest_with_env(&args, &fault_env);
+        let log = env.lake.with_extension(format!("crash-{round}.log"));
+        let mut child = env.spawn_ingest_logged_with_env(&args, &fault_env, &log);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-        if fault.is_some() {
-            // It aborts itself at the fault point.
+        if let Some(fault) = &fault {
+            // It aborts itself at the fault point: SIGABRT, after saying where (any other way
+            // to die — a panic, an error exit — is a failure of the test, not the fault).
             let status = tokio::time::timeout_at(deadline, child.wait())
                 .await
                 .expect("the ingestor reached its fault point within 90 s")
                 .expect("reap");
-            assert!(!status.success(), "aborted at {fault:?}, not finished");
+            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+            let (point, hit) = fault.split_once(':').expect("point:n");
+            assert_eq!(
+                status.signal(),
+                Some(6), // SIGABRT
+                "round {round}: {status}, not the injected abort at {fault}:\n{stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("fault injection: aborting at {point} (hit {hit})")),
+                "round {round}: aborted, but not at {fault}:\n{stderr}"
+            );
             aborted += 1;
         } else {
+            // Killed only once it has committed something new, at a random moment after that.
             loop {
                 let now = env.count("SELECT count(*) FROM lake_files").await;
-                if now > before || tokio::time::Instant::now() > deadline {
+                if now > before {
                     break;
                 }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "round {round}: no new commit within 90 s:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             tokio::time::sleep(Duration::from_millis(next() % 400)).await;
             child.start_kill().expect("kill -9 the ingestor");
             let status = child.wait().await.expect("reap");
-            assert!(!status.success(), "the ingestor was killed, not finished");
+            assert_eq!(
+                status.signal(),
+                Some(9), // SIGKILL
+                "round {round}: the ingestor was to be killed, but {status}"
+            );
             killed += 1;
         }
+        let _ = std::fs::remove_file(&log);
     }
     assert_eq!((killed, aborted), (14, 6));
     stop(&mut sim, "the simulator").await;
@@ -171,9 +195,8 @@ async fn ingest_crashed_twenty_times_and_restarted_loses_and_duplicates_nothing(
         env.count("SELECT count(*) FROM lake_files").await >= CRASHES as i64,
         "the crashes interrupted a run that was committing"
     );
-    // Let the killed members' sessions (10 s) expire before the final restart: joining a group
-    // whose dead leader is still registered is where Tansu strands a member (README, "Deploying").
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    // No pause before the final run: Kafka's coordinator holds the new member's join until
+    // the killed members' sessions (10 s) expire, then gives it every partition.
 
     // More data while nothing consumes, then a clean run to the end.
     let second = env
@@ -197,6 +220,7 @@ async fn ingest_crashed_twenty_times_and_restarted_loses_and_duplicates_nothing(
 
     let seen = env.committed_frames().await;
     assert_exactly_once(&[&first, &second], &seen);
+    env.assert_events_as_an_undisturbed_run().await;
     let scheduled = first["events_by_type"]["ProcedureScheduled"]
         .as_i64()
         .unwrap_or(0)

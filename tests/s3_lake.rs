@@ -90,9 +90,21 @@ async fn s3_lake_round_trips_large_objects_in_parts_and_classifies_errors() {
         .expect("the store is back");
 }
 
+/// The resident memory of a process, from /proc (bytes).
+fn rss_bytes(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .expect("VmRSS")
+        * 1024.0
+}
+
 /// A paced live feed; the ingestor writes to S3; the S3 server is killed for 30 s and started
-/// again. Meanwhile the ingestor stays up, consumes nothing (its buffers stay within
-/// `--memory-limit`), and retries; afterwards `verify` finds every frame once.
+/// again, and a backlog many times the ingestor's memory bound is sent meanwhile. The ingestor
+/// stays up, consumes nothing (its resident memory stays within the bound), and retries;
+/// afterwards `verify` finds every frame once.
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
     let mut s3 = S3Server::start("s3-outage").await;
@@ -104,11 +116,15 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
     let metrics_port = free_port();
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
     const LIMIT: f64 = 4.0 * 1024.0 * 1024.0;
+    // librdkafka's pre-fetch queue per partition, outside --memory-limit.
+    const PREFETCH: f64 = 1024.0 * 1024.0;
     let mut ingest = env.spawn_ingest(&[
         "--max-age",
         "1s",
         "--memory-limit",
         "4MiB",
+        "--consumer-option",
+        "queued.max.messages.kbytes=1024",
         "--metrics-addr",
         &metrics_addr,
     ]);
@@ -132,11 +148,28 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
         metric(&page, "surgstream_lake_store_retries_total") >= 1.0,
         "the failing writes are retried:\n{page}"
     );
-    let mut max_buffered = metric(&page, "surgstream_buffered_bytes");
-    for _ in 0..22 {
+    // The memory bound is the process's own resident memory while a backlog many times the
+    // bound arrives during the outage (a gauge the blocked flush does not update could not
+    // show it): the buffers stay within --memory-limit because nothing is consumed, and what
+    // librdkafka pre-fetches is capped per partition (`queued.max.messages.kbytes`, 1 MiB here).
+    let pid = ingest.id().expect("the ingestor's pid");
+    let rss_at_outage = rss_bytes(pid);
+    // A backfill of 250 procedures with 2,000 samples each (one record per procedure, under the
+    // broker's 1 MB record limit): half a million frames in a few hundred hour files (more,
+    // smaller files would only make the checks slow).
+    let backlog = env
+        .sim(&["--scale", "0.05", "--samples", "2000", "--seed", "23"])
+        .await;
+    let backlog_bytes = backlog["frames"].as_f64().unwrap_or(0.0) * 150.0;
+    const BOUND: f64 = LIMIT + 6.0 * PREFETCH + 8.0 * 1024.0 * 1024.0;
+    assert!(
+        backlog_bytes > 3.0 * BOUND,
+        "the backlog ({backlog_bytes} bytes) must dwarf the bound ({BOUND}) for the check to mean anything"
+    );
+    let mut max_rss = rss_bytes(pid);
+    for _ in 0..10 {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let page = scrape(metrics_port).await;
-        max_buffered = max_buffered.max(metric(&page, "surgstream_buffered_bytes"));
+        max_rss = max_rss.max(rss_bytes(pid));
     }
     let page = scrape(metrics_port).await;
     assert_eq!(
@@ -144,9 +177,23 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
         consumed,
         "nothing is consumed while the store is down"
     );
+    eprintln!(
+        "outage: RSS {:.1} -> {:.1} MiB while {:.1} MiB arrived",
+        rss_at_outage / 1048576.0,
+        max_rss / 1048576.0,
+        backlog_bytes / 1048576.0
+    );
     assert!(
-        max_buffered <= LIMIT,
-        "buffers stay within --memory-limit: {max_buffered} bytes"
+        max_rss - rss_at_outage <= BOUND,
+        "resident memory grew by {} MiB during the outage (bound {} MiB: --memory-limit, 1 MiB \
+         pre-fetch per partition, 8 MiB slack) while {} MiB arrived",
+        (max_rss - rss_at_outage) / 1048576.0,
+        BOUND / 1048576.0,
+        backlog_bytes / 1048576.0
+    );
+    assert!(
+        metric(&page, "surgstream_buffered_bytes") <= LIMIT,
+        "buffers within --memory-limit"
     );
     assert!(
         ingest.try_wait().expect("poll the ingestor").is_none(),
@@ -194,8 +241,11 @@ async fn ingest_survives_a_30s_s3_outage_without_loss_or_duplicates() {
     assert!(out.status.success(), "verify: {v:#}");
     assert_eq!(v["missing"], 0);
     assert_eq!(v["duplicated"], 0);
-    assert_eq!(v["frames_in_lake"], report["frames"]);
-    assert_exactly_once(&[&report], &env.committed_frames().await);
+    assert_eq!(
+        v["frames_in_lake"].as_u64(),
+        Some(report["frames"].as_u64().unwrap_or(0) + backlog["frames"].as_u64().unwrap_or(0))
+    );
+    assert_exactly_once(&[&report, &backlog], &env.committed_frames().await);
 }
 
 /// A backfill's flush writes one file per event hour, hundreds of them, several stored at once

@@ -11,7 +11,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use surgstream_proto::headers;
 use surgstream_store::Source;
 
-use crate::IngestError;
+use crate::error::IngestError;
 
 /// Sends rejected records to dead-letter topics.
 #[derive(Clone)]

@@ -150,6 +150,20 @@ mod tests {
     }
 
     #[test]
+    fn each_cause_is_counted_under_the_label_the_metric_documents() {
+        // `surgstream_flushes_total{cause="rows|bytes|age|memory|shutdown"}` (docs/operations.md).
+        let labels = [
+            FlushCause::Rows,
+            FlushCause::Bytes,
+            FlushCause::Age,
+            FlushCause::Memory,
+            FlushCause::Shutdown,
+        ]
+        .map(FlushCause::as_str);
+        assert_eq!(labels, ["rows", "bytes", "age", "memory", "shutdown"]);
+    }
+
+    #[test]
     fn a_frame_waits_max_age_from_its_stamp_then_longer_as_it_arrives_later() {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;

@@ -21,7 +21,10 @@ use surgstream_proto::headers;
 use surgstream_store::{Store, offsets};
 use uuid::Uuid;
 
-use crate::{IngestError, decode_event, decode_telemetry, now_micros};
+use surgstream_proto::time::now_micros;
+
+use crate::decode::{decode_event, decode_telemetry};
+use crate::error::IngestError;
 
 /// What to verify.
 #[derive(Debug, Clone)]

@@ -550,4 +550,72 @@ mod tests {
         assert_eq!(b.rows(), 0);
         assert!(b.to_hour_batches().expect("empty").is_empty());
     }
+
+    #[test]
+    fn values_at_the_edge_of_each_limit_are_accepted_and_one_past_it_refused() {
+        let mut b = FrameBuffer::new();
+        // The sane window includes both its ends, to the microsecond.
+        b.push_record(0, &[frame(1, 0, MIN_SANE_TIMESTAMP)], NOW)
+            .expect("2000-01-01T00:00:00Z itself");
+        b.push_record(1, &[frame(1, 1, NOW + MAX_FUTURE_MICROS)], NOW)
+            .expect("now + 1 day itself");
+        for (offset, ts) in [
+            (2, MIN_SANE_TIMESTAMP - 1),
+            (3, NOW + MAX_FUTURE_MICROS + 1),
+        ] {
+            let e = b
+                .push_record(offset, &[frame(1, 2, ts)], NOW)
+                .expect_err("one µs outside");
+            assert_eq!(e.reason(), "timestamp_out_of_range", "{e}");
+        }
+        // VARCHAR(50) takes 50 bytes.
+        let mut f = frame(1, 3, NOW);
+        f.tool_type = "x".repeat(TOOL_TYPE_MAX);
+        b.push_record(4, &[f], NOW)
+            .expect("a tool name of 50 bytes");
+        assert_eq!(b.rows(), 3);
+    }
+
+    #[test]
+    fn a_record_counts_its_own_frames_and_the_buffer_its_bytes() {
+        let h = NOW - NOW % MICROS_PER_HOUR;
+        let mut b = FrameBuffer::new();
+        assert_eq!(b.bytes(), 0);
+        let n = b
+            .push_record(0, &[frame(1, 0, h + 1), frame(1, 1, h + 2)], NOW)
+            .expect("valid");
+        assert_eq!(n, 2);
+        // A second record on a buffer that already holds frames: its own three, not five.
+        let batch = surgstream_proto::v1::TelemetryBatch {
+            frames: vec![frame(2, 0, h + 3), frame(2, 1, h + 5), frame(2, 2, h + 4)],
+        };
+        let pushed = b
+            .push_encoded(1, &surgstream_proto::encode_batch(&batch), NOW)
+            .expect("valid");
+        assert_eq!(
+            pushed,
+            Pushed {
+                frames: 3,
+                newest: h + 5,
+                oldest: h + 3,
+            }
+        );
+        assert_eq!(b.rows(), 5);
+        // Fixed width: 176 bytes a frame (what the memory limit is counted in).
+        assert_eq!(b.bytes(), 5 * 176);
+    }
+
+    #[test]
+    fn a_buffer_with_only_a_dead_lettered_record_still_has_an_offset_to_commit() {
+        let mut b = FrameBuffer::new();
+        assert!(b.is_empty());
+        assert_eq!(b.offsets(), None);
+        b.note_offset(7);
+        assert!(!b.is_empty(), "offset 7 must still be committed");
+        assert_eq!(b.rows(), 0);
+        assert_eq!(b.offsets(), Some((7, 7)));
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.offsets(), None);
+    }
 }

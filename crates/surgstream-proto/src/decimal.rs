@@ -54,11 +54,30 @@ impl DecimalType {
 
     /// The value rounded half away from zero to `scale` digits, as an integer count of
     /// 10^-scale units, or an error when it is not finite or has more than `precision` digits.
+    ///
+    /// The value is the decimal the double is written as (its shortest form, what the sender
+    /// wrote and what PostgreSQL's float8 → numeric cast sees): 0.145 → 0.15, although the
+    /// double is 0.14499999999999999…; `(value * 100.0).round()` gives 0.14 there, but 0.15 for
+    /// 0.155. Exact for precision ≤ 14 (a tie then has at most 15 significant digits, which a
+    /// double keeps: every column of the data model is DECIMAL(10, s) or narrower).
     pub fn to_scaled(self, value: f64) -> Result<i128, DecimalError> {
         if !value.is_finite() {
             return Err(DecimalError::NotFinite { value });
         }
-        let scaled = (value * pow10(i32::from(self.scale))).round();
+        let unit = pow10(i32::from(self.scale));
+        let scaled = if self.precision <= 14 {
+            // m ≤ |value|·10^s < m + 1, give or take the product's rounding (which cannot cross
+            // an integer below 2^53). The tie m + ½ between them as the double nearest to it:
+            // (2m + 1) / (2·10^s), two exact integers, so IEEE division rounds it correctly.
+            // Above that double is above the decimal tie; at it, the value IS the tie as
+            // written (no shorter decimal is that close for precision ≤ 14): away from zero.
+            let a = value.abs();
+            let m = (a * unit).floor();
+            let tie = (2.0 * m + 1.0) / (2.0 * unit);
+            (if a >= tie { m + 1.0 } else { m }).copysign(value)
+        } else {
+            (value * unit).round()
+        };
         let limit = pow10(i32::from(self.precision));
         if scaled.abs() >= limit {
             return Err(DecimalError::Overflow {
@@ -95,6 +114,23 @@ mod tests {
         assert_eq!(d.to_scaled(-1.23454), Ok(-12345));
         assert_eq!(d.to_scaled(0.0), Ok(0));
         assert_eq!(DecimalType::new(3, 2).to_scaled(4.999), Ok(500));
+        // Ties as written round away from zero, whichever side of them the double falls.
+        let d = DecimalType::new(6, 2);
+        for (v, want) in [
+            (0.145, 15),
+            (0.155, 16),
+            (1.005, 101),
+            (2.675, 268),
+            (0.125, 13),
+        ] {
+            assert_eq!(d.to_scaled(v), Ok(want), "{v}");
+            assert_eq!(d.to_scaled(-v), Ok(-want), "-{v}");
+        }
+        // The doubles next to a tie are not the tie.
+        assert_eq!(d.to_scaled(0.125f64.next_down()), Ok(12));
+        assert_eq!(d.to_scaled(0.145f64.next_up()), Ok(15));
+        assert_eq!(d.to_scaled(0.145f64.next_down()), Ok(14));
+        assert_eq!(DecimalType::new(10, 4).to_scaled(12.34565), Ok(123457));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 
 use std::io::{self, Read, Write};
 
-use crate::kafka::{SimReport, body_name};
+use crate::kafka::body_name;
+use crate::report::SimReport;
 use crate::{Payload, Simulation};
 
 /// First bytes of every simulator output file.

@@ -15,6 +15,7 @@ mod plan;
 mod progress;
 #[cfg(test)]
 mod realism;
+mod report;
 mod telemetry;
 
 pub use generator::{Payload, Profile, Record, SimConfig, SimError, Simulation};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::kafka::SimReport;
+use crate::report::SimReport;
 
 /// Reports progress; cheap to call for every record.
 #[derive(Debug)]

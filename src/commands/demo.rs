@@ -7,9 +7,10 @@ use surgstream_sim::Simulation;
 use surgstream_store::offsets;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{
-    DemoArgs, ProfileArg, connect_db, ingest_config, open_lake, print_sim_report, shutdown_token,
-    sim_config, sink_options,
+use crate::cli::{DemoArgs, ProfileArg};
+use crate::setup::{
+    connect_db, ingest_config, open_lake, print_sim_report, shutdown_token, sim_config,
+    sink_options, verify_config,
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
@@ -112,7 +113,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     }
 
     // The proof: the topics read back from the start against the committed lake and tables.
-    let check = crate::verify::config(&a.kafka, &a.opts.group, std::time::Duration::from_secs(60));
+    let check = verify_config(&a.kafka, &a.opts.group, std::time::Duration::from_secs(60));
     let v = surgstream_ingest::verify::verify(&check, &lake, &store).await?;
     say!(
         "  verify (all runs)           {:>12} frames sent, {} in the committed lake: {} missing, {} duplicated; {} events unprocessed; {} orphan files",

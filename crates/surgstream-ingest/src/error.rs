@@ -1,0 +1,78 @@
+//! [`IngestError`]: why the service stopped. Every variant names what it was doing and where
+//! (which broker, topic, partition, offset, file); a restart resumes exactly where PostgreSQL
+//! says, so stopping loses nothing.
+
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use surgstream_lake::LakeError;
+use surgstream_store::StoreError;
+
+/// What went wrong; the service stops, and a restart resumes exactly where PostgreSQL says.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Kafka client creation, subscription or metadata failed.
+    #[error("Kafka at {brokers}: {what}: {source}")]
+    Kafka {
+        /// The bootstrap servers.
+        brokers: String,
+        /// What was being done.
+        what: String,
+        /// librdkafka's error.
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// A topic to consume does not exist.
+    #[error(
+        "topic {topic} does not exist on {brokers} (create it, e.g. with `scripts/services.sh up`)"
+    )]
+    MissingTopic {
+        /// The topic.
+        topic: String,
+        /// The bootstrap servers.
+        brokers: String,
+    },
+    /// PostgreSQL failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The lake failed.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    /// A record could not be dead-lettered: stopping rather than losing it.
+    #[error("cannot dead-letter {source_topic}/{partition}@{offset} to {dlq}: {source}")]
+    DeadLetter {
+        /// The dead-letter topic.
+        dlq: String,
+        /// Source topic.
+        source_topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Source offset.
+        offset: i64,
+        /// The producer's error.
+        #[source]
+        source: Box<KafkaError>,
+    },
+    /// The broker stopped answering while a topic was being read.
+    #[error("Kafka stalled: {what}: no record for {waited:?}")]
+    Stalled {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        waited: Duration,
+    },
+    /// A lake file's upload was cancelled: the async runtime is shutting down.
+    #[error("interrupted while storing a lake file: the runtime is shutting down")]
+    Interrupted,
+    /// Arrow refused a batch built from validated frames (a bug).
+    #[error("cannot build Arrow batch for {topic}/{partition}: {source}")]
+    Arrow {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Arrow's error.
+        #[source]
+        source: surgstream_lake::schema::ArrowError,
+    },
+}

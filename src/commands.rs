@@ -1,0 +1,12 @@
+//! One module per subcommand, each with one entry, `run(args)`. A command imports the options
+//! (`cli`), the shared set-up (`setup`), the HTTP endpoints (`http`) and the library crates —
+//! never another command: what two commands share lives in `setup`.
+
+pub mod bench;
+pub mod create_topics;
+pub mod demo;
+pub mod ingest;
+pub mod migrate;
+pub mod sim;
+pub mod sweep;
+pub mod verify;

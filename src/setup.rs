@@ -1,0 +1,501 @@
+//! What the commands share: logging, the shutdown signal, the lake, the database, the
+//! project's topics, the simulator's and the ingestor's configurations built from the options,
+//! and the reports more than one command prints. The options themselves are in `cli.rs`; the
+//! HTTP endpoints in `http.rs`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use surgstream_ingest::IngestConfig;
+use surgstream_ingest::health::Health;
+use surgstream_ingest::verify::VerifyConfig;
+use surgstream_lake::Lake;
+use surgstream_proto::time::MICROS_PER_DAY;
+use surgstream_proto::topics as proto_topics;
+use surgstream_sim::kafka::{SimReport, SinkOptions};
+use surgstream_sim::{Profile, SimConfig};
+use surgstream_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{DbArgs, FleetArgs, IngestOpts, KafkaArgs, LogFormat, ProfileArg, TopicsArgs};
+
+/// The log filter when RUST_LOG is unset. librdkafka's own warnings and errors (target
+/// `librdkafka`, its log callback) are shown: a failed authentication, a refused TLS handshake
+/// or a broker that cannot be reached are otherwise invisible, as the client just keeps trying.
+/// librdkafka suppresses repeats of an identical failure itself: 22 such lines in a broker
+/// outage of about 100 s. Its error callback (target `rdkafka::client`) stays off: it reports
+/// the same failures again as "Global error" events on every poll of every client (240 lines
+/// in the same outage), and the ingestor already warns of, and counts by code, the errors its
+/// consumer returns (`surgstream_consumer_errors_total`).
+pub const DEFAULT_LOG_FILTER: &str = "info,librdkafka=warn,rdkafka::client=off,sqlx=warn";
+
+/// Logs to stderr (stdout holds the commands' reports), filtered by RUST_LOG; colour only when
+/// stderr is a terminal (a file or a log collector gets no escape codes).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The process's stop request, and whether the running command has got past its start-up.
+struct Stop {
+    /// Cancelled on SIGTERM or Ctrl-C.
+    token: CancellationToken,
+    /// Whether the signal listener runs.
+    listening: AtomicBool,
+    /// The command took the token ([`shutdown_token`]): it stops in order from then on.
+    taken: AtomicBool,
+    /// The ingestors the command set up ([`ingest_config`]): each must run its loop once before
+    /// the start-up is over (until then it is connecting, migrating, checking its topics, none
+    /// of which watches the token).
+    ingestors: Mutex<Vec<Health>>,
+}
+
+fn stop() -> &'static Stop {
+    static STOP: OnceLock<Stop> = OnceLock::new();
+    STOP.get_or_init(|| Stop {
+        token: CancellationToken::new(),
+        listening: AtomicBool::new(false),
+        taken: AtomicBool::new(false),
+        ingestors: Mutex::new(Vec::new()),
+    })
+}
+
+/// Listens for SIGTERM and Ctrl-C, which cancel the process's stop token. `main` calls it
+/// before the command connects to anything, so that a stop request during start-up is seen
+/// (see [`stopped_during_start_up`]). Idempotent; needs the runtime.
+pub fn listen_for_stop_signals() {
+    let s = stop();
+    if s.listening.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let t = s.token.clone();
+    // Registered here, not in the task: a signal that comes before the task first runs is
+    // caught rather than left to its default action.
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGTERM"))
+        .ok();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        match term {
+            Some(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("signal received: stopping");
+        t.cancel();
+    });
+}
+
+/// Cancelled on Ctrl-C or SIGTERM. A command takes it when it is ready to stop in order (flush,
+/// commit, report): a stop request before that ends the start-up instead.
+pub fn shutdown_token() -> CancellationToken {
+    listen_for_stop_signals();
+    let s = stop();
+    s.taken.store(true, Ordering::SeqCst);
+    s.token.clone()
+}
+
+/// Whether the command has started: it took the stop token, and every ingestor it set up has
+/// run its loop once.
+fn started() -> bool {
+    let s = stop();
+    s.taken.load(Ordering::SeqCst)
+        && s.ingestors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .all(Health::started)
+}
+
+/// Returns when a stop request comes before the command has started, so that `main` ends the
+/// start-up at once (nothing was consumed yet: there is nothing to flush). After the start-up it
+/// never returns: the command handles the request itself.
+pub async fn stopped_during_start_up() {
+    stop().token.cancelled().await;
+    if started() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Opens the lake for a long-running command. `memory://` is refused: the manifest in
+/// PostgreSQL would name files that vanish when the process exits.
+pub fn open_lake(url: &str) -> Result<Lake> {
+    if url.starts_with("memory:") {
+        anyhow::bail!(
+            "invalid lake URL {url:?}: memory:// lives only inside one process (tests, benches); committed offsets would point at files that vanish on exit"
+        );
+    }
+    Ok(Lake::open(url)?)
+}
+
+/// The PostgreSQL URL: from --database-url, or read from --database-url-file (its content is
+/// never printed: it holds the password), or the local default.
+fn database_url(db: &DbArgs) -> Result<String> {
+    if let Some(path) = &db.database_url_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read --database-url-file {}: {e}", path.display())
+        })?;
+        let url = text.trim();
+        anyhow::ensure!(
+            !url.is_empty(),
+            "--database-url-file {} is empty: it must hold a PostgreSQL URL",
+            path.display()
+        );
+        return Ok(url.to_owned());
+    }
+    Ok(db
+        .database_url
+        .clone()
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/surgstream".to_owned()))
+}
+
+/// A pool on the database of `db`, within --db-timeout.
+pub async fn connect_db(db: &DbArgs) -> Result<Store> {
+    Ok(Store::connect(&database_url(db)?, 8, db.db_timeout).await?)
+}
+
+/// The ingestor's configuration from the options; `until_idle` ends it once drained.
+pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>) -> IngestConfig {
+    IngestConfig {
+        brokers: k.brokers.clone(),
+        group: o.group.clone(),
+        telemetry_topic: k.telemetry_topic.clone(),
+        events_topic: k.events_topic.clone(),
+        telemetry_dlq_topic: o.telemetry_dlq_topic.clone(),
+        events_dlq_topic: o.events_dlq_topic.clone(),
+        max_rows: o.max_rows as usize,
+        sweep_interval: o.sweep_interval,
+        sweep_grace: o.sweep_grace,
+        store_retry_timeout: o.store_retry_timeout,
+        pg_retry_timeout: o.pg_retry_timeout,
+        max_bytes: usize::try_from(o.max_bytes).unwrap_or(usize::MAX),
+        memory_limit: usize::try_from(o.memory_limit).unwrap_or(usize::MAX),
+        max_age: o.max_age,
+        event_batch: o.event_batch as usize,
+        event_max_age: o.event_max_age,
+        until_idle,
+        timeout: k.kafka_timeout,
+        health: ingestor_health(),
+        consumer_options: o.consumer_options.clone(),
+    }
+}
+
+/// A new ingestor's health, which also tells [`stopped_during_start_up`] when its start-up is
+/// over.
+fn ingestor_health() -> Health {
+    let health = Health::default();
+    stop()
+        .ingestors
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(health.clone());
+    health
+}
+
+/// What an ingestor needs before it runs: the lake, the migrated database, its configuration,
+/// and `/metrics`, `/healthz`, `/readyz` served when --metrics-addr is set.
+pub async fn prepare_ingest(
+    k: &KafkaArgs,
+    db: &DbArgs,
+    o: &IngestOpts,
+    until_idle: Option<Duration>,
+) -> Result<(Lake, Store, IngestConfig)> {
+    let lake = open_lake(&o.lake)?;
+    let store = connect_db(db).await?;
+    store.migrate().await?;
+    let cfg = ingest_config(k, o, until_idle);
+    crate::http::serve(
+        o.metrics_addr,
+        crate::http::ingest_ready(cfg.health.clone()),
+    )
+    .await?;
+    Ok((lake, store, cfg))
+}
+
+/// What to verify: the topics of `k`, the committed offsets and manifest of `group`.
+pub fn verify_config(k: &KafkaArgs, group: &str, grace: Duration) -> VerifyConfig {
+    VerifyConfig {
+        brokers: k.brokers.clone(),
+        group: group.to_owned(),
+        telemetry_topic: k.telemetry_topic.clone(),
+        events_topic: k.events_topic.clone(),
+        timeout: k.kafka_timeout,
+        grace,
+    }
+}
+
+/// Replication factor and `min.insync.replicas` for a cluster of `brokers`, or why not.
+fn replication(a: &TopicsArgs, brokers: usize) -> Result<(i32, i32)> {
+    let available = i32::try_from(brokers).unwrap_or(i32::MAX);
+    let rf = a.replication_factor.unwrap_or(available.min(3));
+    if rf > available {
+        bail!(
+            "--replication-factor {rf} needs {rf} brokers; the cluster at {} has {available}",
+            a.brokers
+        );
+    }
+    if rf < available.min(3) && !a.force {
+        bail!(
+            "--replication-factor {rf} on a cluster of {available} brokers keeps fewer copies than it could ({}): \
+             one failed disk could lose patient-linked records (use --force to create them anyway)",
+            available.min(3)
+        );
+    }
+    let isr = a.min_insync_replicas.unwrap_or(if rf >= 3 { 2 } else { 1 });
+    if isr > rf {
+        bail!("--min-insync-replicas {isr} is more than the {rf} replicas: no write could succeed");
+    }
+    Ok((rf, isr))
+}
+
+/// Creates the four topics (`create-topics`, and `bench` for its own); an existing topic is fine.
+pub async fn create_topics(a: TopicsArgs) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &a.brokers)
+        .create()
+        .context("cannot create Kafka admin client")?;
+    let names = [
+        (
+            format!("{}{}", a.prefix, proto_topics::TELEMETRY),
+            a.telemetry_partitions,
+        ),
+        (
+            format!("{}{}", a.prefix, proto_topics::EVENTS),
+            a.events_partitions,
+        ),
+        (format!("{}{}", a.prefix, proto_topics::TELEMETRY_DLQ), 1),
+        (format!("{}{}", a.prefix, proto_topics::EVENTS_DLQ), 1),
+    ];
+    let md = {
+        let admin = &admin;
+        let timeout = a.timeout;
+        tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, timeout))
+    }
+    .with_context(|| format!("cannot reach Kafka at {}", a.brokers))?;
+    let (rf, isr) = replication(&a, md.brokers().len())?;
+    let isr_text = isr.to_string();
+    let new: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|(n, p)| {
+            NewTopic::new(n, *p, TopicReplication::Fixed(rf)).set("min.insync.replicas", &isr_text)
+        })
+        .collect();
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(a.timeout))
+        .request_timeout(Some(a.timeout));
+    let results = tokio::time::timeout(
+        a.timeout + Duration::from_secs(1),
+        admin.create_topics(&new, &opts),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot reach Kafka at {}: no answer within {:?}",
+            a.brokers, a.timeout
+        )
+    })?
+    .with_context(|| format!("cannot create topics on Kafka at {}", a.brokers))?;
+    for r in results {
+        match r {
+            Ok(name) => say!("created topic {name} (replication {rf}, min.insync.replicas {isr})"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => say!("topic {name} exists"),
+            Err((name, code)) => bail!("cannot create topic {name} on {}: {code}", a.brokers),
+        }
+    }
+    Ok(())
+}
+
+/// The simulation the fleet options describe; `default_profile` when none is given, `now` in
+/// µs UTC. An option of the other profile is refused rather than silently ignored.
+pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> Result<SimConfig> {
+    let profile = f.profile.unwrap_or(default_profile);
+    let misplaced = match profile {
+        ProfileArg::Seed => vec![("--hz", f.hz.is_some()), ("--speed", f.speed.is_some())],
+        ProfileArg::Live => vec![
+            ("--samples", f.samples.is_some()),
+            ("--scale", f.scale != 1.0),
+        ],
+    };
+    if let Some((option, _)) = misplaced.iter().find(|(_, given)| *given) {
+        let (this, other) = match profile {
+            ProfileArg::Seed => ("seed", "live"),
+            ProfileArg::Live => ("live", "seed"),
+        };
+        anyhow::bail!(
+            "invalid option {option}: it applies to --profile {other}, and this is a {this} run"
+        );
+    }
+    let seed = f.seed.unwrap_or_else(|| {
+        // A fresh fleet each run: robots registered by an earlier run are not registered again.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default()
+    });
+    // Zero stays zero, and is refused by name when the simulation is set up.
+    let times = |n: u32| (f64::from(n) * f.scale).round().min(f64::from(u32::MAX)) as u32;
+    Ok(match profile {
+        ProfileArg::Seed => {
+            let window = f
+                .duration
+                .unwrap_or(Duration::from_secs(SimConfig::SEED_DAYS * 86_400));
+            let days = (window.as_secs() / 86_400) as i64;
+            // The window ends at today's midnight (UTC) unless a start is given.
+            let start = f
+                .start_time
+                .unwrap_or_else(|| (now.div_euclid(MICROS_PER_DAY) - days) * MICROS_PER_DAY);
+            let mut cfg = SimConfig::seed(f.scale, seed, start);
+            if let Some(r) = f.robots {
+                cfg.robots = times(r);
+                cfg.facilities = cfg.robots.div_ceil(5).min(times(10)).max(1);
+            }
+            if let Some(p) = f.procedures {
+                cfg.procedures = Some(times(p));
+            }
+            // Four logs per robot over two years, as in the data model.
+            cfg.maintenance =
+                ((f64::from(cfg.robots) * 4.0 * days as f64 / 730.0).round() as u32).max(1);
+            cfg.samples = f.samples.unwrap_or(cfg.samples);
+            cfg.duration = Some(window);
+            cfg
+        }
+        ProfileArg::Live => {
+            let mut cfg =
+                SimConfig::live(f.robots.unwrap_or(10), seed, f.start_time.unwrap_or(now));
+            cfg.procedures = f.procedures;
+            cfg.hz = f.hz.unwrap_or(cfg.hz);
+            cfg.speed = f.speed.unwrap_or(cfg.speed);
+            cfg.duration = f.duration;
+            cfg.batch_interval = f.batch_interval;
+            cfg
+        }
+    })
+}
+
+/// Where and how to send a simulation: a live run is paced in wall-clock time unless `--fast`;
+/// a seed run is a backfill, sent as fast as the broker takes it.
+pub fn sink_options(k: &KafkaArgs, f: &FleetArgs, cfg: &SimConfig) -> SinkOptions {
+    SinkOptions {
+        brokers: k.brokers.clone(),
+        telemetry_topic: k.telemetry_topic.clone(),
+        events_topic: k.events_topic.clone(),
+        paced: !f.fast && cfg.profile == Profile::Live,
+        timeout: k.kafka_timeout,
+    }
+}
+
+/// The simulator's one-line summary (`sim`, `demo`).
+pub fn print_sim_report(r: &SimReport) {
+    let achieved = r.frames as f64 / r.elapsed_seconds.max(1e-9);
+    let pace = if r.paced {
+        let planned = r.frames as f64 / r.simulated_seconds.max(1e-9);
+        format!(
+            "{achieved:.0} frames/s achieved vs {planned:.0} planned ({:.1}%), at most {:.2}s behind schedule",
+            100.0 * achieved / planned.max(1e-9),
+            r.max_behind_seconds
+        )
+    } else {
+        let span = if r.simulated_seconds >= 86_400.0 {
+            format!("{:.1} days", r.simulated_seconds / 86_400.0)
+        } else {
+            format!("{:.1}s", r.simulated_seconds)
+        };
+        format!("{achieved:.0} frames/s, {span} of simulated time")
+    };
+    let open = match r.in_progress() {
+        0 => String::new(),
+        n => format!(", {n} procedures still in progress"),
+    };
+    say!(
+        "sim: {} frames in {} telemetry records, {} events, {} delivery errors in {:.1}s: {pace}{open}{}",
+        r.frames,
+        r.telemetry_records,
+        r.events,
+        r.delivery_errors,
+        r.elapsed_seconds,
+        if r.interrupted {
+            " — interrupted"
+        } else {
+            ""
+        }
+    );
+}
+
+/// `age 3, rows 2, shutdown 4`, or `none`.
+pub fn flush_causes(flushes: &BTreeMap<&'static str, u64>) -> String {
+    if flushes.is_empty() {
+        return "none".to_owned();
+    }
+    flushes
+        .iter()
+        .map(|(cause, n)| format!("{cause} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn args(rf: Option<i32>, isr: Option<i32>, force: bool) -> TopicsArgs {
+        TopicsArgs {
+            replication_factor: rf,
+            min_insync_replicas: isr,
+            force,
+            ..TopicsArgs::new("b:9092".into(), 4, String::new(), Duration::from_secs(1))
+        }
+    }
+
+    #[test]
+    fn replication_defaults_to_three_copies_or_every_broker() {
+        assert_eq!(replication(&args(None, None, false), 1).ok(), Some((1, 1)));
+        assert_eq!(replication(&args(None, None, false), 2).ok(), Some((2, 1)));
+        assert_eq!(replication(&args(None, None, false), 3).ok(), Some((3, 2)));
+        assert_eq!(replication(&args(None, None, false), 6).ok(), Some((3, 2)));
+        assert_eq!(
+            replication(&args(Some(5), Some(3), false), 6).ok(),
+            Some((5, 3))
+        );
+    }
+
+    #[test]
+    fn fewer_copies_than_the_cluster_holds_are_refused_unless_forced() {
+        let e = replication(&args(Some(1), None, false), 3).expect_err("refused");
+        assert!(e.to_string().contains("--force"), "{e}");
+        assert_eq!(
+            replication(&args(Some(1), None, true), 3).ok(),
+            Some((1, 1))
+        );
+        let e = replication(&args(Some(4), None, false), 3).expect_err("too many");
+        assert!(e.to_string().contains("has 3"), "{e}");
+        let e = replication(&args(Some(3), Some(4), false), 3).expect_err("isr > rf");
+        assert!(e.to_string().contains("min-insync-replicas 4"), "{e}");
+    }
+}

@@ -1,0 +1,504 @@
+//! [`TestEnv`]: one test's world — its own topics, database and lake — and the commands run
+//! in it (simulator, ingestor, verify, sweep), with the checks that read it back.
+
+use super::*;
+
+/// One test's world: topics `<prefix>surgical.*`, database `<db>`, lake directory `<lake>`.
+pub struct TestEnv {
+    /// The broker's bootstrap address.
+    pub brokers: String,
+    pub prefix: String,
+    pub db: String,
+    /// Where the lake's files are on disk (for an S3 lake: inside the S3 server's directory).
+    pub lake: PathBuf,
+    /// The `--lake` URL the commands get.
+    pub lake_url: String,
+    /// Environment of every command run on this lake (the S3 settings).
+    pub lake_env: Vec<(String, String)>,
+    pub group: String,
+    pub pool: PgPool,
+}
+
+impl TestEnv {
+    pub async fn new(name: &str) -> Self {
+        Self::new_on(name, &brokers()).await
+    }
+
+    /// A test world on the broker at `brokers` (a test's own broker).
+    pub async fn new_on(name: &str, brokers: &str) -> Self {
+        let id = unique(name);
+        let prefix = format!("{id}.");
+        let out = Command::new(BIN)
+            .args(["create-topics", "--brokers", brokers, "--prefix", &prefix])
+            .output()
+            .await
+            .expect("run create-topics");
+        assert!(
+            out.status.success(),
+            "create-topics failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let db = format!("surgstream_test_{}", id.to_lowercase());
+        let mut admin = PgConnection::connect(&admin_url("postgres"))
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE \"{db}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let lake = std::env::temp_dir().join(format!("surgstream-lake-{id}"));
+        let out = Command::new(BIN)
+            .args(["migrate", "--database-url", &admin_url(&db)])
+            .output()
+            .await
+            .expect("run migrate");
+        assert!(
+            out.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pool = PgPool::connect(&admin_url(&db))
+            .await
+            .expect("connect to test database");
+        Self {
+            brokers: brokers.to_owned(),
+            prefix,
+            db,
+            lake_url: lake.display().to_string(),
+            lake,
+            lake_env: Vec::new(),
+            group: format!("{id}-group"),
+            pool,
+        }
+    }
+
+    /// A test world whose lake is `s3://surgstream/<test id>` on `s3`.
+    pub async fn new_s3(name: &str, s3: &S3Server) -> Self {
+        let mut env = Self::new(name).await;
+        let id = env.prefix.trim_end_matches('.').to_owned();
+        env.lake = s3.root.join(S3_BUCKET).join(&id);
+        env.lake_url = format!("s3://{S3_BUCKET}/{id}");
+        env.lake_env = s3.env();
+        env
+    }
+
+    pub fn topic(&self, base: &str) -> String {
+        format!("{}{}", self.prefix, base)
+    }
+
+    pub fn database_url(&self) -> String {
+        admin_url(&self.db)
+    }
+
+    fn kafka_args(&self) -> Vec<String> {
+        vec![
+            "--brokers".into(),
+            self.brokers.clone(),
+            "--telemetry-topic".into(),
+            self.topic("surgical.telemetry.v1"),
+            "--events-topic".into(),
+            self.topic("surgical.events.v1"),
+        ]
+    }
+
+    /// `surgstream verify` on this test's topics, database, lake and group.
+    pub async fn verify(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["verify".to_owned()];
+        args.extend(self.kafka_args());
+        args.extend([
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake_url.clone(),
+            "--group".into(),
+            self.group.clone(),
+        ]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        run_env(&args, &self.lake_env, Duration::from_secs(120)).await
+    }
+
+    /// `surgstream sweep` on this test's database and lake.
+    pub async fn sweep(&self, grace: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "sweep".to_owned(),
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake_url.clone(),
+            "--grace".into(),
+            grace.to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        run_env(&args, &self.lake_env, Duration::from_secs(60)).await
+    }
+
+    /// A small live fleet sent as fast as the broker takes it (procedures at 3600× speed):
+    /// `robots` rooms, `procedures` cases in all, `hz` frames/s each, and `extra` options.
+    pub async fn sim_live_fast(
+        &self,
+        robots: u32,
+        procedures: u32,
+        hz: u32,
+        extra: &[&str],
+    ) -> serde_json::Value {
+        let (r, p, h) = (robots.to_string(), procedures.to_string(), hz.to_string());
+        let mut args = vec![
+            "--profile",
+            "live",
+            "--robots",
+            &r,
+            "--procedures",
+            &p,
+            "--hz",
+            &h,
+            "--speed",
+            "3600",
+            "--fast",
+        ];
+        args.extend_from_slice(extra);
+        self.sim(&args).await
+    }
+
+    /// A paced live feed in the background until stopped ([`stop`] sends SIGTERM, and the
+    /// simulator then writes its report): `robots` rooms at `hz`, procedures at 60× real time,
+    /// for at most 30 min, plus `extra` options (`--report`, `--metrics-addr`, …).
+    pub fn spawn_live_sim(&self, robots: u32, hz: u32, seed: u32, extra: &[&str]) -> Child {
+        let (r, h, s) = (robots.to_string(), hz.to_string(), seed.to_string());
+        let mut args = vec![
+            "--profile",
+            "live",
+            "--robots",
+            &r,
+            "--hz",
+            &h,
+            "--speed",
+            "60",
+            "--seed",
+            &s,
+            "--duration",
+            "30m",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(BIN)
+            .args(self.sim_args(&args))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the simulator")
+    }
+
+    pub fn sim_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a = vec!["sim".to_owned()];
+        a.extend(self.kafka_args());
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    }
+
+    pub fn ingest_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a = vec!["ingest".to_owned()];
+        a.extend(self.kafka_args());
+        a.extend([
+            "--telemetry-dlq-topic".into(),
+            self.topic("surgical.telemetry.dlq.v1"),
+            "--events-dlq-topic".into(),
+            self.topic("surgical.events.dlq.v1"),
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake_url.clone(),
+            "--group".into(),
+            self.group.clone(),
+        ]);
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    }
+
+    /// Runs the simulator to the end and returns its JSON report.
+    pub async fn sim(&self, extra: &[&str]) -> serde_json::Value {
+        let report = self
+            .lake
+            .with_extension(format!("sim-{}.json", unique("r")));
+        let mut args = self.sim_args(extra);
+        args.extend(["--report".to_owned(), report.display().to_string()]);
+        let out = run(&args, Duration::from_secs(300)).await;
+        assert!(
+            out.status.success(),
+            "sim failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&report).expect("sim report");
+        let _ = std::fs::remove_file(&report);
+        serde_json::from_str(&text).expect("report is JSON")
+    }
+
+    /// Runs the ingestor until the topics are idle.
+    pub async fn ingest_until_idle(&self, extra: &[&str]) -> Output {
+        let mut args = self.ingest_args(&["--until-idle", "3s"]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let out = run_env(&args, &self.lake_env, Duration::from_secs(600)).await;
+        assert!(
+            out.status.success(),
+            "ingest failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn spawn_ingest(&self, extra: &[&str]) -> Child {
+        self.spawn_ingest_with_env(extra, &[])
+    }
+
+    /// The ingestor with extra environment variables (fault injection: `SURGSTREAM_FAULT`).
+    pub fn spawn_ingest_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Child {
+        Command::new(BIN)
+            .args(self.ingest_args(extra))
+            .envs(self.lake_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn ingest")
+    }
+
+    /// The ingestor with its log (stderr) in `log`, to read what it said.
+    pub fn spawn_ingest_logged(&self, extra: &[&str], log: &std::path::Path) -> Child {
+        self.spawn_ingest_logged_with_env(extra, &[], log)
+    }
+
+    /// [`Self::spawn_ingest_logged`] with extra environment variables (fault injection).
+    pub fn spawn_ingest_logged_with_env(
+        &self,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Child {
+        let file = std::fs::File::create(log).expect("create the ingestor's log");
+        Command::new(BIN)
+            .args(self.ingest_args(extra))
+            .envs(self.lake_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(
+                "RUST_LOG",
+                "info,librdkafka=off,rdkafka::client=off,sqlx=warn",
+            )
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn ingest")
+    }
+
+    /// Waits until `verify` finds every frame and event the topics hold committed, once.
+    pub async fn wait_drained(&self, within: Duration, what: &str) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let out = self.verify(&["--json"]).await;
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let drained = [
+                "missing",
+                "duplicated",
+                "events_unprocessed",
+                "pending_records",
+            ]
+            .iter()
+            .all(|k| v[*k] == 0);
+            if drained {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: the topics were not drained within {within:?}: {v:#}"
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+    }
+
+    /// Waits until at least `by` more lake files are committed than when called.
+    pub async fn commits_grow(&self, by: i64, within: Duration, what: &str) {
+        let start = self.count("SELECT count(*) FROM lake_files").await;
+        let deadline = tokio::time::Instant::now() + within;
+        while self.count("SELECT count(*) FROM lake_files").await < start + by {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: fewer than {by} new commits within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// (procedure_id, seq) → how many times it is in the committed lake (files named by
+    /// `lake_files`), plus the total rows read.
+    pub async fn committed_frames(&self) -> HashMap<([u8; 16], i64), u32> {
+        let files: Vec<(String,)> = sqlx::query_as("SELECT path FROM lake_files ORDER BY path")
+            .fetch_all(&self.pool)
+            .await
+            .expect("list lake_files");
+        let mut seen = HashMap::new();
+        for (path,) in files {
+            let bytes =
+                std::fs::read(self.lake.join(&path)).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            let keys =
+                surgstream_lake::read_keys(&path, bytes.into()).unwrap_or_else(|e| panic!("{e}"));
+            for key in keys {
+                *seen.entry(key).or_insert(0) += 1;
+            }
+        }
+        seen
+    }
+
+    /// After a fault test: no event was dead-lettered (the simulator sends only valid ones),
+    /// and the tables the events write hold exactly what an undisturbed ingestor makes of the
+    /// same topics — a fresh group into a fresh database and lake, run once to the end: the
+    /// same robots and their statuses and `total_procedures`, procedures and their final
+    /// statuses, outcomes, maintenance logs, audit trail and processed events (the clock
+    /// columns a row gets when it is written aside).
+    pub async fn assert_events_as_an_undisturbed_run(&self) {
+        let dlq = self.topic("surgical.events.dlq.v1");
+        assert_eq!(
+            topic_records(&self.brokers, &dlq),
+            0,
+            "events were dead-lettered to {dlq}"
+        );
+        let db = format!("{}_undisturbed", self.db);
+        let mut admin = PgConnection::connect(&admin_url("postgres"))
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE \"{db}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create the reference database");
+        let lake = self.lake.with_extension("undisturbed");
+        let out = run(
+            &[
+                "migrate".to_owned(),
+                "--database-url".into(),
+                admin_url(&db),
+            ],
+            Duration::from_secs(60),
+        )
+        .await;
+        assert!(out.status.success(), "migrate the reference database");
+        let mut args = vec!["ingest".to_owned()];
+        args.extend(self.kafka_args());
+        args.extend([
+            "--telemetry-dlq-topic".into(),
+            self.topic("surgical.telemetry.dlq.v1"),
+            "--events-dlq-topic".into(),
+            dlq.clone(),
+            "--database-url".into(),
+            admin_url(&db),
+            "--lake".into(),
+            lake.display().to_string(),
+            "--group".into(),
+            format!("{}-undisturbed", self.group),
+            "--until-idle".into(),
+            "3s".into(),
+        ]);
+        let out = run(&args, Duration::from_secs(600)).await;
+        assert!(
+            out.status.success(),
+            "the undisturbed ingestor failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reference = PgPool::connect(&admin_url(&db))
+            .await
+            .expect("connect to the reference database");
+        let tables = [
+            "surgical_robots",
+            "surgical_procedures",
+            "procedure_outcomes",
+            "robot_maintenance_logs",
+            "status_audit",
+            "processed_events",
+        ];
+        let ours = digest_without_clocks(&self.pool, &tables).await;
+        let theirs = digest_without_clocks(&reference, &tables).await;
+        reference.close().await;
+        let _ = std::fs::remove_dir_all(&lake);
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+        assert!(
+            theirs.iter().take(2).all(|(_, rows, _)| *rows > 0),
+            "the undisturbed run wrote no robots or procedures: nothing was compared ({theirs:?})"
+        );
+        assert_eq!(
+            ours, theirs,
+            "the tables differ from an undisturbed run over the same topics (table, rows, md5)"
+        );
+    }
+
+    /// Per table: its row count and an md5 of all its rows as text (order-independent).
+    pub async fn digest(&self, tables: &[&str]) -> Vec<(String, i64, String)> {
+        let mut out = Vec::new();
+        for table in tables {
+            let (rows, digest): (i64, Option<String>) = sqlx::query_as(&format!(
+                "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
+            ))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("digest of {table}: {e}"));
+            out.push(((*table).to_owned(), rows, digest.unwrap_or_default()));
+        }
+        out
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.lake);
+        let db = self.db.clone();
+        let brokers = self.brokers.clone();
+        let topics: Vec<String> = [
+            "surgical.telemetry.v1",
+            "surgical.events.v1",
+            "surgical.telemetry.dlq.v1",
+            "surgical.events.dlq.v1",
+        ]
+        .iter()
+        .map(|base| self.topic(base))
+        .collect();
+        // Best effort, from a fresh runtime on a helper thread: delete the topics (a broker
+        // that keeps every test's partitions takes minutes to recover them after an unclean
+        // stop) and drop the database.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use rdkafka::admin::{AdminClient, AdminOptions};
+                let admin: Option<AdminClient<_>> = rdkafka::ClientConfig::new()
+                    .set("bootstrap.servers", &brokers)
+                    .create()
+                    .ok();
+                if let Some(admin) = admin {
+                    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+                    let options =
+                        AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        admin.delete_topics(&names, &options),
+                    )
+                    .await;
+                }
+                let mut admin = PgConnection::connect(&admin_url("postgres")).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
