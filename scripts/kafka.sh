@@ -6,13 +6,16 @@
 #       $SURGSTREAM_CACHE/kafka-<version>/libs (about 10 s from Maven Central, 54 MiB).
 #   scripts/kafka.sh node --dir DIR --node-id N --port P --controller-port C --voters VOTERS
 #                         [--cluster-id ID] [--heap 1g] [--replication R]
+#                         [--extra FILE] [--scram 'SCRAM-SHA-512=[name=U,password=P]' ...]
 #       runs one combined broker+controller in the foreground (exec: the caller's pid is the
 #       JVM's, so kill -9 kills the broker): writes DIR/server.properties, formats DIR/data
 #       with Kafka's own storage tool the first time, then starts `kafka.Kafka`. VOTERS is the
 #       KRaft quorum, `1@127.0.0.1:9093` or `1@127.0.0.1:C1,2@127.0.0.1:C2,3@127.0.0.1:C3`;
 #       every node of a cluster gets the same VOTERS and cluster id. R (default: the number of
 #       voters, at most 3) is the replication of Kafka's internal topics and the default of new
-#       topics; with 3 or more, min.insync.replicas is 2.
+#       topics; with 3 or more, min.insync.replicas is 2. --extra appends FILE to
+#       server.properties (a later key wins: listeners, TLS, SASL, an authorizer); each --scram
+#       creates a SCRAM user when the log directory is formatted (Kafka's --add-scram).
 #
 # scripts/services.sh starts the demo's single broker through `node`; the tests' clusters
 # (tests/common/kafka.rs) do the same, so every broker here runs one configuration.
@@ -57,6 +60,7 @@ java_opts() {
 
 node() {
     local dir="" id="" port="" cport="" voters="" cluster="c8n06DjOWIuL_hI05AKDWg" heap="1g" rf=""
+    local extra="" scram=()
     while (($#)); do
         case "$1" in
             --dir) dir="$2" ;;
@@ -67,6 +71,8 @@ node() {
             --cluster-id) cluster="$2" ;;
             --heap) heap="$2" ;;
             --replication) rf="$2" ;;
+            --extra) extra="$2" ;;
+            --scram) scram+=(--add-scram "$2") ;;
             *) die "node: unknown option $1" ;;
         esac
         shift 2
@@ -103,10 +109,14 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 PROPS
+    if [[ -n "$extra" ]]; then
+        [[ -f "$extra" ]] || die "--extra $extra: no such file"
+        { echo "# From $extra:"; cat "$extra"; } >>"$dir/server.properties"
+    fi
     if [[ ! -f "$dir/data/meta.properties" ]]; then
         # shellcheck disable=SC2046
         java $(java_opts 256m) -cp "$LIBS/*" kafka.tools.StorageTool format \
-            -t "$cluster" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+            -t "$cluster" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
             || { cat "$dir/format.log" >&2; die "cannot format $dir/data"; }
     fi
     # shellcheck disable=SC2046

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the tools the build, the demo and the tests need, when missing. Idempotent.
 #   - the pinned Rust toolchain's rustfmt and clippy (rust-toolchain.toml);
-#   - a C compiler and make, for librdkafka (built from source by rdkafka-sys);
+#   - a C compiler, make, pkg-config and OpenSSL's headers, for librdkafka (built from source by
+#     rdkafka-sys, with TLS and SASL SCRAM);
 #   - Java and Maven, for Apache Kafka (scripts/kafka.sh fetches its jars with Maven);
-#   - pyarrow, the outside reader the end-to-end test checks the lake with.
+#   - pyarrow, the outside reader the end-to-end test checks the lake with, and confluent-kafka,
+#     the outside producer of tests/compression.rs.
 # PostgreSQL's server is installed by scripts/services.sh, which starts it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,6 +15,10 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 need_apt=()
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+# librdkafka's TLS links the system OpenSSL (found through pkg-config).
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev)
+command -v openssl >/dev/null || need_apt+=(openssl)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
@@ -33,4 +39,8 @@ fi
 if ! python3 -c 'import pyarrow' 2>/dev/null; then
     log "installing pyarrow (outside Parquet reader for the tests)"
     python3 -m pip install --quiet --disable-pip-version-check 'pyarrow>=15'
+fi
+if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
+    log "installing confluent-kafka (outside Kafka producer for the tests)"
+    python3 -m pip install --quiet --disable-pip-version-check 'confluent-kafka>=2.3'
 fi

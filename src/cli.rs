@@ -58,6 +58,11 @@ pub struct KafkaArgs {
     /// Kafka bootstrap servers, host:port[,host:port…].
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
+    /// A Kafka client properties file for every client (TLS, SASL, …), as Kafka's own tools
+    /// take with --command-config; SURGSTREAM_KAFKA_CLIENT_<PROPERTY> variables override it.
+    /// docs/security.md.
+    #[arg(long, env = "SURGSTREAM_KAFKA_CONFIG", value_name = "FILE")]
+    pub kafka_config: Option<PathBuf>,
     /// Telemetry topic (key = procedure_id).
     #[arg(long, env = "SURGSTREAM_TELEMETRY_TOPIC", default_value = topics::TELEMETRY)]
     pub telemetry_topic: String,
@@ -144,6 +149,10 @@ pub struct FleetArgs {
     /// are the same either way). A seed run is always sent as fast as the broker takes it.
     #[arg(long, env = "SURGSTREAM_SIM_FAST")]
     pub fast: bool,
+    /// How the producer compresses record batches: none, gzip, snappy, lz4 or zstd (the
+    /// ingestor reads all five). docs/performance.md compares them end to end.
+    #[arg(long, env = "SURGSTREAM_SIM_COMPRESSION", default_value = "lz4")]
+    pub compression: surgstream_sim::kafka::Compression,
     /// Start of the run (RFC 3339, e.g. 2026-01-01T08:00:00Z). Default: now (live), the window
     /// ending today (seed). With `--seed`, makes a run reproducible byte for byte.
     #[arg(long, env = "SURGSTREAM_SIM_START_TIME", value_parser = parse_start_time)]
@@ -272,6 +281,11 @@ pub struct TopicsArgs {
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
+    /// A Kafka client properties file for every client (TLS, SASL, …), as Kafka's own tools
+    /// take with --command-config; SURGSTREAM_KAFKA_CLIENT_<PROPERTY> variables override it.
+    /// docs/security.md.
+    #[arg(long, env = "SURGSTREAM_KAFKA_CONFIG", value_name = "FILE")]
+    pub kafka_config: Option<PathBuf>,
     /// Partitions of the telemetry topic (ingest parallelism).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub telemetry_partitions: i32,
@@ -302,12 +316,14 @@ impl TopicsArgs {
     /// The defaults for `brokers` at `brokers` (what bench and the tests create).
     pub fn new(
         brokers: String,
+        kafka_config: Option<PathBuf>,
         telemetry_partitions: i32,
         prefix: String,
         timeout: Duration,
     ) -> Self {
         Self {
             brokers,
+            kafka_config,
             telemetry_partitions,
             events_partitions: 2,
             prefix,
@@ -349,6 +365,9 @@ pub struct BenchArgs {
     /// first files) are left out of the latency figures.
     #[arg(long, default_value = "10s", requires = "live", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
+    /// How the simulator compresses what it sends (see `sim --compression`).
+    #[arg(long, default_value = "lz4")]
+    pub compression: surgstream_sim::kafka::Compression,
     /// Partitions of the bench's telemetry topic (its events topic has 2).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub partitions: i32,

@@ -10,13 +10,13 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use surgstream_ingest::IngestConfig;
 use surgstream_ingest::health::Health;
 use surgstream_ingest::verify::VerifyConfig;
+use surgstream_kafka::KafkaSettings;
 use surgstream_lake::Lake;
 use surgstream_proto::time::MICROS_PER_DAY;
 use surgstream_proto::topics as proto_topics;
@@ -180,9 +180,13 @@ pub async fn connect_db(db: &DbArgs) -> Result<Store> {
 }
 
 /// The ingestor's configuration from the options; `until_idle` ends it once drained.
-pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>) -> IngestConfig {
-    IngestConfig {
-        brokers: k.brokers.clone(),
+pub fn ingest_config(
+    k: &KafkaArgs,
+    o: &IngestOpts,
+    until_idle: Option<Duration>,
+) -> Result<IngestConfig> {
+    Ok(IngestConfig {
+        kafka: kafka_settings(&k.brokers, k.kafka_config.as_deref())?,
         group: o.group.clone(),
         telemetry_topic: k.telemetry_topic.clone(),
         events_topic: k.events_topic.clone(),
@@ -202,7 +206,14 @@ pub fn ingest_config(k: &KafkaArgs, o: &IngestOpts, until_idle: Option<Duration>
         timeout: k.kafka_timeout,
         health: ingestor_health(),
         consumer_options: o.consumer_options.clone(),
-    }
+    })
+}
+
+/// How every Kafka client connects: `--brokers`, the `--kafka-config` file and the
+/// `SURGSTREAM_KAFKA_CLIENT_*` variables, checked now so that a typo stops the command before it
+/// connects, with the file and line.
+pub fn kafka_settings(brokers: &str, file: Option<&std::path::Path>) -> Result<KafkaSettings> {
+    Ok(KafkaSettings::load(brokers, file)?)
 }
 
 /// A new ingestor's health, which also tells [`stopped_during_start_up`] when its start-up is
@@ -228,7 +239,7 @@ pub async fn prepare_ingest(
     let lake = open_lake(&o.lake)?;
     let store = connect_db(db).await?;
     store.migrate().await?;
-    let cfg = ingest_config(k, o, until_idle);
+    let cfg = ingest_config(k, o, until_idle)?;
     crate::http::serve(
         o.metrics_addr,
         crate::http::ingest_ready(cfg.health.clone()),
@@ -238,15 +249,15 @@ pub async fn prepare_ingest(
 }
 
 /// What to verify: the topics of `k`, the committed offsets and manifest of `group`.
-pub fn verify_config(k: &KafkaArgs, group: &str, grace: Duration) -> VerifyConfig {
-    VerifyConfig {
-        brokers: k.brokers.clone(),
+pub fn verify_config(k: &KafkaArgs, group: &str, grace: Duration) -> Result<VerifyConfig> {
+    Ok(VerifyConfig {
+        kafka: kafka_settings(&k.brokers, k.kafka_config.as_deref())?,
         group: group.to_owned(),
         telemetry_topic: k.telemetry_topic.clone(),
         events_topic: k.events_topic.clone(),
         timeout: k.kafka_timeout,
         grace,
-    }
+    })
 }
 
 /// Replication factor and `min.insync.replicas` for a cluster of `brokers`, or why not.
@@ -275,10 +286,11 @@ fn replication(a: &TopicsArgs, brokers: usize) -> Result<(i32, i32)> {
 
 /// Creates the four topics (`create-topics`, and `bench` for its own); an existing topic is fine.
 pub async fn create_topics(a: TopicsArgs) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &a.brokers)
-        .create()
-        .context("cannot create Kafka admin client")?;
+    let admin: AdminClient<DefaultClientContext> =
+        kafka_settings(&a.brokers, a.kafka_config.as_deref())?
+            .client_config()
+            .create()
+            .context("cannot create Kafka admin client")?;
     let names = [
         (
             format!("{}{}", a.prefix, proto_topics::TELEMETRY),
@@ -399,14 +411,15 @@ pub fn sim_config(f: &FleetArgs, default_profile: ProfileArg, now: i64) -> Resul
 
 /// Where and how to send a simulation: a live run is paced in wall-clock time unless `--fast`;
 /// a seed run is a backfill, sent as fast as the broker takes it.
-pub fn sink_options(k: &KafkaArgs, f: &FleetArgs, cfg: &SimConfig) -> SinkOptions {
-    SinkOptions {
-        brokers: k.brokers.clone(),
+pub fn sink_options(k: &KafkaArgs, f: &FleetArgs, cfg: &SimConfig) -> Result<SinkOptions> {
+    Ok(SinkOptions {
+        kafka: kafka_settings(&k.brokers, k.kafka_config.as_deref())?,
+        compression: f.compression,
         telemetry_topic: k.telemetry_topic.clone(),
         events_topic: k.events_topic.clone(),
         paced: !f.fast && cfg.profile == Profile::Live,
         timeout: k.kafka_timeout,
-    }
+    })
 }
 
 /// The simulator's one-line summary (`sim`, `demo`).
@@ -469,7 +482,13 @@ mod tests {
             replication_factor: rf,
             min_insync_replicas: isr,
             force,
-            ..TopicsArgs::new("b:9092".into(), 4, String::new(), Duration::from_secs(1))
+            ..TopicsArgs::new(
+                "b:9092".into(),
+                None,
+                4,
+                String::new(),
+                Duration::from_secs(1),
+            )
         }
     }
 

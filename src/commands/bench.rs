@@ -84,6 +84,8 @@ pub struct BenchResult {
     pub cpu_seconds_per_million_frames: f64,
     /// The workload drained.
     pub workload: Workload,
+    /// The producer's compression codec (what the ingestor decompressed).
+    pub compression: String,
     /// The broker's CPU seconds during the drain (with --broker-pid; null otherwise).
     pub broker_cpu_seconds: Option<f64>,
     /// Flushes by cause.
@@ -106,6 +108,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
     a.opts.lake = format!("{}/{run_id}", a.opts.lake.trim_end_matches('/'));
     create_topics(TopicsArgs::new(
         a.kafka.brokers.clone(),
+        a.kafka.kafka_config.clone(),
         a.partitions,
         prefix.clone(),
         a.kafka.kafka_timeout.max(Duration::from_secs(15)),
@@ -146,10 +149,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
         }
     };
     let started = Instant::now();
-    let status = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["sim", "--brokers", &a.kafka.brokers])
-        .args(["--telemetry-topic", &a.kafka.telemetry_topic])
-        .args(["--events-topic", &a.kafka.events_topic])
+    let status = sim_command(&a)?
         .args(&workload)
         .arg("--report")
         .arg(&report_path)
@@ -184,6 +184,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
         cores: cores(),
         memory_mib: memory_mib(),
         topic_prefix: prefix,
+        compression: a.compression.name().to_owned(),
         frames: count("frames"),
         telemetry_records: count("telemetry_records"),
         events: count("events"),
@@ -278,4 +279,18 @@ fn take_sim_report(path: &std::path::Path) -> Result<serde_json::Value> {
 fn write_result(path: &std::path::Path, result: &impl Serialize) -> Result<()> {
     std::fs::write(path, serde_json::to_vec_pretty(result)?)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `surgstream sim` as a child process, sending to the bench's topics over the bench's
+/// connection settings (the `SURGSTREAM_KAFKA_CLIENT_*` variables it inherits) and codec.
+fn sim_command(a: &BenchArgs) -> Result<tokio::process::Command> {
+    let mut sim = tokio::process::Command::new(std::env::current_exe()?);
+    sim.args(["sim", "--brokers", &a.kafka.brokers])
+        .args(["--telemetry-topic", &a.kafka.telemetry_topic])
+        .args(["--events-topic", &a.kafka.events_topic])
+        .args(["--compression", a.compression.name()]);
+    if let Some(file) = &a.kafka.kafka_config {
+        sim.arg("--kafka-config").arg(file);
+    }
+    Ok(sim)
 }

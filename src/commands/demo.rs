@@ -29,7 +29,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         chrono::Utc::now().timestamp_micros(),
     )?;
     let simulation = Simulation::new(cfg.clone())?;
-    let sink = sink_options(&a.kafka, &fleet, &cfg);
+    let sink = sink_options(&a.kafka, &fleet, &cfg)?;
     let producer = surgstream_sim::kafka::connect(&sink).await?;
     let shutdown = shutdown_token();
     let sim_done = CancellationToken::new();
@@ -47,7 +47,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         store.target()
     );
     let t0 = Instant::now();
-    let ingest_cfg = ingest_config(&a.kafka, &a.opts, Some(std::time::Duration::from_secs(2)));
+    let ingest_cfg = ingest_config(&a.kafka, &a.opts, Some(std::time::Duration::from_secs(2)))?;
     crate::http::serve(
         a.opts.metrics_addr,
         crate::http::ingest_ready(ingest_cfg.health.clone()),
@@ -113,7 +113,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     }
 
     // The proof: the topics read back from the start against the committed lake and tables.
-    let check = verify_config(&a.kafka, &a.opts.group, std::time::Duration::from_secs(60));
+    let check = verify_config(&a.kafka, &a.opts.group, std::time::Duration::from_secs(60))?;
     let v = surgstream_ingest::verify::verify(&check, &lake, &store).await?;
     say!(
         "  verify (all runs)           {:>12} frames sent, {} in the committed lake: {} missing, {} duplicated; {} events unprocessed; {} orphan files",

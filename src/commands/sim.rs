@@ -30,11 +30,11 @@ pub async fn run(a: SimArgs) -> Result<()> {
         print_sim_report(&report);
         return write_report(a.report.as_deref(), &report);
     }
-    let opts = sink_options(&a.kafka, &a.fleet, &cfg);
+    let opts = sink_options(&a.kafka, &a.fleet, &cfg)?;
     let producer = surgstream_sim::kafka::connect(&opts).await?;
     crate::http::serve(
         a.metrics_addr,
-        crate::http::broker_ready(&producer, &opts.brokers),
+        crate::http::broker_ready(&producer, opts.kafka.brokers()),
     )
     .await?;
     if opts.paced {
@@ -42,7 +42,7 @@ pub async fn run(a: SimArgs) -> Result<()> {
         metrics::gauge!(surgstream_sim::kafka::TARGET_RATE)
             .set(f64::from(cfg.robots) * f64::from(cfg.hz));
     }
-    tracing::info!(brokers = %opts.brokers, paced = opts.paced, seed = simulation.seed(),
+    tracing::info!(brokers = %opts.kafka.brokers(), kafka = %opts.kafka.summary(), compression = %opts.compression, paced = opts.paced, seed = simulation.seed(),
         "simulation started: {cfg} (pass --seed to reproduce)");
     let report = surgstream_sim::kafka::run(simulation, &producer, &opts, shutdown_token()).await;
     print_sim_report(&report);
@@ -51,7 +51,7 @@ pub async fn run(a: SimArgs) -> Result<()> {
         anyhow::bail!(
             "{} records could not be delivered to {}",
             report.delivery_errors,
-            opts.brokers
+            opts.kafka.brokers()
         );
     }
     Ok(())

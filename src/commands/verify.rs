@@ -9,7 +9,7 @@ use crate::setup::{connect_db, open_lake, verify_config};
 pub async fn run(a: VerifyArgs) -> Result<()> {
     let lake = open_lake(&a.lake)?;
     let store = connect_db(&a.db).await?;
-    let cfg = verify_config(&a.kafka, &a.group, a.grace);
+    let cfg = verify_config(&a.kafka, &a.group, a.grace)?;
     let report = verify(&cfg, &lake, &store).await?;
     if a.json {
         say!("{}", serde_json::to_string_pretty(&report)?);

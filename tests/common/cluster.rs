@@ -62,6 +62,11 @@ impl Cluster {
             .join(",")
     }
 
+    /// Node `id`'s log directory (`<topic>-<partition>/*.log` inside).
+    pub fn log_dir(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("node-{id}")).join("data")
+    }
+
     fn voters(&self) -> String {
         self.nodes
             .iter()

@@ -48,6 +48,7 @@ mod env;
 mod probe;
 mod records;
 mod s3;
+mod secure;
 
 pub use checks::*;
 pub use cluster::*;
@@ -55,6 +56,7 @@ pub use env::*;
 pub use probe::*;
 pub use records::*;
 pub use s3::*;
+pub use secure::*;
 
 /// Runs the binary with a deadline; a hang is a test failure (with the tail of the child's
 /// log), not a stuck suite.

@@ -8,8 +8,9 @@ use crate::health;
 /// Ingest settings. Every field has a command-line option and an environment variable.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
-    /// Kafka bootstrap servers.
-    pub brokers: String,
+    /// How to reach the cluster (brokers, TLS, SASL), for the consumer and the dead-letter
+    /// producer alike.
+    pub kafka: surgstream_kafka::KafkaSettings,
     /// Consumer group; offsets in PostgreSQL are kept per group.
     pub group: String,
     /// Telemetry topic.

@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext};
 
 use crate::config::IngestConfig;
@@ -93,18 +94,9 @@ impl ConsumerContext for Ctx {
     }
 }
 
-/// Consumer properties `--consumer-option` may not set: the group is its own option, and
-/// the delivery guarantee needs offsets committed with the data (never by librdkafka) and a new
-/// group to start from the earliest record.
-pub(crate) const RESERVED_CONSUMER_OPTIONS: [&str; 5] = [
-    "group.id",
-    "enable.auto.commit",
-    "enable.auto.offset.store",
-    "auto.offset.reset",
-    "bootstrap.servers",
-];
-
-/// Parses a `KEY=VALUE` librdkafka consumer property, refusing the reserved ones by name.
+/// Parses a `KEY=VALUE` librdkafka consumer property for `--consumer-option`, refusing the
+/// properties surgstream sets itself and secrets (which belong in `--kafka-config` or the
+/// environment, not in the process list).
 pub fn check_consumer_option(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
@@ -113,26 +105,21 @@ pub fn check_consumer_option(s: &str) -> Result<(String, String), String> {
     if k.is_empty() {
         return Err(format!("{s:?} has no property name before '='"));
     }
-    if RESERVED_CONSUMER_OPTIONS.contains(&k) {
-        return Err(format!(
-            "{k} is set by surgstream itself (the delivery guarantee depends on it; use --brokers \
-             and --group for those two)"
-        ));
-    }
+    surgstream_kafka::check_command_line_property(k, "--consumer-option")?;
     Ok((k.to_owned(), v.to_owned()))
 }
 
-/// The ingest consumer's librdkafka properties: ours, then `--consumer-option`'s, then what
-/// the delivery guarantee rests on, which nothing overrides.
+/// The ingest consumer's librdkafka properties: ours, then the cluster's settings (brokers, TLS,
+/// SASL), then `--consumer-option`'s, then what the delivery guarantee rests on, which nothing
+/// overrides.
 pub(crate) fn consumer_config(
-    brokers: &str,
+    kafka: &surgstream_kafka::KafkaSettings,
     group: &str,
     max_poll: Duration,
     options: &[(String, String)],
 ) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
-        .set("bootstrap.servers", brokers)
         // A member that dies (kill -9, a lost host) hands its partitions on after 10 s.
         .set("session.timeout.ms", "10000")
         .set("max.poll.interval.ms", max_poll.as_millis().to_string())
@@ -152,6 +139,7 @@ pub(crate) fn consumer_config(
         // memory outside --memory-limit: 8 MiB per assigned partition.
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
         .set("queued.max.messages.kbytes", QUEUED_MAX_KBYTES);
+    kafka.apply(&mut client);
     for (k, v) in options {
         client.set(k, v);
     }
@@ -165,40 +153,59 @@ pub(crate) fn consumer_config(
     client
 }
 
-pub(crate) async fn check_topics(
-    consumer: &Arc<StreamConsumer<Ctx>>,
-    cfg: &IngestConfig,
-) -> Result<(), IngestError> {
-    let c = consumer.clone();
-    let timeout = cfg.timeout;
-    let md = tokio::task::spawn_blocking(move || c.fetch_metadata(None, timeout))
+/// The cluster answers with these settings (or says why not: refused credentials, a failed
+/// TLS handshake) and lists every topic the ingestor reads and writes, which its principal may
+/// describe.
+pub(crate) async fn check_topics(cfg: &IngestConfig) -> Result<(), IngestError> {
+    let (kafka, timeout) = (cfg.kafka.clone(), cfg.timeout);
+    let md = tokio::task::spawn_blocking(move || surgstream_kafka::probe(&kafka, None, timeout))
         .await
         .map_err(|_| IngestError::Kafka {
-            brokers: cfg.brokers.clone(),
+            brokers: cfg.kafka.brokers().to_owned(),
             what: "fetch metadata".into(),
             source: Box::new(KafkaError::Canceled),
         })?
-        .map_err(|source| IngestError::Kafka {
-            brokers: cfg.brokers.clone(),
-            what: "fetch metadata".into(),
+        .map_err(|source| IngestError::Connect {
+            brokers: cfg.kafka.brokers().to_owned(),
             source: Box::new(source),
         })?;
-    for topic in [
-        &cfg.telemetry_topic,
-        &cfg.events_topic,
-        &cfg.telemetry_dlq_topic,
-        &cfg.events_dlq_topic,
+    for (topic, needs) in [
+        (&cfg.telemetry_topic, "Read and Describe"),
+        (&cfg.events_topic, "Read and Describe"),
+        (&cfg.telemetry_dlq_topic, "Write and Describe"),
+        (&cfg.events_dlq_topic, "Write and Describe"),
     ] {
-        if !md
-            .topics()
-            .iter()
-            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        {
-            return Err(IngestError::MissingTopic {
-                topic: topic.clone(),
-                brokers: cfg.brokers.clone(),
+        let listed = md.topics().iter().find(|t| t.name() == topic);
+        if listed.is_some_and(|t| t.error().is_none() && !t.partitions().is_empty()) {
+            continue;
+        }
+        // A cluster lists only the topics the principal may describe: ask for this one by
+        // name, which tells a refused topic from a missing one.
+        let (kafka, name) = (cfg.kafka.clone(), topic.clone());
+        let alone = tokio::task::spawn_blocking(move || {
+            surgstream_kafka::probe(&kafka, Some(&name), timeout)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok);
+        let refused = alone
+            .as_ref()
+            .and_then(|md| md.topics().iter().find(|t| t.name() == topic))
+            .and_then(|t| t.error())
+            .is_some_and(|e| {
+                RDKafkaErrorCode::from(e) == RDKafkaErrorCode::TopicAuthorizationFailed
+            });
+        if refused {
+            return Err(IngestError::NotAuthorized {
+                brokers: cfg.kafka.brokers().to_owned(),
+                resource: format!("topic {topic}"),
+                needs,
             });
         }
+        return Err(IngestError::MissingTopic {
+            topic: topic.clone(),
+            brokers: cfg.kafka.brokers().to_owned(),
+        });
     }
     Ok(())
 }
@@ -206,12 +213,13 @@ pub(crate) async fn check_topics(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use surgstream_kafka::KafkaSettings;
 
     #[test]
     pub(crate) fn consumer_config_defaults_yield_to_options_but_the_guarantee_does_not() {
         let get = |c: &ClientConfig, k: &str| c.get(k).map(str::to_owned);
         let poll = max_poll_interval(Duration::from_secs(180), Duration::from_secs(60));
-        let plain = consumer_config("b:9092", "g", poll, &[]);
+        let plain = consumer_config(&KafkaSettings::plaintext("b:9092"), "g", poll, &[]);
         assert_eq!(
             get(&plain, "max.poll.interval.ms").as_deref(),
             Some("300000")
@@ -235,8 +243,20 @@ mod tests {
         );
 
         let opt = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-        let tuned = consumer_config(
+        let secured = KafkaSettings::from_sources(
             "b:9092",
+            None,
+            [
+                ("SURGSTREAM_KAFKA_CLIENT_SECURITY_PROTOCOL", "SASL_SSL"),
+                ("SURGSTREAM_KAFKA_CLIENT_FETCH_WAIT_MAX_MS", "250"),
+                ("SURGSTREAM_KAFKA_CLIENT_FETCH_MIN_BYTES", "7"),
+                ("SURGSTREAM_KAFKA_CLIENT_FETCH_QUEUE_BACKOFF_MS", "50"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .expect("valid settings");
+        let tuned = consumer_config(
+            &secured,
             "g",
             poll,
             &[
@@ -247,6 +267,12 @@ mod tests {
                 opt("group.id", "other"),
             ],
         );
+        // The cluster's settings over our defaults; --consumer-option over both.
+        assert_eq!(
+            get(&tuned, "security.protocol").as_deref(),
+            Some("SASL_SSL")
+        );
+        assert_eq!(get(&tuned, "fetch.queue.backoff.ms").as_deref(), Some("50"));
         assert_eq!(get(&tuned, "fetch.min.bytes").as_deref(), Some("1"));
         assert_eq!(get(&tuned, "fetch.wait.max.ms").as_deref(), Some("500"));
         assert_eq!(get(&tuned, "enable.auto.commit").as_deref(), Some("false"));

@@ -8,6 +8,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
+use surgstream_kafka::KafkaSettings;
 use surgstream_proto::headers;
 use surgstream_store::Source;
 
@@ -28,16 +29,18 @@ impl std::fmt::Debug for DeadLetters {
 
 impl DeadLetters {
     /// An idempotent producer for dead letters.
-    pub fn connect(brokers: &str, timeout: Duration) -> Result<Self, KafkaError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    /// It connects as the consumer does (`kafka`: TLS, SASL): on a secured cluster a producer
+    /// with only the brokers would time out on the first dead letter and stop the ingestor.
+    pub fn connect(kafka: &KafkaSettings, timeout: Duration) -> Result<Self, KafkaError> {
+        let mut config = ClientConfig::new();
+        config.set("client.id", "surgstream-ingest-dlq").set(
+            "message.timeout.ms",
+            timeout.max(Duration::from_secs(10)).as_millis().to_string(),
+        );
+        kafka.apply(&mut config);
+        let producer = config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("client.id", "surgstream-ingest-dlq")
-            .set(
-                "message.timeout.ms",
-                timeout.max(Duration::from_secs(10)).as_millis().to_string(),
-            )
             .create()?;
         Ok(Self { producer, timeout })
     }

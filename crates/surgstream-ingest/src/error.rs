@@ -22,6 +22,28 @@ pub enum IngestError {
         #[source]
         source: Box<KafkaError>,
     },
+    /// The cluster could not be reached, or refused the connection (credentials, TLS).
+    #[error("Kafka at {brokers}: {source}")]
+    Connect {
+        /// The bootstrap servers.
+        brokers: String,
+        /// Why, with librdkafka's reason.
+        #[source]
+        source: Box<surgstream_kafka::MetadataError>,
+    },
+    /// The cluster's authorizer refused the ingestor's principal an operation it needs.
+    #[error(
+        "Kafka at {brokers} refused {resource}: not authorized (the ingestor's principal needs \
+         {needs} on it: docs/security.md lists the ACLs)"
+    )]
+    NotAuthorized {
+        /// The bootstrap servers.
+        brokers: String,
+        /// The topic or group refused.
+        resource: String,
+        /// The ACL operations it needs.
+        needs: &'static str,
+    },
     /// A topic to consume does not exist.
     #[error(
         "topic {topic} does not exist on {brokers} (create it, e.g. with `scripts/services.sh up`)"

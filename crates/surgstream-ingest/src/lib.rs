@@ -70,7 +70,7 @@ pub async fn run(
     let started = Instant::now();
     let ctx = Ctx::default();
     let kafka = |what: &str| {
-        let brokers = cfg.brokers.clone();
+        let brokers = cfg.kafka.brokers().to_owned();
         let what = what.to_owned();
         move |source| IngestError::Kafka {
             brokers,
@@ -78,8 +78,9 @@ pub async fn run(
             source: Box::new(source),
         }
     };
+    check_topics(&cfg).await?;
     let consumer: StreamConsumer<Ctx> = consumer_config(
-        &cfg.brokers,
+        &cfg.kafka,
         &cfg.group,
         max_poll_interval(cfg.store_retry_timeout, cfg.pg_retry_timeout),
         &cfg.consumer_options,
@@ -87,7 +88,6 @@ pub async fn run(
     .create_with_context(ctx.clone())
     .map_err(kafka("create consumer"))?;
     let consumer = Arc::new(consumer);
-    check_topics(&consumer, &cfg).await?;
     // The lake's store before anything is consumed: credentials it refuses or a bucket that
     // does not exist stop the ingestor now, with the store's own message, rather than at the
     // first flush (the prefix holds nothing: the check costs one request however large the
@@ -99,12 +99,12 @@ pub async fn run(
         }
         Ok(_) => {}
     }
-    let dlq = DeadLetters::connect(&cfg.brokers, cfg.timeout)
+    let dlq = DeadLetters::connect(&cfg.kafka, cfg.timeout)
         .map_err(kafka("create dead-letter producer"))?;
     consumer
         .subscribe(&[&cfg.telemetry_topic, &cfg.events_topic])
         .map_err(kafka("subscribe"))?;
-    tracing::info!(brokers = %cfg.brokers, group = %cfg.group, lake = %lake.url(), postgres = %store.target(), "ingest started");
+    tracing::info!(brokers = %cfg.kafka.brokers(), kafka = %cfg.kafka.summary(), group = %cfg.group, lake = %lake.url(), postgres = %store.target(), "ingest started");
 
     let probes = CancellationToken::new();
     tokio::spawn(probe::probe(

@@ -36,15 +36,18 @@ pub(crate) async fn probe(
         let broker = tokio::task::spawn_blocking(move || c.fetch_metadata(Some(&topic), WAIT))
             .await
             .map_err(|e| e.to_string())
-            .and_then(|r| r.map(|_| ()).map_err(|e| format!("{}: {e}", cfg.brokers)));
+            .and_then(|r| {
+                r.map(|_| ())
+                    .map_err(|e| format!("{}: {e}", cfg.kafka.brokers()))
+            });
         match (&broker, broker_down) {
             (Err(e), None) => {
-                tracing::warn!(brokers = %cfg.brokers, error = %e,
+                tracing::warn!(brokers = %cfg.kafka.brokers(), error = %e,
                     "Kafka unreachable: waiting for it (buffers kept, nothing is lost; /readyz says so)");
                 broker_down = Some(Instant::now());
             }
             (Ok(()), Some(since)) => {
-                tracing::info!(brokers = %cfg.brokers, down_for = ?since.elapsed(), "Kafka reachable again: resuming");
+                tracing::info!(brokers = %cfg.kafka.brokers(), down_for = ?since.elapsed(), "Kafka reachable again: resuming");
                 broker_down = None;
             }
             _ => {}

@@ -48,7 +48,7 @@ impl Ingest {
                     Ok(()) => return Ok(()),
                     Err(e) if behind => {
                         return Err(IngestError::Kafka {
-                            brokers: self.cfg.brokers.clone(),
+                            brokers: self.cfg.kafka.brokers().to_owned(),
                             what: format!(
                                 "seek {}/{} back to offset {} (refusing to skip records)",
                                 key.0, key.1, state.position

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use surgstream_lake::Lake;
 use surgstream_proto::latency::PartitionLatencies;
 use surgstream_proto::time::now_micros;
@@ -76,6 +77,30 @@ pub(crate) fn consumer_error(e: &KafkaError) {
 }
 
 impl Ingest {
+    /// A consumer error that no retry mends — the cluster's authorizer refusing the group or
+    /// a topic — stops the ingestor with the resource and the ACL it needs; the others are
+    /// retried by librdkafka.
+    fn refused(&self, e: &KafkaError) -> Result<(), IngestError> {
+        let (resource, needs) = match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::GroupAuthorizationFailed) => {
+                (format!("group {}", self.cfg.group), "Read")
+            }
+            Some(RDKafkaErrorCode::TopicAuthorizationFailed) => (
+                format!(
+                    "topics {} and {}",
+                    self.cfg.telemetry_topic, self.cfg.events_topic
+                ),
+                "Read and Describe",
+            ),
+            _ => return Ok(()),
+        };
+        Err(IngestError::NotAuthorized {
+            brokers: self.cfg.kafka.brokers().to_owned(),
+            resource,
+            needs,
+        })
+    }
+
     pub(crate) async fn main_loop(
         &mut self,
         shutdown: &CancellationToken,
@@ -105,7 +130,10 @@ impl Ingest {
                             self.handle(&m).await?;
                             self.flush_due().await?;
                         }
-                        Err(e) => consumer_error(&e),
+                        Err(e) => {
+                            consumer_error(&e);
+                            self.refused(&e)?;
+                        }
                     }
                 }
                 _ = tick.tick() => {
@@ -226,12 +254,12 @@ impl Ingest {
             let high = tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, p, timeout))
                 .await
                 .map_err(|_| IngestError::Kafka {
-                    brokers: self.cfg.brokers.clone(),
+                    brokers: self.cfg.kafka.brokers().to_owned(),
                     what: "fetch watermarks".into(),
                     source: Box::new(KafkaError::Canceled),
                 })?
                 .map_err(|source| IngestError::Kafka {
-                    brokers: self.cfg.brokers.clone(),
+                    brokers: self.cfg.kafka.brokers().to_owned(),
                     what: format!("fetch watermarks of {topic}/{partition}"),
                     source: Box::new(source),
                 })?
@@ -275,7 +303,7 @@ mod tests {
     #[test]
     fn liveness_waits_out_both_retry_budgets_readiness_does_not() {
         let cfg = IngestConfig {
-            brokers: String::new(),
+            kafka: surgstream_kafka::KafkaSettings::plaintext(""),
             group: String::new(),
             telemetry_topic: String::new(),
             events_topic: String::new(),

@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::{ClientConfig, Message};
 use serde::Serialize;
 use surgstream_lake::{FrameBuffer, Lake, TABLE, read_keys};
 use surgstream_proto::headers;
@@ -29,8 +29,8 @@ use crate::error::IngestError;
 /// What to verify.
 #[derive(Debug, Clone)]
 pub struct VerifyConfig {
-    /// Kafka bootstrap servers.
-    pub brokers: String,
+    /// How to reach the cluster.
+    pub kafka: surgstream_kafka::KafkaSettings,
     /// The consumer group whose committed offsets and manifest are checked.
     pub group: String,
     /// Telemetry topic.
@@ -311,15 +311,16 @@ async fn read_topic(
     mut item: impl FnMut(i64, Option<&[u8]>, &[u8]) -> Option<u64>,
 ) -> Result<Vec<PartitionCheck>, IngestError> {
     let kafka = |what: String| {
-        let brokers = cfg.brokers.clone();
+        let brokers = cfg.kafka.brokers().to_owned();
         move |source| IngestError::Kafka {
             brokers,
             what,
             source: Box::new(source),
         }
     };
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.brokers)
+    let consumer: BaseConsumer = cfg
+        .kafka
+        .client_config()
         .set("group.id", "surgstream-verify")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -337,7 +338,7 @@ async fn read_topic(
     if partitions.is_empty() {
         return Err(IngestError::MissingTopic {
             topic: topic.to_owned(),
-            brokers: cfg.brokers.clone(),
+            brokers: cfg.kafka.brokers().to_owned(),
         });
     }
     let mut checks = Vec::new();

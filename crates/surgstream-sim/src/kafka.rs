@@ -8,7 +8,8 @@ use futures::stream::FuturesUnordered;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use surgstream_kafka::KafkaSettings;
 use surgstream_proto::headers;
 use surgstream_proto::latency::PartitionLatencies;
 use surgstream_proto::v1::event::Body;
@@ -20,8 +21,10 @@ use crate::{Payload, Simulation};
 /// Where and how to send.
 #[derive(Debug, Clone)]
 pub struct SinkOptions {
-    /// Kafka bootstrap servers, `host:port[,host:port…]`.
-    pub brokers: String,
+    /// How to reach the cluster: brokers, TLS, SASL.
+    pub kafka: KafkaSettings,
+    /// How record batches are compressed on the wire and in the broker's log.
+    pub compression: Compression,
     /// Topic for telemetry batches.
     pub telemetry_topic: String,
     /// Topic for events.
@@ -32,20 +35,84 @@ pub struct SinkOptions {
     pub timeout: Duration,
 }
 
+/// The producer's `compression.codec`: every codec Kafka has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Uncompressed.
+    None,
+    /// gzip (zlib).
+    Gzip,
+    /// Snappy.
+    Snappy,
+    /// LZ4.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Compression {
+    /// Every codec, in the order `--help` lists them.
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    /// librdkafka's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("{s:?} is not one of none, gzip, snappy, lz4, zstd"))
+    }
+}
+
 /// Why the simulator could not run or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// The Kafka client could not be created from the options.
     #[error("invalid Kafka client configuration: {0}")]
     Config(#[source] KafkaError),
-    /// The broker did not answer.
+    /// The broker did not answer, or refused the connection.
     #[error("cannot reach Kafka at {brokers}: {source}")]
     Unreachable {
         /// The bootstrap servers tried.
         brokers: String,
-        /// librdkafka's error.
+        /// Why, with librdkafka's reason.
         #[source]
-        source: KafkaError,
+        source: Box<surgstream_kafka::MetadataError>,
+    },
+    /// The cluster's authorizer refuses the simulator's principal a topic.
+    #[error(
+        "Kafka at {brokers} refused topic {topic}: not authorized (the simulator's principal \
+         needs Write and Describe on it: docs/security.md)"
+    )]
+    NotAuthorized {
+        /// The topic.
+        topic: String,
+        /// The bootstrap servers.
+        brokers: String,
     },
     /// A topic the simulator writes to does not exist.
     #[error(
@@ -61,10 +128,9 @@ pub enum SinkError {
 
 /// Creates the idempotent producer and checks that the broker answers and the topics exist.
 pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &opts.brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+    let mut config = ClientConfig::new();
+    config
+        .set("compression.codec", opts.compression.name())
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000")
@@ -78,33 +144,48 @@ pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
                 .as_millis()
                 .to_string(),
         )
-        .set("client.id", "surgstream-sim")
+        .set("client.id", "surgstream-sim");
+    // The user's properties (TLS, SASL, tuning) over ours; then what an exactly-once pipeline
+    // needs of its producer, which nothing overrides.
+    opts.kafka.apply(&mut config);
+    let producer: FutureProducer = config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
         .create()
         .map_err(SinkError::Config)?;
     for topic in [&opts.telemetry_topic, &opts.events_topic] {
-        let client = producer.clone();
-        let t = topic.clone();
-        let timeout = opts.timeout;
+        let (kafka, t, timeout) = (opts.kafka.clone(), topic.clone(), opts.timeout);
+        // A client of its own that says why it cannot connect (credentials, TLS), where the
+        // producer's metadata request would only time out.
         let metadata =
-            tokio::task::spawn_blocking(move || client.client().fetch_metadata(Some(&t), timeout))
+            tokio::task::spawn_blocking(move || surgstream_kafka::probe(&kafka, Some(&t), timeout))
                 .await
                 .map_err(|_| SinkError::Unreachable {
-                    brokers: opts.brokers.clone(),
-                    source: KafkaError::Canceled,
+                    brokers: opts.kafka.brokers().to_owned(),
+                    source: Box::new(surgstream_kafka::MetadataError::Unreachable {
+                        source: KafkaError::Canceled,
+                        last: None,
+                        hint: None,
+                    }),
                 })?
                 .map_err(|source| SinkError::Unreachable {
-                    brokers: opts.brokers.clone(),
-                    source,
+                    brokers: opts.kafka.brokers().to_owned(),
+                    source: Box::new(source),
                 })?;
-        let missing = metadata
-            .topics()
-            .iter()
-            .find(|m| m.name() == topic)
-            .is_none_or(|m| m.error().is_some() || m.partitions().is_empty());
+        let listed = metadata.topics().iter().find(|m| m.name() == topic);
+        if listed.and_then(|m| m.error()).is_some_and(|e| {
+            RDKafkaErrorCode::from(e) == RDKafkaErrorCode::TopicAuthorizationFailed
+        }) {
+            return Err(SinkError::NotAuthorized {
+                topic: topic.clone(),
+                brokers: opts.kafka.brokers().to_owned(),
+            });
+        }
+        let missing = listed.is_none_or(|m| m.error().is_some() || m.partitions().is_empty());
         if missing {
             return Err(SinkError::MissingTopic {
                 topic: topic.clone(),
-                brokers: opts.brokers.clone(),
+                brokers: opts.kafka.brokers().to_owned(),
             });
         }
     }

@@ -118,10 +118,8 @@ pub(super) async fn live(
 
     let start = chrono::Utc::now();
     let report_path = sim_report_path(&prefix);
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["sim", "--profile", "live", "--brokers", &a.kafka.brokers])
-        .args(["--telemetry-topic", &a.kafka.telemetry_topic])
-        .args(["--events-topic", &a.kafka.events_topic])
+    let mut child = sim_command(&a)?
+        .args(["--profile", "live"])
         .args(["--robots", &rooms.to_string(), "--hz", &a.hz.to_string()])
         .args(["--speed", "1", "--seed", &stamp.timestamp().to_string()])
         .args([

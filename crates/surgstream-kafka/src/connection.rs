@@ -1,0 +1,250 @@
+//! What librdkafka says about its connections, kept so that a command that cannot reach the
+//! cluster says why: librdkafka reports refused credentials, a certificate that does not verify
+//! or a listener that speaks another protocol only to a client context's error callback, while
+//! the call that waits (a metadata request) just times out with "broker transport failure".
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// The last connection error librdkafka reported. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnectionErrors {
+    last: Arc<Mutex<Option<Reported>>>,
+}
+
+#[derive(Debug, Clone)]
+struct Reported {
+    reason: String,
+    permanent: bool,
+}
+
+impl ConnectionErrors {
+    /// Records an error from a client context's `error` callback.
+    pub(crate) fn record(&self, error: &KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code();
+        // "1/1 brokers are down" sums up the errors before it, which say why.
+        if code == Some(RDKafkaErrorCode::AllBrokersDown) && self.last().is_some() {
+            return;
+        }
+        let reported = Reported {
+            reason: if reason.is_empty() {
+                error.to_string()
+            } else {
+                reason.to_owned()
+            },
+            permanent: is_permanent(code),
+        };
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        // A permanent error stays the one to report: the disconnects that follow it say less.
+        if !last.as_ref().is_some_and(|l| l.permanent) || reported.permanent {
+            *last = Some(reported);
+        }
+    }
+
+    /// Records a log line of librdkafka's at error level: a consumer's connection errors reach
+    /// its queue as bare codes, while the log line holds the reason (which listener, which
+    /// mechanism, which certificate check).
+    pub(crate) fn record_log(&self, message: &str) {
+        let reported = Reported {
+            reason: message.to_owned(),
+            permanent: PERMANENT_FAILURES.iter().any(|m| message.contains(m)),
+        };
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if !last.as_ref().is_some_and(|l| l.permanent) || reported.permanent {
+            *last = Some(reported);
+        }
+    }
+
+    /// librdkafka's last reason, if any.
+    pub(crate) fn last(&self) -> Option<String> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.as_ref().map(|r| r.reason.clone())
+    }
+
+    /// The reason of an error no retry mends (the cluster refused the credentials, or a TLS
+    /// handshake failed), if one was reported.
+    pub(crate) fn permanent(&self) -> Option<String> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.as_ref()
+            .filter(|r| r.permanent)
+            .map(|r| r.reason.clone())
+    }
+}
+
+/// librdkafka's words for a refused SASL authentication and a failed TLS handshake.
+const PERMANENT_FAILURES: [&str; 3] = [
+    "SASL authentication error",
+    "SSL handshake failed",
+    "certificate verify failed",
+];
+
+/// Refused credentials and failed TLS handshakes: retrying the same settings cannot succeed.
+fn is_permanent(code: Option<RDKafkaErrorCode>) -> bool {
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SSL
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+        )
+    )
+}
+
+/// A client context that records connection errors (and logs them, as librdkafka's default
+/// context does).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WatchedContext {
+    /// What librdkafka reported.
+    pub(crate) errors: ConnectionErrors,
+}
+
+impl ProducerContext for WatchedContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+impl ClientContext for WatchedContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        report_error(&self.errors, &error, reason);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        report_log(&self.errors, level, fac, log_message);
+    }
+}
+
+/// What a context's `log` callback does: record error lines and connection failures (facility
+/// `FAIL`, logged at info level: "Disconnected: connection closed by peer … in state
+/// APIVERSION_QUERY"), and log every line under the `librdkafka` target at its level (as
+/// librdkafka's default context does).
+pub(crate) fn report_log(
+    errors: &ConnectionErrors,
+    level: RDKafkaLogLevel,
+    fac: &str,
+    message: &str,
+) {
+    if fac == "FAIL" {
+        errors.record_log(message);
+    }
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            if fac != "FAIL" {
+                errors.record_log(message);
+            }
+            tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}");
+        }
+        RDKafkaLogLevel::Warning => {
+            tracing::warn!(target: "librdkafka", "librdkafka: {fac} {message}")
+        }
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", "librdkafka: {fac} {message}")
+        }
+        RDKafkaLogLevel::Debug => {
+            tracing::debug!(target: "librdkafka", "librdkafka: {fac} {message}")
+        }
+    }
+}
+
+/// What a context's `error` callback does: record, and log at warn (a client that retries
+/// may still connect; one that gives up says so in its own error).
+pub(crate) fn report_error(errors: &ConnectionErrors, error: &KafkaError, reason: &str) {
+    errors.record(error, reason);
+    tracing::warn!(target: "librdkafka", error = %error, reason, "Kafka client error");
+}
+
+/// Why the cluster's metadata could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// The cluster refused the connection: credentials, certificates, protocol.
+    #[error("refused the connection: {reason}")]
+    Refused {
+        /// librdkafka's reason.
+        reason: String,
+    },
+    /// No answer within the timeout.
+    #[error("{source}{}{}", last.as_ref().map(|l| format!(" (librdkafka's last error: {l})")).unwrap_or_default(), hint.unwrap_or_default())]
+    Unreachable {
+        /// The metadata request's error.
+        source: KafkaError,
+        /// librdkafka's last reported error, which usually says more.
+        last: Option<String>,
+        /// What the settings suggest about it.
+        hint: Option<&'static str>,
+    },
+}
+
+/// Connects to the cluster as `settings` say and returns its metadata (of `topic`, or of every
+/// topic) within `timeout` — or, as soon as librdkafka reports refused credentials or a failed
+/// TLS handshake, that reason; on a timeout, librdkafka's last error. A client of its own: a
+/// consumer's logs and errors wait in its queue until it is polled, so they cannot explain a
+/// metadata request that fails before it consumes.
+pub fn probe(
+    settings: &crate::KafkaSettings,
+    topic: Option<&str>,
+    timeout: Duration,
+) -> Result<Metadata, MetadataError> {
+    let context = WatchedContext::default();
+    let mut config = settings.client_config();
+    config.set("client.id", "surgstream-probe");
+    // Connection failures are logged at info level (facility FAIL): have librdkafka emit them
+    // whatever the log filter (rdkafka derives the level from it); report_log still filters
+    // what is printed.
+    config.set_log_level(RDKafkaLogLevel::Info);
+    let producer: BaseProducer<WatchedContext> = config
+        .create_with_context(context.clone())
+        .map_err(|source| MetadataError::Unreachable {
+            source,
+            last: None,
+            hint: None,
+        })?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let attempt = producer
+            .client()
+            .fetch_metadata(topic, left.min(Duration::from_secs(1)));
+        // Serves the logs and errors librdkafka queued meanwhile (to the context above): poll
+        // takes one event per call once its deadline has passed, so give it a little time.
+        producer.poll(Duration::from_millis(50));
+        match attempt {
+            Ok(md) => return Ok(md),
+            Err(source) => {
+                if let Some(reason) = context.errors.permanent() {
+                    return Err(MetadataError::Refused { reason });
+                }
+                if Instant::now() >= deadline {
+                    let last = context.errors.last();
+                    return Err(MetadataError::Unreachable {
+                        hint: hint(settings, last.as_deref()),
+                        source,
+                        last,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A plaintext client whose connections the broker closes before answering its first request
+/// is most likely talking to a TLS listener.
+fn hint(settings: &crate::KafkaSettings, last: Option<&str>) -> Option<&'static str> {
+    let plaintext = settings.get("security.protocol").is_none_or(|p| {
+        p.eq_ignore_ascii_case("plaintext") || p.eq_ignore_ascii_case("sasl_plaintext")
+    });
+    let closed_at_hello = last
+        .is_some_and(|l| l.contains("connection closed by peer") && l.contains("APIVERSION_QUERY"));
+    (plaintext && closed_at_hello).then_some(
+        "; the broker closes a plaintext connection at its first request: if the listener \
+         is TLS, set security.protocol=SSL or SASL_SSL (docs/security.md)",
+    )
+}
