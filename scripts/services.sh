@@ -182,6 +182,56 @@ pg_trust_loopback() {
     cat "$tmp" >"$hba" && rm -f "$tmp"
 }
 
+# TLS for PostgreSQL with a certificate of a local CA ($DIR/pg-tls/ca.pem, for clients'
+# sslrootcert), issued to 127.0.0.1 alone, so that sslmode=verify-full works on 127.0.0.1 and is
+# refused on "localhost" (tests/pg_tls.rs checks both). Members of the role surgstream_tls may
+# connect only over TLS (a pg_hba rule), which lets a test prove that a connection was encrypted.
+pg_tls() {
+    local version="$1" tls="$DIR/pg-tls" server=/var/lib/postgresql/surgstream-tls
+    local q=(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qtA)
+    local fresh=0
+    if [[ "$("${q[@]}" -c "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")" != t ]]; then
+        log "PostgreSQL user $PG_USER is not a superuser: TLS left as the cluster has it"
+        return
+    fi
+    command -v openssl >/dev/null || die "openssl is needed for PostgreSQL's TLS certificate (scripts/setup.sh installs it)"
+    if [[ ! -f "$tls/ca.pem" || ! -f "$server/server.pem" ]]; then
+        log "making a local CA and a TLS certificate for PostgreSQL on 127.0.0.1 ($tls/ca.pem)"
+        mkdir -p "$tls" "$server"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=surgstream local CA" \
+            -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+            -keyout "$server/server.key" -out "$tls/server.csr" 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1\n' >"$tls/server.ext"
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+            -CAcreateserial -days 3650 -extfile "$tls/server.ext" -out "$server/server.pem" 2>/dev/null
+        chown -R postgres:postgres "$server"
+        chmod 600 "$server/server.key"
+        fresh=1
+    fi
+    # A new certificate under the same file name is read on a reload too.
+    if ((fresh)) || [[ "$("${q[@]}" -c "SHOW ssl_cert_file")" != "$server/server.pem" ]]; then
+        "${q[@]}" -c "ALTER SYSTEM SET ssl = on" \
+            -c "ALTER SYSTEM SET ssl_cert_file = '$server/server.pem'" \
+            -c "ALTER SYSTEM SET ssl_key_file = '$server/server.key'" \
+            -c "SELECT pg_reload_conf()" >/dev/null || die "cannot turn on PostgreSQL's TLS"
+        log "PostgreSQL serves TLS with $server/server.pem (CA: $tls/ca.pem)"
+    fi
+    "${q[@]}" -c "DO \$\$ BEGIN CREATE ROLE surgstream_tls NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
+        || die "cannot create role surgstream_tls"
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    if [[ -w "$hba" ]] && ! grep -q 'surgstream: TLS only' "$hba"; then
+        local tmp; tmp="$(mktemp)"
+        {
+            echo "# surgstream: TLS only for members of surgstream_tls (scripts/services.sh)"
+            echo "hostnossl    all    +surgstream_tls    127.0.0.1/32    reject"
+            cat "$hba"
+        } >"$tmp"
+        cat "$tmp" >"$hba" && rm -f "$tmp"
+        "${q[@]}" -c "SELECT pg_reload_conf()" >/dev/null
+    fi
+}
+
 start_postgres() {
     if pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then return; fi
     if [[ -z "$(pg_bin)" ]] || ! command -v pg_ctlcluster >/dev/null; then
@@ -246,6 +296,7 @@ check_postgres() {
             || die "cannot create database surgstream on $PG_HOST:$PG_PORT"
         log "created database surgstream"
     fi
+    pg_tls "$version"
 }
 
 status() {
