@@ -249,6 +249,10 @@ pub struct IngestOpts {
     /// delivery guarantee rests on them.
     #[arg(long = "consumer-option", value_name = "KEY=VALUE", value_parser = surgstream_ingest::check_consumer_option)]
     pub consumer_options: Vec<(String, String)>,
+    /// Do not apply the database migrations at start-up (a role without DDL rights, after
+    /// `surgstream migrate` ran as the schema's owner): check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

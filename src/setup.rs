@@ -174,6 +174,18 @@ fn database_url(db: &DbArgs) -> Result<String> {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/surgstream".to_owned()))
 }
 
+/// A pool on the database of `db` with every migration applied: by applying them, or, with
+/// `--skip-migrate` (a role without DDL rights), by checking that they were.
+pub async fn migrated_db(db: &DbArgs, skip_migrate: bool) -> Result<Store> {
+    let store = connect_db(db).await?;
+    if skip_migrate {
+        store.check_migrated().await?;
+    } else {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
 /// A pool on the database of `db`, within --db-timeout.
 pub async fn connect_db(db: &DbArgs) -> Result<Store> {
     Ok(Store::connect(&database_url(db)?, 8, db.db_timeout).await?)
@@ -236,15 +248,16 @@ pub async fn prepare_ingest(
     o: &IngestOpts,
     until_idle: Option<Duration>,
 ) -> Result<(Lake, Store, IngestConfig)> {
-    let lake = open_lake(&o.lake)?;
-    let store = connect_db(db).await?;
-    store.migrate().await?;
     let cfg = ingest_config(k, o, until_idle)?;
+    let lake = open_lake(&o.lake)?;
+    // The probes answer before anything is connected: a database or broker that is slow to
+    // answer shows as not ready, not as a process that does not listen.
     crate::http::serve(
         o.metrics_addr,
         crate::http::ingest_ready(cfg.health.clone()),
     )
     .await?;
+    let store = migrated_db(db, o.skip_migrate).await?;
     Ok((lake, store, cfg))
 }
 

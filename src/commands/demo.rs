@@ -9,14 +9,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DemoArgs, ProfileArg};
 use crate::setup::{
-    connect_db, ingest_config, open_lake, print_sim_report, shutdown_token, sim_config,
+    ingest_config, migrated_db, open_lake, print_sim_report, shutdown_token, sim_config,
     sink_options, verify_config,
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
     let lake = open_lake(&a.opts.lake)?;
-    let store = connect_db(&a.db).await?;
-    store.migrate().await?;
+    let store = migrated_db(&a.db, a.opts.skip_migrate).await?;
     let mut fleet = a.fleet.clone();
     if fleet.profile.unwrap_or(ProfileArg::Live) == ProfileArg::Live {
         // A live demo is short: procedures start for 30 s and a 2-hour case takes 15 s.

@@ -17,6 +17,9 @@ pub use apply::{Applied, Outcome, Rejection, Source, apply_event, apply_events};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
+/// The schema's migrations (migrations/), embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
 /// Why PostgreSQL could not be used. Messages never contain the password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,13 +36,31 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// A migration failed.
-    #[error("cannot migrate PostgreSQL at {target}: {source}")]
+    #[error("cannot migrate PostgreSQL at {target}: {source}{}", if *.denied {
+        " (this role may not create tables: run `surgstream migrate` once as the schema's \
+         owner, and start the ingestor with --skip-migrate: docs/security.md)"
+    } else { "" })]
     Migrate {
         /// host:port/database (no credentials).
         target: String,
         /// The migrator's error.
         #[source]
         source: sqlx::migrate::MigrateError,
+        /// Whether PostgreSQL refused the privilege (SQLSTATE 42501).
+        denied: bool,
+    },
+    /// `--skip-migrate`, and the schema lacks a migration this build needs.
+    #[error(
+        "PostgreSQL at {target} lacks migration {version} ({description}): run `surgstream \
+         migrate` as the schema's owner before starting the ingestor with --skip-migrate"
+    )]
+    NotMigrated {
+        /// host:port/database (no credentials).
+        target: String,
+        /// The first migration missing.
+        version: i64,
+        /// Its description.
+        description: String,
     },
     /// A statement failed.
     #[error("PostgreSQL {what}: {source}")]
@@ -156,13 +177,45 @@ impl Store {
 
     /// Applies the embedded migrations; safe to run any number of times.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../../migrations")
+        MIGRATOR
             .run(&self.pool)
             .await
             .map_err(|source| StoreError::Migrate {
                 target: self.target.clone(),
+                denied: matches!(&source, sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some("42501")),
                 source,
             })
+    }
+
+    /// Checks, without changing anything, that every migration of this build has been applied
+    /// (`--skip-migrate`: a role without DDL rights reads `_sqlx_migrations` instead of running
+    /// them).
+    pub async fn check_migrated(&self) -> Result<(), StoreError> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .or_else(|e| match &e {
+                    // No migration table: nothing applied.
+                    sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(vec![]),
+                    _ => Err(e),
+                })
+                .map_err(|source| StoreError::Query {
+                    what: "read the applied migrations".into(),
+                    source,
+                })?;
+        match MIGRATOR
+            .iter()
+            .find(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        {
+            Some(m) => Err(StoreError::NotMigrated {
+                target: self.target.clone(),
+                version: m.version,
+                description: m.description.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The pool.
