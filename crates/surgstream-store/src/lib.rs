@@ -202,7 +202,7 @@ impl Store {
                     _ => Err(e),
                 })
                 .map_err(|source| StoreError::Query {
-                    what: "read the applied migrations".into(),
+                    what: "read the applied migrations",
                     source,
                 })?;
         match MIGRATOR
