@@ -185,7 +185,8 @@ pub struct SimArgs {
 pub struct IngestOpts {
     /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix (S3 settings from the
     /// usual AWS_* variables: AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-    /// AWS_ALLOW_HTTP=true for a plain-HTTP endpoint).
+    /// AWS_ALLOW_HTTP=true for a plain-HTTP endpoint, AWS_SERVER_SIDE_ENCRYPTION=AES256|aws:kms
+    /// and AWS_SSE_KMS_KEY_ID for encryption at rest: docs/security.md).
     #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
     pub lake: String,
     /// Consumer group (offsets in PostgreSQL are kept per group).

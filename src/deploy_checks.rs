@@ -129,11 +129,15 @@ mod bite {
     fn env_file_names_and_values_are_checked() {
         let (problems, count) = env_file_problems(
             "x.env",
-            "# comment = not a variable\nSURGSTREAM_MAX_AGE=5s\n# SURGSTREAM_SIM_HZ=100\nSURGSTREAM_MAX_AGEE=5s\nSURGSTREAM_MAX_BYTES=lots\nSURGSTREAM_SIM_FAST=yes\n",
+            "# comment = not a variable\nSURGSTREAM_MAX_AGE=5s\n# SURGSTREAM_SIM_HZ=100\nSURGSTREAM_MAX_AGEE=5s\nSURGSTREAM_MAX_BYTES=lots\nSURGSTREAM_SIM_FAST=yes\nSURGSTREAM_KAFKA_CLIENT_SASL_PASSWORD=${file:/x}\n# SURGSTREAM_KAFKA_CLIENT_SECURITY_PROTOCOLL=SSL\n",
         );
         let all = problems.join("\n");
-        assert_eq!(count, 5, "{all}");
-        assert_eq!(problems.len(), 3, "{all}");
+        assert_eq!(count, 7, "{all}");
+        assert_eq!(problems.len(), 4, "{all}");
+        assert!(
+            all.contains("x.env:8: SURGSTREAM_KAFKA_CLIENT_SECURITY_PROTOCOLL: security.protocoll is not a librdkafka property"),
+            "{all}"
+        );
         assert!(
             all.contains("x.env:4: SURGSTREAM_MAX_AGEE is not read"),
             "{all}"

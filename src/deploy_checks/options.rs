@@ -34,6 +34,25 @@ pub(super) fn outside_env(var: &str) -> Option<Result<(), String>> {
         return Some(Ok(()));
     }
     let lower = var.to_ascii_lowercase();
+    if let Some(property) = var.strip_prefix(surgstream_kafka::ENV_PREFIX) {
+        // A Kafka client property: one librdkafka knows (its value may be a ${…} reference,
+        // resolved where the file is used).
+        let key = property.to_ascii_lowercase().replace('_', ".");
+        let known = match rdkafka::ClientConfig::new()
+            .set(&key, "")
+            .create_native_config()
+        {
+            Err(rdkafka::error::KafkaError::ClientConfig(_, desc, _, _)) => {
+                !desc.contains("No such configuration property")
+            }
+            _ => true,
+        };
+        return Some(if known {
+            Ok(())
+        } else {
+            Err(format!("{var}: {key} is not a librdkafka property"))
+        });
+    }
     var.starts_with("AWS_").then(|| {
         object_store::aws::AmazonS3ConfigKey::from_str(&lower)
             .map(drop)

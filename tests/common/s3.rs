@@ -111,3 +111,102 @@ impl Drop for S3Server {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
+
+/// A TCP proxy in front of an S3 server that records the head (request line and headers) of
+/// every HTTP request passing through: to see what a client sends (its encryption headers),
+/// never to change it. Requests with a `Content-Length` body are followed one by one on a
+/// kept-alive connection; a chunked body ends the recording of its connection, not its
+/// forwarding.
+pub struct RecordingProxy {
+    pub port: u16,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecordingProxy {
+    pub async fn start(target_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = heads.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await
+                else {
+                    continue;
+                };
+                let (client_r, mut client_w) = client.into_split();
+                let (mut server_r, server_w) = server.into_split();
+                tokio::spawn(record_requests(client_r, server_w, recorded.clone()));
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_r, &mut client_w).await;
+                });
+            }
+        });
+        Self { port, heads, task }
+    }
+
+    /// The heads recorded so far, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn record_requests(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let end = loop {
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match from.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let lower = head.to_ascii_lowercase();
+        let chunked = lower.contains("transfer-encoding: chunked");
+        let length: usize = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(head);
+        if chunked {
+            let _ = to.write_all(&buf).await;
+            let _ = tokio::io::copy(&mut from, &mut to).await;
+            return;
+        }
+        while buf.len() < end + length {
+            match from.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        if to.write_all(&buf[..end + length]).await.is_err() {
+            return;
+        }
+        buf.drain(..end + length);
+    }
+}

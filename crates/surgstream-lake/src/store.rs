@@ -488,12 +488,30 @@ fn s3(
     let mut builder = AmazonS3Builder::new()
         .with_retry(retry)
         .with_client_options(options);
+    let (mut endpoint, mut allow_http) = (None, false);
     for (key, value) in vars {
+        match key.as_str() {
+            "AWS_ENDPOINT" | "AWS_ENDPOINT_URL" => endpoint = Some(value.clone()),
+            "AWS_ALLOW_HTTP" => allow_http = value.eq_ignore_ascii_case("true"),
+            _ => {}
+        }
         if key.starts_with("AWS_")
             && let Ok(k) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
         {
             builder = builder.with_config(k, value);
         }
+    }
+    // object_store refuses plain HTTP too, but only at the first request and as "builder
+    // error": say it now, and why.
+    if let Some(endpoint) = endpoint.filter(|e| e.starts_with("http://") && !allow_http) {
+        return Err(LakeError::Url {
+            url: url.to_owned(),
+            reason: format!(
+                "AWS_ENDPOINT {endpoint} is plain HTTP: the lake's objects (patient-linked) \
+                 would cross the network unencrypted. Use https://, or set AWS_ALLOW_HTTP=true \
+                 for a local endpoint"
+            ),
+        });
     }
     let store = builder
         .with_bucket_name(bucket)
@@ -565,6 +583,44 @@ mod tests {
         assert!(generic(&said("408 Request Timeout")).is_transient());
         assert!(generic(&said("503 Service Unavailable")).is_transient());
         assert!(generic("error sending request: connection refused").is_transient());
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn plain_http_needs_allow_http_and_encryption_settings_are_checked_at_open() {
+        let vars = |extra: &[(&str, &str)]| {
+            [
+                ("AWS_ENDPOINT", "http://127.0.0.1:9"),
+                ("AWS_ACCESS_KEY_ID", "k"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+                ("AWS_REGION", "us-east-1"),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<Vec<_>>()
+        };
+        let e = Lake::open_with_env("s3://b/p", vars(&[]))
+            .expect_err("plain HTTP refused")
+            .to_string();
+        assert!(
+            e.contains("AWS_ALLOW_HTTP=true") && e.contains("plain HTTP"),
+            "{e}"
+        );
+        assert!(Lake::open_with_env("s3://b/p", vars(&[("AWS_ALLOW_HTTP", "true")])).is_ok());
+        let sse = |v: &str| {
+            Lake::open_with_env(
+                "s3://b/p",
+                vars(&[
+                    ("AWS_ALLOW_HTTP", "true"),
+                    ("AWS_SERVER_SIDE_ENCRYPTION", v),
+                ]),
+            )
+        };
+        assert!(sse("AES256").is_ok());
+        assert!(sse("aws:kms").is_ok());
+        let e = sse("AES-256").expect_err("a bad value").to_string();
+        assert!(e.contains("AES-256"), "{e}");
     }
 
     /// The codec of every column chunk of an encoded batch of `rows` rows.
