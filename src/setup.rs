@@ -168,10 +168,32 @@ fn database_url(db: &DbArgs) -> Result<String> {
         );
         return Ok(url.to_owned());
     }
+    if password_in_arguments(std::env::args_os().map(|a| a.to_string_lossy().into_owned())) {
+        tracing::warn!(
+            "the PostgreSQL password is on the command line (--database-url), where every user \
+             of the machine can read it in the process list: pass it in DATABASE_URL or a file \
+             named by DATABASE_URL_FILE instead"
+        );
+    }
     Ok(db
         .database_url
         .clone()
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/surgstream".to_owned()))
+}
+
+/// Whether the process's arguments hold a `--database-url` with a password.
+fn password_in_arguments(args: impl IntoIterator<Item = String>) -> bool {
+    let args: Vec<String> = args.into_iter().collect();
+    args.iter().enumerate().any(|(i, a)| {
+        let value = match a.strip_prefix("--database-url=") {
+            Some(v) => Some(v),
+            None if a == "--database-url" => args.get(i + 1).map(String::as_str),
+            None => None,
+        };
+        value
+            .and_then(|v| url::Url::parse(v).ok())
+            .is_some_and(|u| u.password().is_some())
+    })
 }
 
 /// A pool on the database of `db` with every migration applied: by applying them, or, with
@@ -489,6 +511,30 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_password_in_database_url_arguments_is_noticed() {
+        let argv = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(password_in_arguments(argv(&[
+            "surgstream",
+            "ingest",
+            "--database-url",
+            "postgres://u:secret@h/db"
+        ])));
+        assert!(password_in_arguments(argv(&[
+            "surgstream",
+            "--database-url=postgres://u:secret@h/db"
+        ])));
+        assert!(!password_in_arguments(argv(&[
+            "surgstream",
+            "--database-url",
+            "postgres://u@h/db?sslmode=verify-full"
+        ])));
+        assert!(!password_in_arguments(argv(&[
+            "surgstream",
+            "--database-url"
+        ])));
+    }
 
     fn args(rf: Option<i32>, isr: Option<i32>, force: bool) -> TopicsArgs {
         TopicsArgs {
