@@ -72,8 +72,6 @@ pub enum Origin {
     },
     /// An environment variable.
     Env(String),
-    /// A command-line option such as `--consumer-option`.
-    Option(&'static str),
 }
 
 impl fmt::Display for Origin {
@@ -81,7 +79,6 @@ impl fmt::Display for Origin {
         match self {
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
             Origin::Env(name) => write!(f, "environment variable {name}"),
-            Origin::Option(name) => write!(f, "{name}"),
         }
     }
 }
