@@ -195,7 +195,8 @@ pg_tls() {
         return
     fi
     command -v openssl >/dev/null || die "openssl is needed for PostgreSQL's TLS certificate (scripts/setup.sh installs it)"
-    if [[ ! -f "$tls/ca.pem" || ! -f "$server/server.pem" ]]; then
+    # Another checkout's services.sh may have issued the server's certificate under its own CA.
+    if ! openssl verify -CAfile "$tls/ca.pem" "$server/server.pem" >/dev/null 2>&1; then
         log "making a local CA and a TLS certificate for PostgreSQL on 127.0.0.1 ($tls/ca.pem)"
         mkdir -p "$tls" "$server"
         openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=surgstream local CA" \

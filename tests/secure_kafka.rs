@@ -178,6 +178,8 @@ async fn wrong_secrets_unknown_cas_plaintext_and_missing_acls_each_stop_with_a_c
         let out = run_env(&args, &env.lake_env, std::time::Duration::from_secs(60)).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{case}: ingest succeeded:\n{stderr}");
+        // What a user reads (cargo test -- --nocapture prints each).
+        println!("{case}: {}", stderr.lines().last().unwrap_or_default());
         let last = stderr.lines().last().unwrap_or_default().to_lowercase();
         for word in expected {
             assert!(
@@ -203,5 +205,126 @@ async fn wrong_secrets_unknown_cas_plaintext_and_missing_acls_each_stop_with_a_c
         last.contains("authentication"),
         "sim: the last line does not say why:\n{stderr}"
     );
+    env.brokers = kafka.admin_addr();
+}
+
+/// A run with passwords set leaves them nowhere a user or a scraper looks: not in the
+/// ingestor's log, not on its `/metrics`, not in `bench`'s JSON result or its output.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_password_in_the_log_the_metrics_or_the_bench_json() {
+    use std::time::Duration;
+    let kafka = SecureBroker::start("secure-secrets").await;
+    let mut env = TestEnv::new_on("secure-secrets", &kafka.admin_addr()).await;
+    kafka.grant_simulator(&env);
+    kafka.grant_ingestor(&env, "ingest");
+    let [(_, admin_password), (_, sim_password), (_, ingest_password)] = SCRAM_USERS;
+    let config = |name: &str, user: &str, password: &str| {
+        kafka
+            .client_config(name, &kafka.scram_lines(user, password, "ca"))
+            .display()
+            .to_string()
+    };
+    let (sim_config, ingest_config, admin_config) = (
+        config("sim.properties", "sim", sim_password),
+        config("ingest.properties", "ingest", ingest_password),
+        config("admin.properties", "admin", admin_password),
+    );
+    env.brokers = kafka.sasl_addr();
+    let report = env
+        .sim(&[
+            "--kafka-config",
+            &sim_config,
+            "--profile",
+            "seed",
+            "--robots",
+            "3",
+            "--procedures",
+            "6",
+            "--samples",
+            "100",
+            "--seed",
+            "21",
+        ])
+        .await;
+    let frames = report["frames"].as_i64().expect("frames in the report");
+
+    let port = free_port();
+    let log = kafka.file("ingest.log");
+    let mut ingest = env.spawn_ingest_logged_with_env(
+        &[
+            "--kafka-config",
+            &ingest_config,
+            "--max-age",
+            "1s",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &[],
+        &log,
+    );
+    wait_for_port(port, "the ingestor's /metrics").await;
+    wait_for(
+        "every frame committed",
+        Duration::from_secs(120),
+        || async {
+            env.count("SELECT coalesce(sum(rows), 0)::bigint FROM lake_files")
+                .await
+                >= frames
+        },
+    )
+    .await;
+    let page = scrape(port).await;
+    stop(&mut ingest, "the ingestor").await;
+    let log = std::fs::read_to_string(&log).expect("the ingestor's log");
+    assert!(
+        metric(&page, "surgstream_frames_written_total") >= frames as f64,
+        "{page}"
+    );
+    assert!(log.contains("sasl.password=<redacted>"), "{log}");
+    for (what, text) in [("the log", &log), ("/metrics", &page)] {
+        assert!(
+            !text.contains(ingest_password),
+            "the password in {what}:\n{text}"
+        );
+    }
+
+    // bench, as the operator (it creates its own topics and group).
+    let dir = kafka.file("bench");
+    let json = dir.join("result.json");
+    let out = run(
+        &[
+            "bench",
+            "--brokers",
+            &kafka.sasl_addr(),
+            "--kafka-config",
+            &admin_config,
+            "--frames",
+            "2000",
+            "--database-url",
+            &env.database_url(),
+            "--lake",
+            &dir.join("lake").display().to_string(),
+            "--output",
+            &json.display().to_string(),
+        ]
+        .map(str::to_owned),
+        Duration::from_secs(300),
+    )
+    .await;
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "bench over SASL_SSL: {printed}");
+    let result = std::fs::read_to_string(&json).expect("bench's JSON result");
+    let parsed: serde_json::Value = serde_json::from_str(&result).expect("JSON");
+    assert!(parsed["frames_written"].as_u64() > Some(0), "{result}");
+    for (what, text) in [("bench's JSON", &result), ("bench's output", &printed)] {
+        assert!(
+            !text.contains(admin_password),
+            "the password in {what}:\n{text}"
+        );
+    }
     env.brokers = kafka.admin_addr();
 }

@@ -52,6 +52,12 @@ impl ConnectionErrors {
     /// its queue as bare codes, while the log line holds the reason (which listener, which
     /// mechanism, which certificate check).
     pub(crate) fn record_log(&self, message: &str) {
+        // "[thrd:ssl://host:port/bootstrap]: ssl://host:port/bootstrap: …": the thread's name
+        // repeats what follows it.
+        let message = message
+            .strip_prefix("[thrd:")
+            .and_then(|m| m.split_once("]: "))
+            .map_or(message, |(_, rest)| rest);
         let reported = Reported {
             reason: message.to_owned(),
             permanent: PERMANENT_FAILURES.iter().any(|m| message.contains(m)),
@@ -78,11 +84,15 @@ impl ConnectionErrors {
     }
 }
 
-/// librdkafka's words for a refused SASL authentication and a failed TLS handshake.
-const PERMANENT_FAILURES: [&str; 3] = [
+/// librdkafka's (and OpenSSL's) words for a refused SASL authentication, a failed TLS
+/// handshake, and a client certificate the broker refuses (TLS alerts it sends back).
+const PERMANENT_FAILURES: [&str; 6] = [
     "SASL authentication error",
     "SSL handshake failed",
     "certificate verify failed",
+    "alert bad certificate",
+    "alert unknown ca",
+    "alert certificate required",
 ];
 
 /// Refused credentials and failed TLS handshakes: retrying the same settings cannot succeed.
