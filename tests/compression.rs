@@ -18,39 +18,18 @@ async fn records_compressed_with_each_codec_by_us_and_by_an_outside_producer_lan
     let broker = Cluster::single("compression").await;
     for (i, codec) in CODECS.into_iter().enumerate() {
         let env = TestEnv::new_on(&format!("codec-{codec}"), &broker.addr()).await;
-        let small = |seed: usize| {
-            [
-                "--profile",
-                "seed",
-                "--robots",
-                "3",
-                "--procedures",
-                "6",
-                "--samples",
-                "150",
-                "--seed",
-            ]
-            .into_iter()
-            .map(str::to_owned)
-            .chain([seed.to_string()])
-            .collect::<Vec<_>>()
-        };
         // Ours.
-        let mut args: Vec<String> = small(100 + i);
+        let mut args = small_seed(6, 150, 100 + i);
         args.extend(["--compression".into(), codec.into()]);
-        let ours = env
-            .sim(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .await;
+        let ours = env.sim(&args).await;
         assert_eq!(ours["delivery_errors"], 0, "{codec}");
 
         // An outside producer's: another simulation, written to a file and replayed by
         // confluent-kafka with the codec.
         let file = env.lake.with_extension("sim");
-        let mut args = small(200 + i);
+        let mut args = small_seed(6, 150, 200 + i);
         args.extend(["--output".into(), file.display().to_string()]);
-        let outside = env
-            .sim(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .await;
+        let outside = env.sim(&args).await;
         let out = std::process::Command::new("python3")
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),

@@ -21,16 +21,6 @@ fn grants(role: &str, db: &str) -> Vec<String> {
     ]
 }
 
-fn with_url(mut args: Vec<String>, url: &str) -> Vec<String> {
-    let at = args
-        .iter()
-        .position(|a| a == "--database-url")
-        .expect("a --database-url argument")
-        + 1;
-    args[at] = url.to_owned();
-    args
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
     // TestEnv::new migrates as the schema's owner.
@@ -51,23 +41,10 @@ async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
     }
     let url = format!("postgres://{role}@127.0.0.1:5432/{}", env.db);
 
-    let report = env
-        .sim(&[
-            "--profile",
-            "seed",
-            "--robots",
-            "3",
-            "--procedures",
-            "10",
-            "--samples",
-            "100",
-            "--seed",
-            "9",
-        ])
-        .await;
+    let report = env.sim(&small_seed(10, 100, 9)).await;
 
     // Without --skip-migrate: the migrator needs DDL rights, and the line says what to do.
-    let args = with_url(env.ingest_args(&["--until-idle", "3s"]), &url);
+    let args = with_database_url(env.ingest_args(&["--until-idle", "3s"]), &url);
     let out = run_env(&args, &env.lake_env, Duration::from_secs(120)).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "migrated without DDL rights");
@@ -77,7 +54,7 @@ async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
         "{stderr}"
     );
 
-    let args = with_url(
+    let args = with_database_url(
         env.ingest_args(&["--until-idle", "3s", "--max-age", "1s", "--skip-migrate"]),
         &url,
     );
@@ -111,7 +88,7 @@ async fn skip_migrate_on_a_database_without_the_schema_names_the_missing_migrati
         .execute(&env.pool)
         .await
         .expect("create an empty database");
-    let args = with_url(
+    let args = with_database_url(
         env.ingest_args(&["--until-idle", "3s", "--skip-migrate"]),
         &admin_url(&empty),
     );

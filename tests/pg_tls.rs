@@ -18,17 +18,6 @@ fn services_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.services")))
 }
 
-/// `--database-url` replaced in a command's arguments.
-fn with_url(mut args: Vec<String>, url: &str) -> Vec<String> {
-    let at = args
-        .iter()
-        .position(|a| a == "--database-url")
-        .expect("a --database-url argument")
-        + 1;
-    args[at] = url.to_owned();
-    args
-}
-
 async fn migrate(url: &str) -> (bool, String) {
     let out = run(
         &[
@@ -82,21 +71,8 @@ async fn verify_full_connects_and_commits_exactly_once_and_a_wrong_ca_or_name_is
     let (ok, stderr) = migrate(&verified).await;
     assert!(ok, "verify-full against the local CA: {stderr}");
 
-    let report = env
-        .sim(&[
-            "--profile",
-            "seed",
-            "--robots",
-            "3",
-            "--procedures",
-            "8",
-            "--samples",
-            "100",
-            "--seed",
-            "5",
-        ])
-        .await;
-    let args = with_url(
+    let report = env.sim(&small_seed(8, 100, 5)).await;
+    let args = with_database_url(
         env.ingest_args(&["--until-idle", "3s", "--max-age", "1s"]),
         &verified,
     );

@@ -44,20 +44,7 @@ async fn every_put_asks_for_sse_s3_or_sse_kms_and_every_frame_lands_once() {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        let report = env
-            .sim(&[
-                "--profile",
-                "seed",
-                "--robots",
-                "3",
-                "--procedures",
-                "6",
-                "--samples",
-                "100",
-                "--seed",
-                "3",
-            ])
-            .await;
+        let report = env.sim(&small_seed(6, 100, 3)).await;
         env.ingest_until_idle(&["--max-age", "1s"]).await;
         assert_exactly_once(&[&report], &env.committed_frames().await);
 

@@ -38,23 +38,12 @@ async fn over_sasl_ssl_and_mtls_with_only_the_listed_acls_every_frame_lands_once
         kafka.grant_ingestor(&env, "ingest");
 
         env.brokers = kafka.sasl_addr();
-        let config = sim_config.display().to_string();
-        let report = env
-            .sim(&[
-                "--kafka-config",
-                &config,
-                "--profile",
-                "seed",
-                "--robots",
-                "3",
-                "--procedures",
-                "8",
-                "--samples",
-                "120",
-                "--seed",
-                "11",
-            ])
-            .await;
+        let mut args = small_seed(8, 120, 11);
+        args.extend([
+            "--kafka-config".to_owned(),
+            sim_config.display().to_string(),
+        ]);
+        let report = env.sim(&args).await;
         assert_eq!(report["delivery_errors"], 0, "{case}");
 
         env.brokers = ingest_addr;
@@ -230,22 +219,9 @@ async fn no_password_in_the_log_the_metrics_or_the_bench_json() {
         config("admin.properties", "admin", admin_password),
     );
     env.brokers = kafka.sasl_addr();
-    let report = env
-        .sim(&[
-            "--kafka-config",
-            &sim_config,
-            "--profile",
-            "seed",
-            "--robots",
-            "3",
-            "--procedures",
-            "6",
-            "--samples",
-            "100",
-            "--seed",
-            "21",
-        ])
-        .await;
+    let mut args = small_seed(6, 100, 21);
+    args.extend(["--kafka-config".to_owned(), sim_config.clone()]);
+    let report = env.sim(&args).await;
     let frames = report["frames"].as_i64().expect("frames in the report");
 
     let port = free_port();

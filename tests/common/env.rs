@@ -3,6 +3,35 @@
 
 use super::*;
 
+/// A small seed-profile backfill for `sim`: 3 robots, `procedures` procedures of `samples`
+/// frames each, from `seed`.
+pub fn small_seed(procedures: u32, samples: u32, seed: usize) -> Vec<String> {
+    [
+        "--profile".to_owned(),
+        "seed".to_owned(),
+        "--robots".to_owned(),
+        "3".to_owned(),
+        "--procedures".to_owned(),
+        procedures.to_string(),
+        "--samples".to_owned(),
+        samples.to_string(),
+        "--seed".to_owned(),
+        seed.to_string(),
+    ]
+    .into()
+}
+
+/// A command's arguments with its `--database-url` value replaced by `url` (another role).
+pub fn with_database_url(mut args: Vec<String>, url: &str) -> Vec<String> {
+    let at = args
+        .iter()
+        .position(|a| a == "--database-url")
+        .expect("a --database-url argument")
+        + 1;
+    args[at] = url.to_owned();
+    args
+}
+
 /// One test's world: topics `<prefix>surgical.*`, database `<db>`, lake directory `<lake>`.
 pub struct TestEnv {
     /// The broker's bootstrap address.
@@ -188,10 +217,10 @@ impl TestEnv {
             .expect("spawn the simulator")
     }
 
-    pub fn sim_args(&self, extra: &[&str]) -> Vec<String> {
+    pub fn sim_args<S: AsRef<str>>(&self, extra: &[S]) -> Vec<String> {
         let mut a = vec!["sim".to_owned()];
         a.extend(self.kafka_args());
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a.extend(extra.iter().map(|s| s.as_ref().to_owned()));
         a
     }
 
@@ -215,7 +244,7 @@ impl TestEnv {
     }
 
     /// Runs the simulator to the end and returns its JSON report.
-    pub async fn sim(&self, extra: &[&str]) -> serde_json::Value {
+    pub async fn sim<S: AsRef<str>>(&self, extra: &[S]) -> serde_json::Value {
         let report = self
             .lake
             .with_extension(format!("sim-{}.json", unique("r")));
