@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext};
+use surgstream_kafka::TopicState;
 
 use crate::config::IngestConfig;
 use crate::error::IngestError;
@@ -157,55 +157,47 @@ pub(crate) fn consumer_config(
 /// TLS handshake) and lists every topic the ingestor reads and writes, which its principal may
 /// describe.
 pub(crate) async fn check_topics(cfg: &IngestConfig) -> Result<(), IngestError> {
-    let (kafka, timeout) = (cfg.kafka.clone(), cfg.timeout);
-    let md = tokio::task::spawn_blocking(move || surgstream_kafka::probe(&kafka, None, timeout))
-        .await
-        .map_err(|_| IngestError::Kafka {
-            brokers: cfg.kafka.brokers().to_owned(),
-            what: "fetch metadata".into(),
-            source: Box::new(KafkaError::Canceled),
-        })?
-        .map_err(|source| IngestError::Connect {
-            brokers: cfg.kafka.brokers().to_owned(),
-            source: Box::new(source),
-        })?;
-    for (topic, needs) in [
-        (&cfg.telemetry_topic, "Read and Describe"),
-        (&cfg.events_topic, "Read and Describe"),
-        (&cfg.telemetry_dlq_topic, "Write and Describe"),
-        (&cfg.events_dlq_topic, "Write and Describe"),
-    ] {
-        let listed = md.topics().iter().find(|t| t.name() == topic);
-        if listed.is_some_and(|t| t.error().is_none() && !t.partitions().is_empty()) {
-            continue;
+    let needs = [
+        (cfg.telemetry_topic.clone(), "Read and Describe"),
+        (cfg.events_topic.clone(), "Read and Describe"),
+        (cfg.telemetry_dlq_topic.clone(), "Write and Describe"),
+        (cfg.events_dlq_topic.clone(), "Write and Describe"),
+    ];
+    let (kafka, timeout, topics) = (
+        cfg.kafka.clone(),
+        cfg.timeout,
+        needs.clone().map(|(t, _)| t),
+    );
+    let states = tokio::task::spawn_blocking(move || {
+        surgstream_kafka::probe_topics(&kafka, &topics.each_ref().map(String::as_str), timeout)
+    })
+    .await
+    .map_err(|_| IngestError::Kafka {
+        brokers: cfg.kafka.brokers().to_owned(),
+        what: "fetch metadata".into(),
+        source: Box::new(KafkaError::Canceled),
+    })?
+    .map_err(|source| IngestError::Connect {
+        brokers: cfg.kafka.brokers().to_owned(),
+        source: Box::new(source),
+    })?;
+    for ((topic, needs), state) in needs.into_iter().zip(states) {
+        match state {
+            TopicState::Ready => {}
+            TopicState::NotAuthorized => {
+                return Err(IngestError::NotAuthorized {
+                    brokers: cfg.kafka.brokers().to_owned(),
+                    resource: format!("topic {topic}"),
+                    needs,
+                });
+            }
+            TopicState::Missing => {
+                return Err(IngestError::MissingTopic {
+                    topic,
+                    brokers: cfg.kafka.brokers().to_owned(),
+                });
+            }
         }
-        // A cluster lists only the topics the principal may describe: ask for this one by
-        // name, which tells a refused topic from a missing one.
-        let (kafka, name) = (cfg.kafka.clone(), topic.clone());
-        let alone = tokio::task::spawn_blocking(move || {
-            surgstream_kafka::probe(&kafka, Some(&name), timeout)
-        })
-        .await
-        .ok()
-        .and_then(Result::ok);
-        let refused = alone
-            .as_ref()
-            .and_then(|md| md.topics().iter().find(|t| t.name() == topic))
-            .and_then(|t| t.error())
-            .is_some_and(|e| {
-                RDKafkaErrorCode::from(e) == RDKafkaErrorCode::TopicAuthorizationFailed
-            });
-        if refused {
-            return Err(IngestError::NotAuthorized {
-                brokers: cfg.kafka.brokers().to_owned(),
-                resource: format!("topic {topic}"),
-                needs,
-            });
-        }
-        return Err(IngestError::MissingTopic {
-            topic: topic.clone(),
-            brokers: cfg.kafka.brokers().to_owned(),
-        });
     }
     Ok(())
 }

@@ -193,52 +193,118 @@ pub enum MetadataError {
     },
 }
 
-/// Connects to the cluster as `settings` say and returns its metadata (of `topic`, or of every
-/// topic) within `timeout` — or, as soon as librdkafka reports refused credentials or a failed
-/// TLS handshake, that reason; on a timeout, librdkafka's last error. A client of its own: a
-/// consumer's logs and errors wait in its queue until it is polled, so they cannot explain a
-/// metadata request that fails before it consumes.
-pub fn probe(
+/// What the cluster says of a topic a client needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicState {
+    /// It exists, with partitions, and the principal may describe it.
+    Ready,
+    /// The cluster's authorizer refuses the principal even a description of it.
+    NotAuthorized,
+    /// It does not exist (or has no partitions).
+    Missing,
+}
+
+/// Connects to the cluster as `settings` say and tells the state of each of `topics` within
+/// `timeout` — or, as soon as librdkafka reports refused credentials or a failed TLS handshake,
+/// that reason; on a timeout, librdkafka's last error. A client of its own: a consumer's logs and
+/// errors wait in its queue until it is polled, so they cannot explain a metadata request that
+/// fails before it consumes.
+pub fn probe_topics(
     settings: &crate::KafkaSettings,
-    topic: Option<&str>,
+    topics: &[&str],
     timeout: Duration,
-) -> Result<Metadata, MetadataError> {
-    let context = WatchedContext::default();
-    let mut config = settings.client_config();
-    config.set("client.id", "surgstream-probe");
-    // Connection failures are logged at info level (facility FAIL): have librdkafka emit them
-    // whatever the log filter (rdkafka derives the level from it); report_log still filters
-    // what is printed.
-    config.set_log_level(RDKafkaLogLevel::Info);
-    let producer: BaseProducer<WatchedContext> = config
-        .create_with_context(context.clone())
-        .map_err(|source| MetadataError::Unreachable {
-            source,
-            last: None,
-            hint: None,
-        })?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let attempt = producer
-            .client()
-            .fetch_metadata(topic, left.min(Duration::from_secs(1)));
-        // Serves the logs and errors librdkafka queued meanwhile (to the context above): poll
-        // takes one event per call once its deadline has passed, so give it a little time.
-        producer.poll(Duration::from_millis(50));
-        match attempt {
-            Ok(md) => return Ok(md),
-            Err(source) => {
-                if let Some(reason) = context.errors.permanent() {
-                    return Err(MetadataError::Refused { reason });
-                }
-                if Instant::now() >= deadline {
-                    let last = context.errors.last();
-                    return Err(MetadataError::Unreachable {
-                        hint: hint(settings, last.as_deref()),
-                        source,
-                        last,
-                    });
+) -> Result<Vec<TopicState>, MetadataError> {
+    let probe = Probe::connect(settings)?;
+    let all = probe.metadata(None, timeout)?;
+    topics
+        .iter()
+        .map(|&topic| {
+            let ready = |md: &Metadata| {
+                md.topics()
+                    .iter()
+                    .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            };
+            if ready(&all) {
+                return Ok(TopicState::Ready);
+            }
+            // A cluster lists only the topics the principal may describe: asked by name, it
+            // tells a refused topic from a missing one.
+            let alone = probe.metadata(Some(topic), timeout)?;
+            let refused = alone
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .and_then(|t| t.error())
+                .is_some_and(|e| {
+                    RDKafkaErrorCode::from(e) == RDKafkaErrorCode::TopicAuthorizationFailed
+                });
+            Ok(if ready(&alone) {
+                TopicState::Ready
+            } else if refused {
+                TopicState::NotAuthorized
+            } else {
+                TopicState::Missing
+            })
+        })
+        .collect()
+}
+
+/// The probing client and what librdkafka told it.
+struct Probe<'s> {
+    settings: &'s crate::KafkaSettings,
+    context: WatchedContext,
+    producer: BaseProducer<WatchedContext>,
+}
+
+impl<'s> Probe<'s> {
+    fn connect(settings: &'s crate::KafkaSettings) -> Result<Self, MetadataError> {
+        let context = WatchedContext::default();
+        let mut config = settings.client_config();
+        config.set("client.id", "surgstream-probe");
+        // Connection failures are logged at info level (facility FAIL): have librdkafka emit
+        // them whatever the log filter (rdkafka derives the level from it); report_log still
+        // filters what is printed.
+        config.set_log_level(RDKafkaLogLevel::Info);
+        let producer = config
+            .create_with_context(context.clone())
+            .map_err(|source| MetadataError::Unreachable {
+                source,
+                last: None,
+                hint: None,
+            })?;
+        Ok(Self {
+            settings,
+            context,
+            producer,
+        })
+    }
+
+    /// The metadata of `topic` (or of every topic), retried until `timeout`.
+    fn metadata(&self, topic: Option<&str>, timeout: Duration) -> Result<Metadata, MetadataError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = self
+                .producer
+                .client()
+                .fetch_metadata(topic, left.min(Duration::from_secs(1)));
+            // Serves the logs and errors librdkafka queued meanwhile (to the context): poll
+            // takes one event per call once its deadline has passed, so give it a little time.
+            self.producer.poll(Duration::from_millis(50));
+            match attempt {
+                Ok(md) => return Ok(md),
+                Err(source) => {
+                    if let Some(reason) = self.context.errors.permanent() {
+                        return Err(MetadataError::Refused { reason });
+                    }
+                    if Instant::now() >= deadline {
+                        let last = self.context.errors.last();
+                        return Err(MetadataError::Unreachable {
+                            hint: hint(self.settings, last.as_deref()),
+                            source,
+                            last,
+                        });
+                    }
                 }
             }
         }

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 
-pub use connection::{MetadataError, probe};
+pub use connection::{MetadataError, TopicState, probe_topics};
 
 /// The prefix of the environment variables that are client properties.
 pub const ENV_PREFIX: &str = "SURGSTREAM_KAFKA_CLIENT_";

@@ -9,7 +9,7 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use surgstream_kafka::KafkaSettings;
+use surgstream_kafka::{KafkaSettings, TopicState};
 use surgstream_proto::headers;
 use surgstream_proto::latency::PartitionLatencies;
 use surgstream_proto::v1::event::Body;
@@ -153,40 +153,32 @@ pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
         .set("acks", "all")
         .create()
         .map_err(SinkError::Config)?;
-    for topic in [&opts.telemetry_topic, &opts.events_topic] {
-        let (kafka, t, timeout) = (opts.kafka.clone(), topic.clone(), opts.timeout);
-        // A client of its own that says why it cannot connect (credentials, TLS), where the
-        // producer's metadata request would only time out.
-        let metadata =
-            tokio::task::spawn_blocking(move || surgstream_kafka::probe(&kafka, Some(&t), timeout))
-                .await
-                .map_err(|_| SinkError::Unreachable {
-                    brokers: opts.kafka.brokers().to_owned(),
-                    source: Box::new(surgstream_kafka::MetadataError::Unreachable {
-                        source: KafkaError::Canceled,
-                        last: None,
-                        hint: None,
-                    }),
-                })?
-                .map_err(|source| SinkError::Unreachable {
-                    brokers: opts.kafka.brokers().to_owned(),
-                    source: Box::new(source),
-                })?;
-        let listed = metadata.topics().iter().find(|m| m.name() == topic);
-        if listed.and_then(|m| m.error()).is_some_and(|e| {
-            RDKafkaErrorCode::from(e) == RDKafkaErrorCode::TopicAuthorizationFailed
-        }) {
-            return Err(SinkError::NotAuthorized {
-                topic: topic.clone(),
-                brokers: opts.kafka.brokers().to_owned(),
-            });
-        }
-        let missing = listed.is_none_or(|m| m.error().is_some() || m.partitions().is_empty());
-        if missing {
-            return Err(SinkError::MissingTopic {
-                topic: topic.clone(),
-                brokers: opts.kafka.brokers().to_owned(),
-            });
+    // A client of its own that says why it cannot connect (credentials, TLS), where the
+    // producer's metadata request would only time out.
+    let topics = [opts.telemetry_topic.clone(), opts.events_topic.clone()];
+    let (kafka, timeout, names) = (opts.kafka.clone(), opts.timeout, topics.clone());
+    let states = tokio::task::spawn_blocking(move || {
+        surgstream_kafka::probe_topics(&kafka, &names.each_ref().map(String::as_str), timeout)
+    })
+    .await
+    .map_err(|_| SinkError::Unreachable {
+        brokers: opts.kafka.brokers().to_owned(),
+        source: Box::new(surgstream_kafka::MetadataError::Unreachable {
+            source: KafkaError::Canceled,
+            last: None,
+            hint: None,
+        }),
+    })?
+    .map_err(|source| SinkError::Unreachable {
+        brokers: opts.kafka.brokers().to_owned(),
+        source: Box::new(source),
+    })?;
+    for (topic, state) in topics.into_iter().zip(states) {
+        let brokers = opts.kafka.brokers().to_owned();
+        match state {
+            TopicState::Ready => {}
+            TopicState::NotAuthorized => return Err(SinkError::NotAuthorized { topic, brokers }),
+            TopicState::Missing => return Err(SinkError::MissingTopic { topic, brokers }),
         }
     }
     Ok(producer)
