@@ -4,7 +4,8 @@
 #   - a C compiler, make, pkg-config and OpenSSL's headers, for librdkafka (built from source by
 #     rdkafka-sys, with TLS and SASL SCRAM);
 #   - Java and Maven, for Apache Kafka (scripts/kafka.sh fetches its jars with Maven);
-#   - pyarrow, the outside reader the end-to-end test checks the lake with, and confluent-kafka,
+#   - pyarrow, the outside reader the end-to-end test checks the lake with, duckdb, the outside
+#     engine the warehouse test recomputes the facts with, and confluent-kafka,
 #     the outside producer of tests/compression.rs.
 # PostgreSQL's server is installed by scripts/services.sh, which starts it.
 set -euo pipefail
@@ -39,6 +40,10 @@ fi
 if ! python3 -c 'import pyarrow' 2>/dev/null; then
     log "installing pyarrow (outside Parquet reader for the tests)"
     python3 -m pip install --quiet --disable-pip-version-check 'pyarrow>=15'
+fi
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+    log "installing duckdb (outside SQL engine the warehouse test recomputes the facts with)"
+    python3 -m pip install --quiet --disable-pip-version-check 'duckdb>=1.1'
 fi
 if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
     log "installing confluent-kafka (outside Kafka producer for the tests)"

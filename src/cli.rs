@@ -50,6 +50,10 @@ pub enum Command {
     /// Compare the source topics with the committed lake and tables: missing and duplicated
     /// frames, unprocessed events, orphan files. Exit code 1 on any discrepancy.
     Verify(VerifyArgs),
+    /// Refresh the warehouse: the star schema (warehouse/*.sql) over the committed lake and the
+    /// relational tables, as Parquet under warehouse/ in the lake and in PostgreSQL's
+    /// `warehouse` schema. Only months whose inputs changed are rebuilt.
+    Warehouse(WarehouseArgs),
 }
 
 /// Kafka connection and topic names.
@@ -254,6 +258,38 @@ pub struct IngestOpts {
     /// `surgstream migrate` ran as the schema's owner): check that they were applied instead.
     #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
     pub skip_migrate: bool,
+    /// Refresh the warehouse this often, e.g. 5m (`surgstream warehouse` in the background;
+    /// with several ingestors one refresh runs at a time). Off when unset.
+    #[arg(long, env = "SURGSTREAM_WAREHOUSE_INTERVAL", value_parser = positive_duration)]
+    pub warehouse_interval: Option<Duration>,
+    /// DataFusion's working memory for a warehouse refresh, e.g. 1GiB.
+    #[arg(long, env = "SURGSTREAM_WAREHOUSE_MEMORY_LIMIT", default_value = "1GiB", value_parser = byte_size)]
+    pub warehouse_memory_limit: u64,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WarehouseArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix (AWS_* settings as
+    /// for ingest). The warehouse's Parquet goes under warehouse/ in it.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// The consumer group whose committed lake files are read.
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    /// DataFusion's working memory, e.g. 1GiB.
+    #[arg(long, env = "SURGSTREAM_WAREHOUSE_MEMORY_LIMIT", default_value = "1GiB", value_parser = byte_size)]
+    pub memory_limit: u64,
+    /// Keep refreshing this often, e.g. 5m, until stopped (SIGTERM, Ctrl-C); once when unset.
+    #[arg(long, env = "SURGSTREAM_WAREHOUSE_INTERVAL", value_parser = positive_duration)]
+    pub interval: Option<Duration>,
+    /// Do not apply the database migrations: check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -10,3 +10,4 @@ pub mod migrate;
 pub mod sim;
 pub mod sweep;
 pub mod verify;
+pub mod warehouse;

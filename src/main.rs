@@ -103,6 +103,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         Command::Verify(a) => commands::verify::run(a).await,
         Command::Sweep(a) => commands::sweep::run(a).await,
         Command::Bench(a) => commands::bench::run(a).await,
+        Command::Warehouse(a) => commands::warehouse::run(a).await,
     }
 }
 

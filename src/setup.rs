@@ -23,6 +23,7 @@ use surgstream_proto::topics as proto_topics;
 use surgstream_sim::kafka::{SimReport, SinkOptions};
 use surgstream_sim::{Profile, SimConfig};
 use surgstream_store::Store;
+use surgstream_warehouse::{RefreshReport, Warehouse};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DbArgs, FleetArgs, IngestOpts, KafkaArgs, LogFormat, ProfileArg, TopicsArgs};
@@ -504,6 +505,47 @@ pub fn flush_causes(flushes: &BTreeMap<&'static str, u64>) -> String {
         .map(|(cause, n)| format!("{cause} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The warehouse over `lake`'s files committed by `group`.
+pub fn warehouse(lake: &Lake, store: &Store, group: &str, memory_limit: u64) -> Warehouse {
+    Warehouse::new(
+        lake.clone(),
+        store.pool().clone(),
+        group,
+        usize::try_from(memory_limit).unwrap_or(usize::MAX),
+    )
+}
+
+/// What a warehouse refresh rebuilt and read, in a few lines.
+pub fn print_warehouse_report(r: &RefreshReport) {
+    if !r.changed() {
+        say!(
+            "warehouse: up to date (no input changed since the last refresh), {:.2}s",
+            r.seconds
+        );
+        return;
+    }
+    let months = match (r.months.first(), r.months.last()) {
+        (Some(a), Some(b)) if a != b => format!("{} months ({a} … {b})", r.months.len()),
+        (Some(a), _) => format!("1 month ({a})"),
+        _ => "no month".to_owned(),
+    };
+    say!(
+        "warehouse: rebuilt {months}{}{}; read {} lake files ({} frames) in {:.2}s",
+        if r.dimensions { " and the dimensions" } else { "" },
+        if r.removed.is_empty() {
+            String::new()
+        } else {
+            format!(", removed {}", r.removed.join(", "))
+        },
+        r.files_scanned,
+        r.frames_scanned,
+        r.seconds
+    );
+    for (table, rows) in &r.rows {
+        say!("  {table:<20} {rows:>10} rows written");
+    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@ use surgstream_store::offsets;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DemoArgs, ProfileArg};
+use surgstream_warehouse::{answers, fresh};
+
 use crate::setup::{
-    ingest_config, migrated_db, open_lake, print_sim_report, shutdown_token, sim_config,
-    sink_options, verify_config,
+    ingest_config, migrated_db, open_lake, print_sim_report, print_warehouse_report,
+    shutdown_token, sim_config, sink_options, verify_config, warehouse,
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
@@ -133,6 +135,22 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         v.data_discrepancies() == 0,
         "verify found {} discrepancies in the committed lake and tables (run `surgstream verify` for the details)",
         v.data_discrepancies()
+    );
+
+    // The warehouse: the star schema over what just landed, and three of its answers.
+    say!();
+    let wh = warehouse(&lake, &store, &a.opts.group, a.opts.warehouse_memory_limit);
+    let report = fresh::refresh_recorded(&wh, true).await?.unwrap_or_default();
+    print_warehouse_report(&report);
+    for q in &answers::QUERIES {
+        say!();
+        say!("{} (warehouse/{}):", q.title, q.file);
+        say!("{}", answers::ask(store.pool(), q).await?);
+    }
+    say!(
+        "the warehouse is in PostgreSQL's `warehouse` schema and under {}/{}/ (psql: \\dt warehouse.*)",
+        lake.url(),
+        surgstream_warehouse::output::ROOT
     );
     Ok(())
 }

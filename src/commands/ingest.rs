@@ -3,11 +3,28 @@
 use anyhow::Result;
 
 use crate::cli::IngestArgs;
-use crate::setup::{flush_causes, prepare_ingest, shutdown_token};
+use surgstream_warehouse::fresh;
+
+use crate::setup::{flush_causes, prepare_ingest, shutdown_token, warehouse};
 
 pub async fn run(a: IngestArgs) -> Result<()> {
     let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, a.until_idle).await?;
-    let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
+    let shutdown = shutdown_token();
+    // The warehouse refreshes beside the ingest, until the ingest ends.
+    let refreshing = a.opts.warehouse_interval.map(|interval| {
+        let wh = warehouse(&lake, &store, &a.opts.group, a.opts.warehouse_memory_limit);
+        let stop = shutdown.child_token();
+        (
+            stop.clone(),
+            tokio::spawn(fresh::keep_fresh(wh, interval, stop)),
+        )
+    });
+    let result = surgstream_ingest::run(cfg, lake, store, shutdown, None).await;
+    if let Some((stop, task)) = refreshing {
+        stop.cancel();
+        let _ = task.await;
+    }
+    let report = result?;
     say!(
         "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s; flushes by cause: {}",
         report.frames_written,
