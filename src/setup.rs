@@ -533,7 +533,11 @@ pub fn print_warehouse_report(r: &RefreshReport) {
     };
     say!(
         "warehouse: rebuilt {months}{}{}; read {} lake files ({} frames) in {:.2}s",
-        if r.dimensions { " and the dimensions" } else { "" },
+        if r.dimensions {
+            " and the dimensions"
+        } else {
+            ""
+        },
         if r.removed.is_empty() {
             String::new()
         } else {

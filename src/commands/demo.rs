@@ -140,7 +140,9 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     // The warehouse: the star schema over what just landed, and three of its answers.
     say!();
     let wh = warehouse(&lake, &store, &a.opts.group, a.opts.warehouse_memory_limit);
-    let report = fresh::refresh_recorded(&wh, true).await?.unwrap_or_default();
+    let report = fresh::refresh_recorded(&wh, true)
+        .await?
+        .unwrap_or_default();
     print_warehouse_report(&report);
     for q in &answers::QUERIES {
         say!();

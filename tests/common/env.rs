@@ -146,6 +146,43 @@ impl TestEnv {
         run_env(&args, &self.lake_env, Duration::from_secs(120)).await
     }
 
+    /// `surgstream warehouse` on this test's database, lake and group (`--json` report).
+    pub fn warehouse_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args = vec![
+            "warehouse".to_owned(),
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake_url.clone(),
+            "--group".into(),
+            self.group.clone(),
+            "--json".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    }
+
+    /// Runs `surgstream warehouse` to its end; its JSON report.
+    pub async fn warehouse(&self, extra: &[&str]) -> serde_json::Value {
+        let out = run_env(
+            &self.warehouse_args(extra),
+            &self.lake_env,
+            Duration::from_secs(300),
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "warehouse failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "warehouse --json printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
     /// `surgstream sweep` on this test's database and lake.
     pub async fn sweep(&self, grace: &str, extra: &[&str]) -> Output {
         let mut args = vec![

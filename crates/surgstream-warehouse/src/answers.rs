@@ -49,13 +49,14 @@ pub async fn ask(pool: &PgPool, query: &Query) -> Result<Answer, WarehouseError>
            json_each_text(r.j) e ORDER BY r.n",
         query.text.trim().trim_end_matches(';')
     );
-    let cells: Vec<(i64, String, String)> = sqlx::query_as(&sql)
-        .fetch_all(pool)
-        .await
-        .map_err(|source| WarehouseError::Postgres {
-            what: format!("answer warehouse/{}", query.file),
-            source,
-        })?;
+    let cells: Vec<(i64, String, String)> =
+        sqlx::query_as(&sql)
+            .fetch_all(pool)
+            .await
+            .map_err(|source| WarehouseError::Postgres {
+                what: format!("answer warehouse/{}", query.file),
+                source,
+            })?;
     let mut answer = Answer {
         columns: Vec::new(),
         rows: Vec::new(),

@@ -75,7 +75,9 @@ pub async fn keep_fresh(warehouse: Warehouse, interval: Duration, shutdown: Canc
                 }
             }
             Ok(None) => tracing::debug!("warehouse refresh skipped: another one is running"),
-            Err(e) => tracing::warn!(error = %e, "warehouse refresh failed; trying again at the next interval"),
+            Err(e) => {
+                tracing::warn!(error = %e, "warehouse refresh failed; trying again at the next interval")
+            }
         }
         let since = last_success.unwrap_or(started).elapsed().as_secs_f64();
         gauge!("surgstream_warehouse_lag_seconds").set(since);

@@ -190,8 +190,10 @@ impl Table {
                     for r in &rows {
                         match r.try_get::<Option<String>, _>(i).map_err(get)? {
                             Some(s) => {
-                                let u = uuid::Uuid::parse_str(&s).map_err(|e| bad(e.to_string()))?;
-                                b.append_value(u.as_bytes()).map_err(|e| bad(e.to_string()))?;
+                                let u =
+                                    uuid::Uuid::parse_str(&s).map_err(|e| bad(e.to_string()))?;
+                                b.append_value(u.as_bytes())
+                                    .map_err(|e| bad(e.to_string()))?;
                             }
                             None => b.append_null(),
                         }

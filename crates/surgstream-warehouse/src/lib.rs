@@ -263,7 +263,11 @@ impl Warehouse {
         let agg = run(&ctx, sql::TELEMETRY_AGG).await?;
         register(&ctx, "procedure_telemetry_agg", agg)?;
         let mut built = Vec::new();
-        for step in [sql::FACT_PROCEDURE, sql::FACT_MAINTENANCE, sql::FACT_ROBOT_DAY] {
+        for step in [
+            sql::FACT_PROCEDURE,
+            sql::FACT_MAINTENANCE,
+            sql::FACT_ROBOT_DAY,
+        ] {
             let batch = run(&ctx, step).await?;
             check_month(step.file, &batch, month.key, &label)?;
             register(&ctx, step.table, batch.clone())?;
@@ -312,8 +316,8 @@ impl Warehouse {
             .iter()
             .map(|(path, _, _)| ListingTableUrl::parse(format!("{LAKE_URL}{path}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(schema);
@@ -362,7 +366,11 @@ impl Warehouse {
         report: &mut RefreshReport,
     ) -> Result<(), WarehouseError> {
         let ctx = self.context()?;
-        register(&ctx, ROBOTS.name, ROBOTS.read(&self.pool, "true", None).await?)?;
+        register(
+            &ctx,
+            ROBOTS.name,
+            ROBOTS.read(&self.pool, "true", None).await?,
+        )?;
         register(
             &ctx,
             PROCEDURES.name,
@@ -380,7 +388,9 @@ impl Warehouse {
         }
         for (table, batch) in &built {
             let bytes = output::parquet(table, batch)?;
-            self.lake.put(&output::object_name(table, None), bytes).await?;
+            self.lake
+                .put(&output::object_name(table, None), bytes)
+                .await?;
         }
         let mut tx = self
             .pool
@@ -422,7 +432,11 @@ impl Warehouse {
             }
             None => Vec::new(),
         };
-        let schema = Arc::new(Schema::new(vec![Field::new("day", DataType::Date32, false)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "day",
+            DataType::Date32,
+            false,
+        )]));
         RecordBatch::try_new(schema, vec![Arc::new(Date32Array::from(days))]).map_err(|e| {
             WarehouseError::Output {
                 table: "calendar".to_owned(),

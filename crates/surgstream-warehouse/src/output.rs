@@ -29,7 +29,10 @@ pub fn object_name(table: &str, month: Option<&str>) -> String {
 pub fn parquet(table: &str, batch: &RecordBatch) -> Result<Bytes, WarehouseError> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_created_by(format!("surgstream warehouse {}", env!("CARGO_PKG_VERSION")))
+        .set_created_by(format!(
+            "surgstream warehouse {}",
+            env!("CARGO_PKG_VERSION")
+        ))
         .build();
     let encode = || -> Result<Vec<u8>, parquet::errors::ParquetError> {
         let mut out = Vec::new();
@@ -57,11 +60,13 @@ pub async fn replace_rows(
     let q = |what: &'static str| WarehouseError::query(what);
     match month_key {
         Some(m) => {
-            sqlx::query(&format!("DELETE FROM warehouse.{table} WHERE month_key = $1"))
-                .bind(m)
-                .execute(&mut **tx)
-                .await
-                .map_err(q("delete a month of the warehouse"))?;
+            sqlx::query(&format!(
+                "DELETE FROM warehouse.{table} WHERE month_key = $1"
+            ))
+            .bind(m)
+            .execute(&mut **tx)
+            .await
+            .map_err(q("delete a month of the warehouse"))?;
         }
         None => {
             sqlx::query(&format!("DELETE FROM warehouse.{table}"))
@@ -89,17 +94,14 @@ async fn copy_in(
         .map(|f| format!("\"{}\"", f.name()))
         .collect();
     let text = copy_text(table, batch)?;
-    let statement = format!(
-        "COPY warehouse.{table} ({}) FROM STDIN",
-        columns.join(", ")
-    );
-    let mut copy = conn
-        .copy_in_raw(&statement)
-        .await
-        .map_err(|source| WarehouseError::Postgres {
-            what: format!("load warehouse.{table}"),
-            source,
-        })?;
+    let statement = format!("COPY warehouse.{table} ({}) FROM STDIN", columns.join(", "));
+    let mut copy =
+        conn.copy_in_raw(&statement)
+            .await
+            .map_err(|source| WarehouseError::Postgres {
+                what: format!("load warehouse.{table}"),
+                source,
+            })?;
     copy.send(text.into_bytes())
         .await
         .map_err(|source| WarehouseError::Postgres {
@@ -131,7 +133,12 @@ fn copy_text(table: &str, batch: &RecordBatch) -> Result<String, WarehouseError>
     let texts: Vec<bool> = batch
         .columns()
         .iter()
-        .map(|c| matches!(c.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+        .map(|c| {
+            matches!(
+                c.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        })
         .collect();
     let mut out = String::new();
     for row in 0..batch.num_rows() {

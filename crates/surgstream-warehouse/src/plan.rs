@@ -53,7 +53,8 @@ const SLACK: &str = "interval '1 hour'";
 /// Digests every month's inputs, and the dimensions', and compares them with the state.
 /// `version` (a digest of the SQL files) is part of every digest: new SQL rebuilds everything.
 pub async fn plan(pool: &PgPool, group: &str, version: &str) -> Result<Plan, WarehouseError> {
-    let months: Vec<(i32, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> =
+    type Row = (i32, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let months: Vec<Row> =
         sqlx::query_as(&format!(
             r#"
 WITH robots AS (
@@ -130,13 +131,14 @@ SELECT md5($1
     .await
     .map_err(WarehouseError::query("digest the dimensions' inputs"))?;
 
-    let built: BTreeMap<String, String> =
-        sqlx::query_as::<_, (String, String)>("SELECT part, fingerprint FROM warehouse.refresh_state")
-            .fetch_all(pool)
-            .await
-            .map_err(WarehouseError::query("read warehouse.refresh_state"))?
-            .into_iter()
-            .collect();
+    let built: BTreeMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT part, fingerprint FROM warehouse.refresh_state",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(WarehouseError::query("read warehouse.refresh_state"))?
+    .into_iter()
+    .collect();
 
     let current: Vec<Month> = months
         .into_iter()

@@ -43,7 +43,10 @@ pub const DIMENSIONS: [Step; 4] = [
 pub fn version() -> String {
     use std::hash::{Hash, Hasher};
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    for s in std::iter::once(TELEMETRY_AGG).chain(FACTS).chain(DIMENSIONS) {
+    for s in std::iter::once(TELEMETRY_AGG)
+        .chain(FACTS)
+        .chain(DIMENSIONS)
+    {
         s.text.hash(&mut h);
     }
     format!("{:016x}", h.finish())

@@ -1,0 +1,469 @@
+//! The warehouse (warehouse/*.sql, `surgstream warehouse`) over a real lake and PostgreSQL:
+//! fact_procedure's telemetry aggregates as an outside engine (DuckDB, tests/warehouse_check.py)
+//! recomputes them from the raw lake, in the Parquet and in PostgreSQL; a second run changes
+//! nothing; a late outcome, late frames and a cancellation are reflected by the next run, which
+//! rebuilds only their months and counts nothing twice; kill -9 mid-refresh, then a rerun,
+//! leaves the same tables as a build from scratch; the demo ends with the warehouse's answers.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::FutureProducer;
+use sqlx::Connection;
+use surgstream_proto::v1::TelemetryBatch;
+use surgstream_proto::v1::event::Body;
+use surgstream_sim::file::{FramedRecord, Kind};
+
+use common::*;
+
+const WAREHOUSE_TABLES: [&str; 7] = [
+    "warehouse.dim_date",
+    "warehouse.dim_facility",
+    "warehouse.dim_robot",
+    "warehouse.dim_surgeon",
+    "warehouse.fact_procedure",
+    "warehouse.fact_maintenance",
+    "warehouse.fact_robot_day",
+];
+
+/// DuckDB's recomputation from the committed lake files against the warehouse's Parquet and
+/// PostgreSQL's warehouse.fact_procedure; returns its summary (it fails the test on a mismatch).
+async fn outside_check(env: &TestEnv) -> serde_json::Value {
+    let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path")
+        .fetch_all(&env.pool)
+        .await
+        .expect("list lake_files");
+    assert!(
+        !paths.is_empty(),
+        "no committed lake file: nothing to check"
+    );
+    let listing = env.lake.with_extension("committed.txt");
+    std::fs::write(&listing, paths.join("\n")).expect("write the list");
+    let csv = env.lake.with_extension("fact_procedure.csv");
+    let mut conn = sqlx::PgConnection::connect(&env.database_url())
+        .await
+        .expect("connect");
+    let mut copy = conn
+        .copy_out_raw("COPY warehouse.fact_procedure TO STDOUT WITH (FORMAT csv, HEADER true)")
+        .await
+        .expect("copy out");
+    let mut text = Vec::new();
+    use futures::StreamExt;
+    while let Some(chunk) = copy.next().await {
+        text.extend_from_slice(&chunk.expect("copy chunk"));
+    }
+    std::fs::write(&csv, text).expect("write the CSV");
+    let out = tokio::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warehouse_check.py"))
+        .arg(&env.lake)
+        .arg(&listing)
+        .arg(&csv)
+        .output()
+        .await
+        .expect("run python3 (scripts/setup.sh installs duckdb)");
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "the outside recomputation disagrees with the warehouse: {summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&listing);
+    let _ = std::fs::remove_file(&csv);
+    serde_json::from_str(&summary).expect("JSON summary")
+}
+
+/// Every warehouse table's digest, and every warehouse object's size and hash.
+async fn snapshot(env: &TestEnv) -> (Vec<(String, i64, String)>, BTreeMap<String, (usize, u64)>) {
+    use std::hash::{Hash, Hasher};
+    let mut objects = BTreeMap::new();
+    let root = env.lake.join("warehouse");
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("read warehouse dir")
+            .flatten()
+        {
+            let p = entry.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let name = p
+                    .strip_prefix(&root)
+                    .expect("under root")
+                    .display()
+                    .to_string();
+                let bytes = std::fs::read(&p).expect("read object");
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                objects.insert(name, (bytes.len(), h.finish()));
+            }
+        }
+    }
+    (env.digest(&WAREHOUSE_TABLES).await, objects)
+}
+
+fn months(report: &serde_json::Value) -> BTreeSet<String> {
+    report["months"]
+        .as_array()
+        .expect("months")
+        .iter()
+        .map(|m| m.as_str().expect("a month").to_owned())
+        .collect()
+}
+
+/// Rebuilds the warehouse from nothing: state, tables and objects gone first.
+async fn rebuild_from_scratch(env: &TestEnv) -> serde_json::Value {
+    for t in WAREHOUSE_TABLES.iter().chain(&["warehouse.refresh_state"]) {
+        sqlx::query(&format!("DELETE FROM {t}"))
+            .execute(&env.pool)
+            .await
+            .expect("clear the warehouse");
+    }
+    std::fs::remove_dir_all(env.lake.join("warehouse")).expect("remove warehouse objects");
+    env.warehouse(&[]).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_backfill_matches_an_outside_recomputation_and_a_rerun_changes_nothing() {
+    let env = TestEnv::new("wh_seed").await;
+    env.sim(&small_seed(120, 30, 41)).await;
+    env.ingest_until_idle(&[]).await;
+    let first = env.warehouse(&[]).await;
+    assert!(
+        months(&first).len() > 12,
+        "a two-year backfill spans more than a year of months: {first}"
+    );
+    assert_eq!(first["dimensions"], true);
+    let procedures = env.count("SELECT count(*) FROM surgical_procedures").await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM warehouse.fact_procedure")
+            .await,
+        procedures,
+        "one fact_procedure row per procedure"
+    );
+    assert_eq!(
+        env.count("SELECT sum(frames)::bigint FROM warehouse.fact_procedure")
+            .await,
+        env.count("SELECT sum(rows)::bigint FROM lake_files").await,
+        "every committed frame counted once"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM warehouse.fact_maintenance")
+            .await,
+        env.count("SELECT count(*) FROM robot_maintenance_logs")
+            .await
+    );
+    let summary = outside_check(&env).await;
+    assert!(
+        summary["procedures_with_frames"].as_u64() > Some(100),
+        "the check compared too little: {summary}"
+    );
+    eprintln!("outside check, seed backfill: {summary}");
+
+    let before = snapshot(&env).await;
+    let second = env.warehouse(&[]).await;
+    assert!(
+        months(&second).is_empty() && second["dimensions"] == false,
+        "nothing changed, nothing is rebuilt: {second}"
+    );
+    assert_eq!(
+        snapshot(&env).await,
+        before,
+        "a second run changed the warehouse"
+    );
+}
+
+fn event_body(r: &FramedRecord) -> Option<Body> {
+    (r.kind == Kind::Event)
+        .then(|| surgstream_proto::decode_event(&r.value).ok())
+        .flatten()
+        .and_then(|e| e.body)
+}
+
+fn uuid_text(b: &[u8]) -> String {
+    uuid::Uuid::from_slice(b).expect("16 bytes").to_string()
+}
+
+async fn send_records(env: &TestEnv, records: &[FramedRecord]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &env.brokers)
+        .create()
+        .expect("producer");
+    for r in records {
+        let (topic, schema) = match r.kind {
+            Kind::Telemetry => (
+                env.topic("surgical.telemetry.v1"),
+                "surgstream.v1.TelemetryBatch",
+            ),
+            Kind::Event => (env.topic("surgical.events.v1"), "surgstream.v1.Event"),
+        };
+        send(&producer, &topic, &r.key, &r.value, Some(schema)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
+    let env = TestEnv::new("wh_late").await;
+    let file = env.lake.with_extension("sim.bin");
+    let mut args = small_seed(150, 40, 43);
+    args.extend(["--output".to_owned(), file.display().to_string()]);
+    let out = run(&env.sim_args(&args), Duration::from_secs(120)).await;
+    assert!(out.status.success(), "sim --output failed: {out:?}");
+    let records =
+        surgstream_sim::file::read(std::fs::File::open(&file).expect("open")).expect("read");
+
+    // The held-back records: one procedure's outcome, one procedure's cancellation, and the
+    // later half of the frames of one procedure with many.
+    let outcome_at = records
+        .iter()
+        .position(|r| matches!(event_body(r), Some(Body::OutcomeRecorded(_))))
+        .expect("an outcome in the backfill");
+    let Some(Body::OutcomeRecorded(outcome)) = event_body(&records[outcome_at]) else {
+        unreachable!()
+    };
+    // Each of the three in a month of its own (40 days apart), so that each change alone must
+    // get its month rebuilt.
+    const APART: i64 = 40 * 86_400_000_000;
+    let cancel_at = records
+        .iter()
+        .position(|r| {
+            matches!(event_body(r), Some(Body::ProcedureCancelled(_)))
+                && (r.at - records[outcome_at].at).abs() > APART
+        })
+        .expect("a cancelled procedure in the backfill (seed 43 has some)");
+    let Some(Body::ProcedureCancelled(cancel)) = event_body(&records[cancel_at]) else {
+        unreachable!()
+    };
+    let (frames_at, batch) = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.kind == Kind::Telemetry
+                && (r.at - records[outcome_at].at).abs() > APART
+                && (r.at - records[cancel_at].at).abs() > APART
+        })
+        .map(|(i, r)| (i, surgstream_proto::decode_batch(&r.value).expect("batch")))
+        .find(|(_, b)| b.frames.len() >= 20)
+        .expect("a telemetry record of 20 frames or more");
+    let late_procedure = uuid_text(&batch.frames[0].procedure_id);
+    let total_frames = batch.frames.len() as i64;
+    let half = batch.frames.len() / 2;
+    let split = |frames: &[surgstream_proto::v1::TelemetryFrame]| FramedRecord {
+        value: surgstream_proto::encode_batch(&TelemetryBatch {
+            frames: frames.to_vec(),
+        })
+        .to_vec(),
+        ..records[frames_at].clone()
+    };
+    let mut early = Vec::new();
+    let mut late = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match i {
+            _ if i == outcome_at || i == cancel_at => late.push(r.clone()),
+            _ if i == frames_at => {
+                early.push(split(&batch.frames[..half]));
+                late.push(split(&batch.frames[half..]));
+            }
+            _ => early.push(r.clone()),
+        }
+    }
+    let (outcome_procedure, cancelled) = (
+        uuid_text(&outcome.procedure_id),
+        uuid_text(&cancel.procedure_id),
+    );
+    let row = |col: &'static str, id: String| {
+        let pool = env.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(&format!(
+                "SELECT {col}::text FROM warehouse.fact_procedure WHERE procedure_id = $1::uuid"
+            ))
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("the procedure's fact row")
+        }
+    };
+
+    send_records(&env, &early).await;
+    env.ingest_until_idle(&[]).await;
+    env.warehouse(&[]).await;
+    assert_eq!(
+        row("has_outcome", outcome_procedure.clone())
+            .await
+            .as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        row("status", cancelled.clone()).await.as_deref(),
+        Some("scheduled")
+    );
+    assert_eq!(
+        row("frames", late_procedure.clone()).await,
+        Some(half.to_string()),
+        "the early half of the frames"
+    );
+
+    send_records(&env, &late).await;
+    env.ingest_until_idle(&[]).await;
+    let next = env.warehouse(&[]).await;
+    assert_eq!(
+        row("has_outcome", outcome_procedure.clone())
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        row("success_status", outcome_procedure.clone()).await,
+        Some(outcome.success_status.clone())
+    );
+    assert_eq!(
+        row("status", cancelled.clone()).await.as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(
+        row("frames", late_procedure.clone()).await,
+        Some(total_frames.to_string()),
+        "both halves of the frames, once"
+    );
+    // Only the three procedures' months were rebuilt: three of them.
+    let touched: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT to_char(coalesce(start_time, scheduled_start) AT TIME ZONE 'UTC', 'YYYY-MM')
+         FROM surgical_procedures WHERE procedure_id = ANY($1::uuid[])",
+    )
+    .bind(vec![outcome_procedure, cancelled, late_procedure])
+    .fetch_all(&env.pool)
+    .await
+    .expect("the months touched");
+    assert_eq!(touched.len(), 3, "three procedures in three months");
+    assert_eq!(
+        months(&next),
+        touched.into_iter().collect::<BTreeSet<_>>(),
+        "the rerun rebuilds the months of the changed procedures, and only those"
+    );
+    assert_eq!(
+        env.count("SELECT sum(frames)::bigint FROM warehouse.fact_procedure")
+            .await,
+        env.count("SELECT sum(rows)::bigint FROM lake_files").await,
+        "every committed frame counted once"
+    );
+    outside_check(&env).await;
+
+    let incremental = snapshot(&env).await;
+    let full = rebuild_from_scratch(&env).await;
+    assert!(months(&full).len() > months(&next).len());
+    assert_eq!(
+        snapshot(&env).await,
+        incremental,
+        "the incrementally refreshed warehouse differs from one built from scratch"
+    );
+    let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_refresh_then_a_rerun_builds_what_an_uninterrupted_run_builds() {
+    let env = TestEnv::new("wh_kill").await;
+    env.sim(&small_seed(300, 20, 47)).await;
+    env.ingest_until_idle(&[]).await;
+    let all_months = env
+        .count(
+            "SELECT count(*) FROM (
+                 SELECT date_trunc('month', coalesce(start_time, scheduled_start) AT TIME ZONE 'UTC') FROM surgical_procedures
+                 UNION SELECT date_trunc('month', maintenance_date) FROM robot_maintenance_logs) m",
+        )
+        .await;
+
+    let mut child = tokio::process::Command::new(BIN)
+        .args(env.warehouse_args(&[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn warehouse");
+    wait_for("two months built", Duration::from_secs(120), || async {
+        env.count("SELECT count(*) FROM warehouse.refresh_state")
+            .await
+            >= 2
+    })
+    .await;
+    child.start_kill().expect("SIGKILL");
+    let status = child.wait().await.expect("wait");
+    assert!(
+        !status.success(),
+        "the refresh was killed, not finished: {status:?}"
+    );
+    let built = env
+        .count("SELECT count(*) FROM warehouse.refresh_state")
+        .await;
+    assert!(
+        built < all_months,
+        "the kill came after the refresh ended ({built} of {all_months} months): nothing was interrupted"
+    );
+
+    let rerun = env.warehouse(&[]).await;
+    assert_eq!(
+        months(&rerun).len() as i64,
+        all_months - built,
+        "the rerun builds the months the killed run had not finished, and only those: {rerun}"
+    );
+    let resumed = snapshot(&env).await;
+    rebuild_from_scratch(&env).await;
+    assert_eq!(
+        snapshot(&env).await,
+        resumed,
+        "killed-then-rerun differs from an uninterrupted build"
+    );
+    outside_check(&env).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_ends_with_the_warehouse_and_its_answers() {
+    let env = TestEnv::new("wh_demo").await;
+    let mut args = vec!["demo".to_owned()];
+    args.extend(env.sim_args(&[] as &[&str]).into_iter().skip(1));
+    args.extend(
+        [
+            "--robots",
+            "3",
+            "--hz",
+            "100",
+            "--duration",
+            "8s",
+            "--database-url",
+            &env.database_url(),
+            "--lake",
+            &env.lake_url,
+            "--group",
+            &env.group,
+            "--telemetry-dlq-topic",
+            &env.topic("surgical.telemetry.dlq.v1"),
+            "--events-dlq-topic",
+            &env.topic("surgical.events.dlq.v1"),
+        ]
+        .map(str::to_owned),
+    );
+    let out = run(&args, Duration::from_secs(300)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for title in surgstream_warehouse::answers::QUERIES.map(|q| q.title) {
+        assert!(
+            stdout.contains(title),
+            "the demo did not answer {title:?}: {stdout}"
+        );
+    }
+    assert!(
+        env.count("SELECT count(*) FROM warehouse.fact_procedure WHERE frames > 0")
+            .await
+            > 0,
+        "the live demo's procedures are in the warehouse with their frames"
+    );
+    let summary = outside_check(&env).await;
+    eprintln!("outside check, live demo: {summary}");
+}
