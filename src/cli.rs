@@ -284,6 +284,10 @@ pub struct WarehouseArgs {
     /// Keep refreshing this often, e.g. 5m, until stopped (SIGTERM, Ctrl-C); once when unset.
     #[arg(long, env = "SURGSTREAM_WAREHOUSE_INTERVAL", value_parser = positive_duration)]
     pub interval: Option<Duration>,
+    /// With --interval: serve /metrics, /healthz and /readyz on this address (e.g.
+    /// 127.0.0.1:9465); off when unset.
+    #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Do not apply the database migrations: check that they were applied instead.
     #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
     pub skip_migrate: bool,

@@ -12,6 +12,7 @@ pub async fn run(a: IngestArgs) -> Result<()> {
     let shutdown = shutdown_token();
     // The warehouse refreshes beside the ingest, until the ingest ends.
     let refreshing = a.opts.warehouse_interval.map(|interval| {
+        fresh::describe();
         let wh = warehouse(&lake, &store, &a.opts.group, a.opts.warehouse_memory_limit);
         let stop = shutdown.child_token();
         (

@@ -15,6 +15,8 @@ pub async fn run(a: WarehouseArgs) -> Result<()> {
             "warehouse: refreshing every {} until stopped",
             humantime::format_duration(interval)
         );
+        fresh::describe();
+        crate::http::serve(a.metrics_addr, crate::http::always_ready()).await?;
         fresh::keep_fresh(warehouse, interval, shutdown_token()).await;
         return Ok(());
     }

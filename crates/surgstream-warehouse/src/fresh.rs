@@ -8,13 +8,50 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{RefreshReport, Warehouse, WarehouseError};
 
-/// Refreshes the warehouse once and records the metrics:
-/// `surgstream_warehouse_refresh_duration_seconds`, `surgstream_warehouse_refreshes_total`
-/// by result, `surgstream_warehouse_months_rebuilt_total`,
-/// `surgstream_warehouse_frames_scanned_total`, and
-/// `surgstream_warehouse_last_success_timestamp_seconds` (when the inputs of the last complete
-/// refresh were read; the lag is `time()` minus it). `wait`: wait for a refresh running
-/// elsewhere, else skip (`Ok(None)`).
+pub const REFRESH_DURATION: &str = "surgstream_warehouse_refresh_duration_seconds";
+pub const REFRESHES: &str = "surgstream_warehouse_refreshes_total";
+pub const MONTHS_REBUILT: &str = "surgstream_warehouse_months_rebuilt_total";
+pub const FRAMES_SCANNED: &str = "surgstream_warehouse_frames_scanned_total";
+pub const LAST_SUCCESS: &str = "surgstream_warehouse_last_success_timestamp_seconds";
+pub const LAG: &str = "surgstream_warehouse_lag_seconds";
+
+/// Registers the warehouse's metric descriptions, so that `/metrics` documents them.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        REFRESH_DURATION,
+        Unit::Seconds,
+        "Warehouse refreshes that completed: how long each took."
+    );
+    describe_counter!(
+        REFRESHES,
+        Unit::Count,
+        "Warehouse refreshes, by result (ok, error, skipped: another was running)."
+    );
+    describe_counter!(
+        MONTHS_REBUILT,
+        Unit::Count,
+        "Months of facts rebuilt because their inputs changed."
+    );
+    describe_counter!(
+        FRAMES_SCANNED,
+        Unit::Count,
+        "Telemetry rows in the lake files the warehouse read."
+    );
+    describe_gauge!(
+        LAST_SUCCESS,
+        Unit::Seconds,
+        "When the inputs of the last complete warehouse refresh were read (Unix seconds)."
+    );
+    describe_gauge!(
+        LAG,
+        Unit::Seconds,
+        "Seconds since the inputs of the last complete warehouse refresh were read (set at each interval)."
+    );
+}
+
+/// Refreshes the warehouse once and records its metrics ([`describe`]). `wait`: wait for a
+/// refresh running elsewhere, else skip (`Ok(None)`).
 pub async fn refresh_recorded(
     warehouse: &Warehouse,
     wait: bool,
@@ -31,25 +68,21 @@ pub async fn refresh_recorded(
     };
     let outcome = match &result {
         Ok(Some(report)) => {
-            histogram!("surgstream_warehouse_refresh_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
-            counter!("surgstream_warehouse_months_rebuilt_total")
-                .increment(report.months.len() as u64);
-            counter!("surgstream_warehouse_frames_scanned_total").increment(report.frames_scanned);
-            gauge!("surgstream_warehouse_last_success_timestamp_seconds").set(read_at);
+            histogram!(REFRESH_DURATION).record(started.elapsed().as_secs_f64());
+            counter!(MONTHS_REBUILT).increment(report.months.len() as u64);
+            counter!(FRAMES_SCANNED).increment(report.frames_scanned);
+            gauge!(LAST_SUCCESS).set(read_at);
             "ok"
         }
         Ok(None) => "skipped",
         Err(_) => "error",
     };
-    counter!("surgstream_warehouse_refreshes_total", "result" => outcome).increment(1);
+    counter!(REFRESHES, "result" => outcome).increment(1);
     result
 }
 
 /// Refreshes every `interval` until `shutdown`; a failed refresh is logged and tried again at
-/// the next tick (the previous warehouse stays readable). Also sets
-/// `surgstream_warehouse_lag_seconds` at each tick: seconds since the inputs of the last
-/// complete refresh were read.
+/// the next tick (the previous warehouse stays readable); sets [`LAG`] at each tick.
 pub async fn keep_fresh(warehouse: Warehouse, interval: Duration, shutdown: CancellationToken) {
     let mut last_success: Option<Instant> = None;
     let started = Instant::now();
@@ -80,6 +113,6 @@ pub async fn keep_fresh(warehouse: Warehouse, interval: Duration, shutdown: Canc
             }
         }
         let since = last_success.unwrap_or(started).elapsed().as_secs_f64();
-        gauge!("surgstream_warehouse_lag_seconds").set(since);
+        gauge!(LAG).set(since);
     }
 }
