@@ -467,3 +467,38 @@ async fn the_demo_ends_with_the_warehouse_and_its_answers() {
     let summary = outside_check(&env).await;
     eprintln!("outside check, live demo: {summary}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_keeps_the_warehouse_fresh_and_reports_it() {
+    let env = TestEnv::new("wh_fresh").await;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut ingest = env.spawn_ingest(&["--warehouse-interval", "1s", "--metrics-addr", &addr]);
+    wait_for_port(port, "the ingestor's /metrics").await;
+    let report = env.sim(&small_seed(40, 20, 53)).await;
+    let sent = report["frames"].as_i64().expect("frames sent");
+    wait_for(
+        "every procedure in the warehouse with every frame sent",
+        Duration::from_secs(120),
+        || async {
+            let (rows, frames): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT count(*), sum(frames)::bigint FROM warehouse.fact_procedure",
+            )
+            .fetch_one(&env.pool)
+            .await
+            .expect("count the warehouse");
+            rows == 40 && frames == Some(sent)
+        },
+    )
+    .await;
+    let page = scrape(port).await;
+    assert!(
+        metric(&page, "surgstream_warehouse_refreshes_total{result=\"ok\"}") >= 1.0,
+        "{page}"
+    );
+    assert!(metric(&page, "surgstream_warehouse_months_rebuilt_total") >= 1.0);
+    assert!(metric(&page, "surgstream_warehouse_last_success_timestamp_seconds") > 1.7e9);
+    assert!(page.contains("surgstream_warehouse_lag_seconds"));
+    stop(&mut ingest, "ingest").await;
+    outside_check(&env).await;
+}

@@ -1,6 +1,8 @@
 -- One row per day from the first to the last day any fact or robot refers to (UTC).
 -- Input: calendar (one column, day DATE: every day in that range). Each engine makes it its own
--- way (DataFusion: generate_series; Athena: sequence(); Redshift: a numbers table): see deploy/.
+-- way (embedded: built in Rust; Athena: sequence() + UNNEST; Redshift: a numbers CTE): see
+-- docs/warehouse-engines.md. Day of week is ISO (Monday 1 … Sunday 7) from EXTRACT(DOW), which
+-- is 0 = Sunday here, in PostgreSQL and in Redshift (Athena's is ISO already).
 SELECT
     CAST(
         CAST(EXTRACT(YEAR FROM day) AS INT) * 10000

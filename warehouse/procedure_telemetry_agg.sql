@@ -1,8 +1,12 @@
 -- One row per procedure with telemetry in the lake: the aggregates fact_procedure carries.
 -- Input: procedure_telemetry (the lake's committed files; procedure_id is the UUID's 16 bytes).
 -- Force is the magnitude of the feedback vector, sqrt(x² + y² + z²), in newtons. Energy is the
--- mean power times the span between the first and the last frame (exact for evenly spaced frames,
--- which is how robots sample). p95 is PERCENTILE_CONT: exact, interpolated (Athena: approx_percentile).
+-- mean power times the span between the first and the last frame (exact for evenly spaced
+-- frames, which is how robots sample).
+-- p95 is PERCENTILE_CONT(0.95)'s definition, written with ROW_NUMBER so that it needs a sort
+-- (which spills to disk) rather than every value of a group in memory, and so that it is exact
+-- on every engine (Athena has only approx_percentile): the values at 0-based ranks
+-- floor(r) and ceil(r) of r = (n - 1) × 0.95, interpolated.
 WITH frames AS (
     SELECT
         procedure_id,
@@ -18,21 +22,57 @@ WITH frames AS (
         CAST(power_consumption AS DOUBLE) AS power_w,
         camera_zoom
     FROM procedure_telemetry
+),
+per_procedure AS (
+    SELECT
+        procedure_id,
+        COUNT(*) AS frames,
+        MIN(frame_at) AS first_frame_at,
+        MAX(frame_at) AS last_frame_at,
+        AVG(force_n) AS force_mean_n,
+        MAX(force_n) AS force_max_n,
+        AVG(tremor_compensation) AS tremor_compensation_mean_pct,
+        AVG(grip_pressure) AS grip_pressure_mean,
+        MAX(grip_pressure) AS grip_pressure_max,
+        MAX(system_temperature) AS system_temperature_max_c,
+        AVG(power_w) * (DATE_PART('epoch', MAX(frame_at)) - DATE_PART('epoch', MIN(frame_at))) / 3600.0 AS energy_wh,
+        MIN(camera_zoom) AS camera_zoom_min,
+        MAX(camera_zoom) AS camera_zoom_max
+    FROM frames
+    GROUP BY procedure_id
+),
+ranked AS (
+    SELECT
+        procedure_id,
+        force_n,
+        ROW_NUMBER() OVER (PARTITION BY procedure_id ORDER BY force_n) - 1 AS i
+    FROM frames
+),
+p95 AS (
+    SELECT
+        r.procedure_id,
+        MIN(CASE WHEN r.i = FLOOR((p.frames - 1) * 0.95) THEN r.force_n END) AS below,
+        MIN(CASE WHEN r.i = CEIL((p.frames - 1) * 0.95) THEN r.force_n END) AS above,
+        MIN((p.frames - 1) * 0.95 - FLOOR((p.frames - 1) * 0.95)) AS fraction
+    FROM ranked r
+    JOIN per_procedure p ON p.procedure_id = r.procedure_id
+    WHERE r.i = FLOOR((p.frames - 1) * 0.95) OR r.i = CEIL((p.frames - 1) * 0.95)
+    GROUP BY r.procedure_id
 )
 SELECT
-    procedure_id,
-    COUNT(*) AS frames,
-    MIN(frame_at) AS first_frame_at,
-    MAX(frame_at) AS last_frame_at,
-    AVG(force_n) AS force_mean_n,
-    PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY force_n) AS force_p95_n,
-    MAX(force_n) AS force_max_n,
-    AVG(tremor_compensation) AS tremor_compensation_mean_pct,
-    AVG(grip_pressure) AS grip_pressure_mean,
-    MAX(grip_pressure) AS grip_pressure_max,
-    MAX(system_temperature) AS system_temperature_max_c,
-    AVG(power_w) * (DATE_PART('epoch', MAX(frame_at)) - DATE_PART('epoch', MIN(frame_at))) / 3600.0 AS energy_wh,
-    MIN(camera_zoom) AS camera_zoom_min,
-    MAX(camera_zoom) AS camera_zoom_max
-FROM frames
-GROUP BY procedure_id
+    p.procedure_id,
+    p.frames,
+    p.first_frame_at,
+    p.last_frame_at,
+    p.force_mean_n,
+    q.below + (q.above - q.below) * q.fraction AS force_p95_n,
+    p.force_max_n,
+    p.tremor_compensation_mean_pct,
+    p.grip_pressure_mean,
+    p.grip_pressure_max,
+    p.system_temperature_max_c,
+    p.energy_wh,
+    p.camera_zoom_min,
+    p.camera_zoom_max
+FROM per_procedure p
+JOIN p95 q ON q.procedure_id = p.procedure_id

@@ -325,9 +325,16 @@ impl Warehouse {
         Ok(())
     }
 
-    /// Removes a month no input refers to any more.
+    /// Removes a month no input refers to any more: its objects first, then its rows and state
+    /// row in one transaction, so that a crash in between leaves the state row, and the next
+    /// refresh finds the month stale again and finishes.
     async fn remove_month(&self, label: &str) -> Result<(), WarehouseError> {
         let key = label.replace('-', "").parse::<i32>().unwrap_or(0);
+        for step in sql::FACTS {
+            self.lake
+                .delete(&output::object_name(step.table, Some(label)))
+                .await?;
+        }
         let mut tx = self
             .pool
             .begin()
@@ -351,11 +358,6 @@ impl Warehouse {
         tx.commit()
             .await
             .map_err(WarehouseError::query("commit a month's removal"))?;
-        for step in sql::FACTS {
-            self.lake
-                .delete(&output::object_name(step.table, Some(label)))
-                .await?;
-        }
         Ok(())
     }
 
