@@ -502,3 +502,39 @@ async fn ingest_keeps_the_warehouse_fresh_and_reports_it() {
     stop(&mut ingest, "ingest").await;
     outside_check(&env).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn procedures_of_hundreds_of_thousands_of_frames_get_their_exact_p95() {
+    // Ranks near 600,000 were missed once (p95 NULL) while every small procedure was right.
+    let env = TestEnv::new("wh_long").await;
+    env.sim(&[
+        "--profile",
+        "live",
+        "--fast",
+        "--robots",
+        "1",
+        "--hz",
+        "1000",
+        "--duration",
+        "600s",
+        "--seed",
+        "5",
+    ])
+    .await;
+    env.ingest_until_idle(&[]).await;
+    env.warehouse(&[]).await;
+    let summary = outside_check(&env).await;
+    let frames = summary["frames"].as_u64().unwrap_or(0);
+    let procedures = summary["procedures_with_frames"].as_u64().unwrap_or(0);
+    assert!(
+        procedures > 0 && frames / procedures > 300_000,
+        "procedures of over 300,000 frames each were checked: {summary}"
+    );
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM warehouse.fact_procedure WHERE frames > 0 AND force_p95_n IS NULL"
+        )
+        .await,
+        0
+    );
+}

@@ -6,7 +6,10 @@
 -- p95 is PERCENTILE_CONT(0.95)'s definition, written with ROW_NUMBER so that it needs a sort
 -- (which spills to disk) rather than every value of a group in memory, and so that it is exact
 -- on every engine (Athena has only approx_percentile): the values at 0-based ranks
--- floor(r) and ceil(r) of r = (n - 1) × 0.95, interpolated.
+-- floor(r) and ceil(r) of r = (n - 1) × 0.95, interpolated. The small side of each join comes
+-- first: DataFusion builds its hash table from the left input (in memory, unspillable). Ranks
+-- are compared as BIGINT: ROW_NUMBER() - 1 is a DECIMAL in DataFusion, and its comparison with
+-- a DOUBLE missed ranks near 600,000 (p95 came out NULL for 1 kHz procedures).
 WITH frames AS (
     SELECT
         procedure_id,
@@ -45,18 +48,18 @@ ranked AS (
     SELECT
         procedure_id,
         force_n,
-        ROW_NUMBER() OVER (PARTITION BY procedure_id ORDER BY force_n) - 1 AS i
+        CAST(ROW_NUMBER() OVER (PARTITION BY procedure_id ORDER BY force_n) AS BIGINT) - 1 AS i
     FROM frames
 ),
 p95 AS (
     SELECT
         r.procedure_id,
-        MIN(CASE WHEN r.i = FLOOR((p.frames - 1) * 0.95) THEN r.force_n END) AS below,
-        MIN(CASE WHEN r.i = CEIL((p.frames - 1) * 0.95) THEN r.force_n END) AS above,
+        MIN(CASE WHEN r.i = CAST(FLOOR((p.frames - 1) * 0.95) AS BIGINT) THEN r.force_n END) AS below,
+        MIN(CASE WHEN r.i = CAST(CEIL((p.frames - 1) * 0.95) AS BIGINT) THEN r.force_n END) AS above,
         MIN((p.frames - 1) * 0.95 - FLOOR((p.frames - 1) * 0.95)) AS fraction
-    FROM ranked r
-    JOIN per_procedure p ON p.procedure_id = r.procedure_id
-    WHERE r.i = FLOOR((p.frames - 1) * 0.95) OR r.i = CEIL((p.frames - 1) * 0.95)
+    FROM per_procedure p
+    JOIN ranked r ON r.procedure_id = p.procedure_id
+    WHERE r.i = CAST(FLOOR((p.frames - 1) * 0.95) AS BIGINT) OR r.i = CAST(CEIL((p.frames - 1) * 0.95) AS BIGINT)
     GROUP BY r.procedure_id
 )
 SELECT

@@ -3,7 +3,7 @@
 SELECT
     d.facility_name,
     COUNT(*) AS robot_days,
-    CAST(SUM(r.minutes_in_use) / 60.0 / COUNT(*) AS DECIMAL(6, 2)) AS surgery_h_per_day,
+    CAST(SUM(r.minutes_in_use) / 60e0 / COUNT(*) AS DECIMAL(6, 2)) AS surgery_h_per_day,
     SUM(r.procedures) AS procedures,
     CAST(SUM(r.downtime_hours) AS DECIMAL(10, 1)) AS downtime_h,
     CAST(SUM(r.maintenance_cost) AS DECIMAL(12, 0)) AS maintenance_cost

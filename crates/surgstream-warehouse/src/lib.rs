@@ -21,6 +21,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::Serialize;
@@ -207,10 +208,16 @@ impl Warehouse {
     }
 
     fn context(&self) -> Result<SessionContext, WarehouseError> {
+        // A fair pool: each sort and aggregation that can spill gets its share, so that no
+        // sorter takes the whole pool and leaves its own merge none (the greedy pool failed a
+        // 59 M-frame month with "Resources exhausted" in ExternalSorterMerge).
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(self.memory_limit, 1.0)
+            .with_memory_pool(Arc::new(FairSpillPool::new(self.memory_limit)))
             .build_arc()?;
-        let config = SessionConfig::new().with_information_schema(false);
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            // Kept for merging what a sort spilled: a few sorted runs at a time.
+            .with_sort_spill_reservation_bytes((self.memory_limit / 16).max(4 << 20));
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = url::Url::parse(LAKE_URL).map_err(|e| {
             WarehouseError::Engine(datafusion::error::DataFusionError::External(Box::new(e)))
