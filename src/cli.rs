@@ -262,7 +262,7 @@ pub struct IngestOpts {
     /// with several ingestors one refresh runs at a time). Off when unset.
     #[arg(long, env = "SURGSTREAM_WAREHOUSE_INTERVAL", value_parser = positive_duration)]
     pub warehouse_interval: Option<Duration>,
-    /// DataFusion's working memory for a warehouse refresh, e.g. 512MiB (the process peaks about 30 MiB above it).
+    /// DataFusion's working memory for a warehouse refresh, e.g. 512MiB; the process peaks up to about 120 MiB above it (docs/warehouse.md).
     #[arg(long, env = "SURGSTREAM_WAREHOUSE_MEMORY_LIMIT", default_value = "512MiB", value_parser = byte_size)]
     pub warehouse_memory_limit: u64,
 }
@@ -278,7 +278,7 @@ pub struct WarehouseArgs {
     /// The consumer group whose committed lake files are read.
     #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
     pub group: String,
-    /// DataFusion's working memory, e.g. 512MiB (the process peaks about 30 MiB above it).
+    /// DataFusion's working memory, e.g. 512MiB; the process peaks up to about 120 MiB above it (docs/warehouse.md).
     #[arg(long, env = "SURGSTREAM_WAREHOUSE_MEMORY_LIMIT", default_value = "512MiB", value_parser = byte_size)]
     pub memory_limit: u64,
     /// Keep refreshing this often, e.g. 5m, until stopped (SIGTERM, Ctrl-C); once when unset.
