@@ -138,3 +138,6 @@ CREATE TABLE warehouse.fact_robot_day (
     PRIMARY KEY (robot_id, date_key)
 );
 CREATE INDEX fact_robot_day_month_idx ON warehouse.fact_robot_day (month_key);
+
+-- A refresh asks the manifest for the files whose event times overlap a month's procedures.
+CREATE INDEX lake_files_event_time_idx ON lake_files (consumer_group, min_event_time);

@@ -2,7 +2,8 @@
 # The warehouse refresh benchmark: a feed goes through Kafka and the ingestor into a scratch lake
 # and database (not timed), then `surgstream warehouse` builds the star schema from nothing
 # (timed, with its peak RSS), runs again with nothing changed, and once more after one late
-# procedure update. One JSON line per run is appended to target/bench-warehouse/results.jsonl.
+# procedure update. One JSON line per run is appended to target/bench-warehouse/results.jsonl;
+# the answers of warehouse/queries/*.sql go to target/bench-warehouse/answers-<stamp>.txt.
 #
 #   scripts/bench-warehouse.sh --seed                 # the data model's two-year backfill
 #   scripts/bench-warehouse.sh --live 100 1000 600    # ROOMS HZ SECONDS of a live fleet
@@ -94,5 +95,11 @@ run unchanged "$@"
 psql "$PG/$db" -qc "UPDATE procedure_outcomes SET updated_at = now()
     WHERE outcome_id = (SELECT outcome_id FROM procedure_outcomes ORDER BY outcome_id LIMIT 1)"
 run one-late-outcome "$@"
+# The README's answers, from this warehouse.
+for q in warehouse/queries/*.sql; do
+    printf -- '-- %s\n' "$q"
+    psql "$PG/$db" -P footer=off -f "$q"
+done > "$out/answers-$stamp.txt"
+echo "[bench-warehouse] answers: $out/answers-$stamp.txt" >&2
 psql "$PG/postgres" -qc "DROP DATABASE $db" || true
 rm -rf "$lake"
