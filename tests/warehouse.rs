@@ -3,7 +3,8 @@
 //! recomputes them from the raw lake, in the Parquet and in PostgreSQL; a second run changes
 //! nothing; a late outcome, late frames and a cancellation are reflected by the next run, which
 //! rebuilds only their months and counts nothing twice; kill -9 mid-refresh, then a rerun,
-//! leaves the same tables as a build from scratch; the demo ends with the warehouse's answers.
+//! leaves the same tables as a build from scratch; an erased procedure and an emptied month leave
+//! the warehouse; the demo ends with the warehouse's answers.
 
 mod common;
 
@@ -361,6 +362,143 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
         "the incrementally refreshed warehouse differs from one built from scratch"
     );
     let _ = std::fs::remove_file(&file);
+}
+
+/// A procedure erased from PostgreSQL (a data subject's erasure, a purge) leaves the warehouse at
+/// the next run: its month is rebuilt without it; a month left with no input at all is removed
+/// (rows, state and objects), and the result is what a build from scratch gives.
+#[tokio::test(flavor = "multi_thread")]
+async fn erased_procedures_and_an_emptied_month_leave_the_warehouse() {
+    let env = TestEnv::new("wh_erase").await;
+    env.sim(&small_seed(120, 30, 44)).await;
+    env.ingest_until_idle(&[]).await;
+    env.warehouse(&[]).await;
+
+    const MONTH: &str =
+        "to_char(coalesce(start_time, scheduled_start) AT TIME ZONE 'UTC', 'YYYY-MM')";
+    // Month A keeps procedures after one is erased; month B loses every input it had.
+    let busy: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT {MONTH}, count(*) FROM surgical_procedures GROUP BY 1 HAVING count(*) >= 3 ORDER BY 2 DESC, 1"
+    ))
+    .fetch_all(&env.pool)
+    .await
+    .expect("months with procedures");
+    assert!(
+        busy.len() >= 2,
+        "two months of three procedures or more: {busy:?}"
+    );
+    let (a, b) = (busy[0].0.clone(), busy[1].0.clone());
+    let erased: String = sqlx::query_scalar(&format!(
+        "SELECT procedure_id::text FROM surgical_procedures WHERE {MONTH} = $1 ORDER BY procedure_id LIMIT 1"
+    ))
+    .bind(&a)
+    .fetch_one(&env.pool)
+    .await
+    .expect("a procedure of month A");
+    let b_key: i32 = b.replace('-', "").parse().expect("yyyymm");
+    for table in ["fact_procedure", "fact_robot_day"] {
+        assert!(
+            env.count(&format!(
+                "SELECT count(*) FROM warehouse.{table} WHERE month_key = {b_key}"
+            ))
+            .await
+                > 0,
+            "month B is in warehouse.{table} before the erasure"
+        );
+    }
+    let b_objects = env
+        .lake
+        .join("warehouse/fact_procedure")
+        .join(format!("month={b}"));
+    assert!(b_objects.exists(), "month B's objects before the erasure");
+
+    let mut tx = env.pool.begin().await.expect("begin");
+    let gone: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT procedure_id::text FROM surgical_procedures WHERE {MONTH} = $1 OR procedure_id = $2::uuid"
+    ))
+    .bind(&b)
+    .bind(&erased)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("the procedures to erase");
+    sqlx::query("DELETE FROM procedure_outcomes WHERE procedure_id = ANY($1::uuid[])")
+        .bind(&gone)
+        .execute(&mut *tx)
+        .await
+        .expect("erase outcomes");
+    sqlx::query("DELETE FROM surgical_procedures WHERE procedure_id = ANY($1::uuid[])")
+        .bind(&gone)
+        .execute(&mut *tx)
+        .await
+        .expect("erase procedures");
+    sqlx::query(
+        "DELETE FROM robot_maintenance_logs WHERE to_char(maintenance_date, 'YYYY-MM') = $1",
+    )
+    .bind(&b)
+    .execute(&mut *tx)
+    .await
+    .expect("erase month B's maintenance");
+    tx.commit().await.expect("commit the erasure");
+
+    let next = env.warehouse(&[]).await;
+    assert_eq!(
+        months(&next),
+        BTreeSet::from([a.clone()]),
+        "month A rebuilt, nothing else: {next}"
+    );
+    assert_eq!(
+        next["removed"],
+        serde_json::json!([b]),
+        "month B removed: {next}"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM warehouse.fact_procedure WHERE procedure_id = '{erased}'::uuid"
+        ))
+        .await,
+        0,
+        "the erased procedure is gone from fact_procedure"
+    );
+    for table in ["fact_procedure", "fact_maintenance", "fact_robot_day"] {
+        assert_eq!(
+            env.count(&format!(
+                "SELECT count(*) FROM warehouse.{table} WHERE month_key = {b_key}"
+            ))
+            .await,
+            0,
+            "month B is gone from warehouse.{table}"
+        );
+        assert!(
+            !env.lake
+                .join("warehouse")
+                .join(table)
+                .join(format!("month={b}"))
+                .join("part-0.parquet")
+                .exists(),
+            "month B's {table} object is gone"
+        );
+    }
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM warehouse.refresh_state WHERE part = '{b}'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM warehouse.fact_procedure")
+            .await,
+        env.count("SELECT count(*) FROM surgical_procedures").await,
+        "one fact_procedure row per procedure left"
+    );
+
+    let incremental = snapshot(&env).await;
+    rebuild_from_scratch(&env).await;
+    assert_eq!(
+        snapshot(&env).await,
+        incremental,
+        "the warehouse after the erasure differs from one built from scratch"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
