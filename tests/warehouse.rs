@@ -77,6 +77,33 @@ async fn outside_check(env: &TestEnv) -> serde_json::Value {
     serde_json::from_str(&summary).expect("JSON summary")
 }
 
+/// DuckDB runs warehouse/*.sql as they are over the same inputs (tests/warehouse_portable.py);
+/// every table must equal the embedded build's Parquet. Returns its summary.
+async fn second_engine_check(env: &TestEnv) -> serde_json::Value {
+    let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path")
+        .fetch_all(&env.pool)
+        .await
+        .expect("list lake_files");
+    let listing = env.lake.with_extension("portable.txt");
+    std::fs::write(&listing, paths.join("\n")).expect("write the list");
+    let out = tokio::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warehouse_portable.py"))
+        .arg(&env.lake)
+        .arg(&listing)
+        .arg(env.database_url())
+        .output()
+        .await
+        .expect("run python3 (scripts/setup.sh installs duckdb)");
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "warehouse/*.sql on DuckDB differ from the embedded build: {summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&listing);
+    serde_json::from_str(&summary).expect("JSON summary")
+}
+
 /// Every warehouse table's digest, and every warehouse object's size and hash.
 async fn snapshot(env: &TestEnv) -> (Vec<(String, i64, String)>, BTreeMap<String, (usize, u64)>) {
     use std::hash::{Hash, Hasher};
@@ -164,6 +191,16 @@ async fn seed_backfill_matches_an_outside_recomputation_and_a_rerun_changes_noth
         "the check compared too little: {summary}"
     );
     eprintln!("outside check, seed backfill: {summary}");
+    let portable = second_engine_check(&env).await;
+    for table in WAREHOUSE_TABLES {
+        let name = table.trim_start_matches("warehouse.");
+        assert_eq!(
+            portable["tables"][name]["rows"].as_i64(),
+            Some(env.count(&format!("SELECT count(*) FROM {table}")).await),
+            "DuckDB built {name} with as many rows as PostgreSQL holds: {portable}"
+        );
+    }
+    eprintln!("the SQL files on DuckDB: {portable}");
 
     let before = snapshot(&env).await;
     let second = env.warehouse(&[]).await;
@@ -604,6 +641,8 @@ async fn the_demo_ends_with_the_warehouse_and_its_answers() {
     );
     let summary = outside_check(&env).await;
     eprintln!("outside check, live demo: {summary}");
+    let portable = second_engine_check(&env).await;
+    eprintln!("the SQL files on DuckDB, live demo: {portable}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

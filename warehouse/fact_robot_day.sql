@@ -1,11 +1,14 @@
 -- One row per robot per day with a procedure or a maintenance entry: what the robot did that
 -- day. A procedure counts on the day it started (or was booked for); minutes in use are the
 -- durations of the procedures that started that day. Built from the month's fact_procedure and
--- fact_maintenance.
+-- fact_maintenance. month_key is carried from them, not computed as date_key / 100: `/` of two
+-- integers truncates on DataFusion, PostgreSQL, Redshift and Athena but divides in floating point
+-- on DuckDB.
 WITH used AS (
     SELECT
         robot_id,
         date_key,
+        month_key,
         COUNT(*) AS procedures,
         SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
         SUM(CASE WHEN status = 'aborted' THEN 1 ELSE 0 END) AS aborted,
@@ -14,28 +17,29 @@ WITH used AS (
         SUM(frames) AS frames,
         SUM(COALESCE(energy_wh, 0)) AS energy_wh
     FROM fact_procedure
-    GROUP BY robot_id, date_key
+    GROUP BY robot_id, date_key, month_key
 ),
 serviced AS (
     SELECT
         robot_id,
         date_key,
+        month_key,
         COUNT(*) AS maintenance_events,
         SUM(downtime_hours) AS downtime_hours,
         SUM(cost) AS maintenance_cost
     FROM fact_maintenance
-    GROUP BY robot_id, date_key
+    GROUP BY robot_id, date_key, month_key
 ),
 days AS (
-    SELECT robot_id, date_key FROM used
+    SELECT robot_id, date_key, month_key FROM used
     UNION
-    SELECT robot_id, date_key FROM serviced
+    SELECT robot_id, date_key, month_key FROM serviced
 )
 SELECT
     d.robot_id,
     r.facility_id,
     d.date_key,
-    CAST(d.date_key / 100 AS INT) AS month_key,
+    d.month_key,
     COALESCE(u.procedures, 0) AS procedures,
     COALESCE(u.completed, 0) AS completed,
     COALESCE(u.aborted, 0) AS aborted,
