@@ -2,32 +2,50 @@
 # The warehouse refresh benchmark: a feed goes through Kafka and the ingestor into a scratch lake
 # and database (not timed), then `surgstream warehouse` builds the star schema from nothing
 # (timed, with its peak RSS), runs again with nothing changed, and once more after one late
-# procedure update. One JSON line per run is appended to target/bench-warehouse/results.jsonl;
-# the answers of warehouse/queries/*.sql go to target/bench-warehouse/answers-<stamp>.txt.
+# change (an outcome's update; a procedure's when no outcome exists yet). One JSON line per run
+# is appended to target/bench-warehouse/results.jsonl; the answers of warehouse/queries/*.sql go
+# to target/bench-warehouse/answers-<stamp>.txt. The feed is checked: the lake must hold every
+# frame the simulator delivered, or the benchmark stops.
 #
 #   scripts/bench-warehouse.sh --seed                 # the data model's two-year backfill
 #   scripts/bench-warehouse.sh --live 100 1000 600    # ROOMS HZ SECONDS of a live fleet
+#   --compression zstd                                # the feed's codec (default lz4; zstd keeps
+#                                                     # the broker's log at ~90 B/frame, lz4 ~118)
 #   options after --: passed to `surgstream warehouse` (e.g. -- --memory-limit 256MiB)
 #
-# Needs the services (scripts/services.sh up). BENCH_BIN=path uses that binary.
+# Disk: a live feed needs about (log + 34) bytes per frame at once (the broker's log and the
+# lake); the script refuses to start when the working tree's file system (where
+# scripts/services.sh keeps the broker's data, and where the lake goes) has less. Needs the services (scripts/services.sh up). BENCH_BIN=path uses that binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
-feed=() label=""
+feed=() label="" compression=lz4 frames_planned=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --seed) feed=(--profile seed --start-time 2024-01-01T00:00:00Z); label="seed"; shift ;;
         --live)
             feed=(--profile live --fast --robots "$2" --hz "$3" --duration "$4s"
                 --start-time 2026-01-01T08:00:00Z)
-            label="live-$2x$3Hz-$4s"; shift 4 ;;
+            label="live-$2x$3Hz-$4s"; frames_planned=$(($2 * $3 * $4)); shift 4 ;;
+        --compression) compression="$2"; shift 2 ;;
         --) shift; break ;;
         *) echo "bench-warehouse.sh: unknown option $1 (expected --seed or --live ROOMS HZ SECONDS)" >&2; exit 2 ;;
     esac
 done
 [[ ${#feed[@]} -gt 0 ]] || { echo "bench-warehouse.sh: say --seed or --live ROOMS HZ SECONDS" >&2; exit 2; }
+
+if [[ $frames_planned -gt 0 ]]; then
+    case "$compression" in zstd|gzip) per_frame=90 ;; *) per_frame=118 ;; esac
+    [[ "$compression" == none ]] && per_frame=227
+    need=$((frames_planned * (per_frame + 34)))
+    have=$(( $(df --output=avail -B1 . | tail -1) ))
+    if [[ $need -gt $have ]]; then
+        echo "bench-warehouse.sh: $frames_planned frames need about $((need >> 30)) GiB at once (broker log at ~$per_frame B/frame with $compression, lake ~34 B/frame); $((have >> 30)) GiB free on $(df --output=target . | tail -1)" >&2
+        exit 1
+    fi
+fi
 
 if [[ -n "${BENCH_BIN:-}" ]]; then
     bin="$BENCH_BIN"
@@ -46,11 +64,19 @@ topics=(--telemetry-topic "${prefix}surgical.telemetry.v1" --events-topic "${pre
 "$bin" create-topics --brokers "$BROKERS" --prefix "$prefix" >/dev/null
 "$bin" migrate --database-url "$PG/$db" >/dev/null
 echo "[bench-warehouse] feeding $label through Kafka and the ingestor" >&2
-"$bin" sim --brokers "$BROKERS" "${topics[@]}" "${feed[@]}" --seed 1 >/dev/null
+"$bin" sim --brokers "$BROKERS" "${topics[@]}" "${feed[@]}" --seed 1 --compression "$compression" \
+    --report "$out/sim-$stamp.json" >/dev/null
 "$bin" ingest --brokers "$BROKERS" --database-url "$PG/$db" "${topics[@]}" \
     --telemetry-dlq-topic "${prefix}surgical.telemetry.dlq.v1" \
     --events-dlq-topic "${prefix}surgical.events.dlq.v1" \
     --group "whbench-$stamp" --lake "$lake" --until-idle 5s 2>"$out/ingest-$stamp.log" >/dev/null
+sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["frames"])' "$out/sim-$stamp.json")
+stored=$(psql "$PG/$db" -Atc "SELECT coalesce(sum(rows), 0) FROM lake_files")
+echo "[bench-warehouse] the simulator delivered $sent frames; the lake holds $stored" >&2
+if [[ "$sent" != "$stored" ]]; then
+    echo "bench-warehouse.sh: the lake holds $stored frames of the $sent delivered (see $out/ingest-$stamp.log)" >&2
+    exit 1
+fi
 # The topics are not needed any more: give the broker its disk back.
 for t in telemetry.v1 events.v1 telemetry.dlq.v1 events.dlq.v1; do
     java -cp "$HOME/.cache/surgstream/kafka-4.1.1/libs/*" org.apache.kafka.tools.TopicCommand \
@@ -91,10 +117,18 @@ EOF
 
 run full "$@"
 run unchanged "$@"
-# One procedure's outcome arrives late (its update time moves): one month to rebuild.
-psql "$PG/$db" -qc "UPDATE procedure_outcomes SET updated_at = now()
-    WHERE outcome_id = (SELECT outcome_id FROM procedure_outcomes ORDER BY outcome_id LIMIT 1)"
-run one-late-outcome "$@"
+# One procedure's outcome arrives late (its update time moves): one month to rebuild. A short
+# live feed may have no outcome yet (no procedure finished): then one procedure changes.
+changed=$(psql "$PG/$db" -qAtc "UPDATE procedure_outcomes SET updated_at = now()
+    WHERE outcome_id = (SELECT outcome_id FROM procedure_outcomes ORDER BY outcome_id LIMIT 1)
+    RETURNING outcome_id")
+if [[ -n "$changed" ]]; then
+    run one-late-outcome "$@"
+else
+    psql "$PG/$db" -qc "UPDATE surgical_procedures SET updated_at = now()
+        WHERE procedure_id = (SELECT procedure_id FROM surgical_procedures ORDER BY procedure_id LIMIT 1)"
+    run one-changed-procedure "$@"
+fi
 # The README's answers, from this warehouse.
 for q in warehouse/queries/*.sql; do
     printf -- '-- %s\n' "$q"
