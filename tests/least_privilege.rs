@@ -2,7 +2,8 @@
 //! no DDL, no DELETE — once `surgstream migrate` ran as the schema's owner: with
 //! `--skip-migrate` it checks the migrations instead of applying them, and sim → ingest →
 //! verify commits every frame once. Without `--skip-migrate` it stops with a line that says
-//! what to do; on a database that lacks a migration, `--skip-migrate` names it.
+//! what to do; on a database that lacks a migration, `--skip-migrate` names it. The warehouse
+//! refresh builds and rebuilds with its own listed grants, which deny it `patient_id`.
 
 mod common;
 
@@ -106,4 +107,107 @@ async fn skip_migrate_on_a_database_without_the_schema_names_the_missing_migrati
     let _ = sqlx::query(&format!("DROP DATABASE \"{empty}\" WITH (FORCE)"))
         .execute(&env.pool)
         .await;
+}
+
+/// docs/security.md's grants for the warehouse refresh: read the inputs — surgical_procedures
+/// without its `patient_id` column — and replace the `warehouse` schema's rows.
+fn warehouse_grants(role: &str, db: &str) -> Vec<String> {
+    vec![
+        format!("CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"),
+        format!("GRANT CONNECT ON DATABASE \"{db}\" TO \"{role}\""),
+        format!("GRANT USAGE ON SCHEMA public, warehouse TO \"{role}\""),
+        format!(
+            "GRANT SELECT ON surgical_robots, procedure_outcomes, robot_maintenance_logs, \
+             lake_files, _sqlx_migrations TO \"{role}\""
+        ),
+        format!(
+            "GRANT SELECT (procedure_id, robot_id, procedure_type, procedure_category, \
+             scheduled_start, start_time, end_time, duration_minutes, surgeon_id, surgeon_name, \
+             patient_age, patient_gender, complexity_score, status, updated_at) \
+             ON surgical_procedures TO \"{role}\""
+        ),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA warehouse TO \"{role}\""
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_warehouse_needs_only_its_listed_grants_and_never_reads_patient_id() {
+    let env = TestEnv::new("least-privilege-wh").await;
+    let role = format!(
+        "{}_warehouse",
+        env.prefix.trim_end_matches('.').to_lowercase()
+    );
+    for sql in [
+        format!("REVOKE ALL ON DATABASE \"{}\" FROM PUBLIC", env.db),
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC".to_owned(),
+    ]
+    .into_iter()
+    .chain(warehouse_grants(&role, &env.db))
+    {
+        sqlx::query(&sql)
+            .execute(&env.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let url = format!("postgres://{role}@127.0.0.1:5432/{}", env.db);
+    env.sim(&small_seed(40, 20, 12)).await;
+    env.ingest_until_idle(&[]).await;
+
+    // The grant is real: this role cannot read the patient identifier.
+    let as_role = sqlx::PgPool::connect(&url)
+        .await
+        .expect("connect as the role");
+    let refused = sqlx::query("SELECT patient_id FROM surgical_procedures LIMIT 1")
+        .fetch_all(&as_role)
+        .await
+        .expect_err("the warehouse role read patient_id");
+    assert!(
+        refused.to_string().contains("permission denied"),
+        "{refused}"
+    );
+    as_role.close().await;
+
+    let refresh = |extra: &'static [&'static str]| {
+        let args = with_database_url(env.warehouse_args(extra), &url);
+        let lake_env = env.lake_env.clone();
+        async move {
+            let out = run_env(&args, &lake_env, Duration::from_secs(300)).await;
+            assert!(
+                out.status.success(),
+                "warehouse with the listed grants: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON report")
+        }
+    };
+    let first = refresh(&["--skip-migrate"]).await;
+    assert_eq!(first["dimensions"], true, "{first}");
+    assert_eq!(
+        env.count("SELECT count(*) FROM warehouse.fact_procedure")
+            .await,
+        env.count("SELECT count(*) FROM surgical_procedures").await
+    );
+    // A rebuild replaces rows and updates a state row: DELETE and UPDATE are used.
+    sqlx::query(
+        "UPDATE procedure_outcomes SET updated_at = now()
+         WHERE outcome_id = (SELECT outcome_id FROM procedure_outcomes ORDER BY outcome_id LIMIT 1)",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("a late outcome");
+    let second = refresh(&["--skip-migrate"]).await;
+    assert_eq!(
+        second["months"].as_array().map(Vec::len),
+        Some(1),
+        "one month rebuilt as the role: {second}"
+    );
+
+    for sql in [
+        format!("DROP OWNED BY \"{role}\""),
+        format!("DROP ROLE \"{role}\""),
+    ] {
+        let _ = sqlx::query(&sql).execute(&env.pool).await;
+    }
 }
