@@ -31,9 +31,8 @@ const WAREHOUSE_TABLES: [&str; 7] = [
     "warehouse.fact_robot_day",
 ];
 
-/// DuckDB's recomputation from the committed lake files against the warehouse's Parquet and
-/// PostgreSQL's warehouse.fact_procedure; returns its summary (it fails the test on a mismatch).
-async fn outside_check(env: &TestEnv) -> serde_json::Value {
+/// The committed lake files (lake_files.path), one per line, in a file beside the lake.
+async fn committed_listing(env: &TestEnv, extension: &str) -> std::path::PathBuf {
     let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path")
         .fetch_all(&env.pool)
         .await
@@ -42,8 +41,15 @@ async fn outside_check(env: &TestEnv) -> serde_json::Value {
         !paths.is_empty(),
         "no committed lake file: nothing to check"
     );
-    let listing = env.lake.with_extension("committed.txt");
+    let listing = env.lake.with_extension(extension);
     std::fs::write(&listing, paths.join("\n")).expect("write the list");
+    listing
+}
+
+/// DuckDB's recomputation from the committed lake files against the warehouse's Parquet and
+/// PostgreSQL's warehouse.fact_procedure; returns its summary (it fails the test on a mismatch).
+async fn outside_check(env: &TestEnv) -> serde_json::Value {
+    let listing = committed_listing(env, "committed.txt").await;
     let csv = env.lake.with_extension("fact_procedure.csv");
     let mut conn = sqlx::PgConnection::connect(&env.database_url())
         .await
@@ -80,12 +86,7 @@ async fn outside_check(env: &TestEnv) -> serde_json::Value {
 /// DuckDB runs warehouse/*.sql as they are over the same inputs (tests/warehouse_portable.py);
 /// every table must equal the embedded build's Parquet. Returns its summary.
 async fn second_engine_check(env: &TestEnv) -> serde_json::Value {
-    let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path")
-        .fetch_all(&env.pool)
-        .await
-        .expect("list lake_files");
-    let listing = env.lake.with_extension("portable.txt");
-    std::fs::write(&listing, paths.join("\n")).expect("write the list");
+    let listing = committed_listing(env, "portable.txt").await;
     let out = tokio::process::Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warehouse_portable.py"))
         .arg(&env.lake)
