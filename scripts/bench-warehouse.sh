@@ -15,7 +15,8 @@
 #
 # Disk: a live feed needs about (log + 34) bytes per frame at once (the broker's log and the
 # lake); the script refuses to start when the working tree's file system (where
-# scripts/services.sh keeps the broker's data, and where the lake goes) has less. Needs the services (scripts/services.sh up). BENCH_BIN=path uses that binary.
+# scripts/services.sh keeps the broker's data, and where the lake goes) has less.
+# Needs the services (scripts/services.sh up). BENCH_BIN=path uses that binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,8 +38,7 @@ done
 [[ ${#feed[@]} -gt 0 ]] || { echo "bench-warehouse.sh: say --seed or --live ROOMS HZ SECONDS" >&2; exit 2; }
 
 if [[ $frames_planned -gt 0 ]]; then
-    case "$compression" in zstd|gzip) per_frame=90 ;; *) per_frame=118 ;; esac
-    [[ "$compression" == none ]] && per_frame=227
+    case "$compression" in zstd|gzip) per_frame=90 ;; none) per_frame=227 ;; *) per_frame=118 ;; esac
     need=$((frames_planned * (per_frame + 34)))
     have=$(( $(df --output=avail -B1 . | tail -1) ))
     if [[ $need -gt $have ]]; then

@@ -22,25 +22,40 @@ fn grants(role: &str, db: &str) -> Vec<String> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
-    // TestEnv::new migrates as the schema's owner.
-    let env = TestEnv::new("least-privilege").await;
-    let role = format!("{}_ingest", env.prefix.trim_end_matches('.').to_lowercase());
-    // PUBLIC's default rights on the database and schema would hide a missing grant.
+/// Creates `role` with the statements `grants` gives for it on the test's database, after
+/// revoking PUBLIC's default rights on the database and schema (they would hide a missing
+/// grant); returns the role's database URL.
+async fn create_role(env: &TestEnv, role: &str, grants: fn(&str, &str) -> Vec<String>) -> String {
     for sql in [
         format!("REVOKE ALL ON DATABASE \"{}\" FROM PUBLIC", env.db),
         "REVOKE ALL ON SCHEMA public FROM PUBLIC".to_owned(),
     ]
     .into_iter()
-    .chain(grants(&role, &env.db))
+    .chain(grants(role, &env.db))
     {
         sqlx::query(&sql)
             .execute(&env.pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    let url = format!("postgres://{role}@127.0.0.1:5432/{}", env.db);
+    format!("postgres://{role}@127.0.0.1:5432/{}", env.db)
+}
+
+async fn drop_role(env: &TestEnv, role: &str) {
+    for sql in [
+        format!("DROP OWNED BY \"{role}\""),
+        format!("DROP ROLE \"{role}\""),
+    ] {
+        let _ = sqlx::query(&sql).execute(&env.pool).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
+    // TestEnv::new migrates as the schema's owner.
+    let env = TestEnv::new("least-privilege").await;
+    let role = format!("{}_ingest", env.prefix.trim_end_matches('.').to_lowercase());
+    let url = create_role(&env, &role, grants).await;
 
     let report = env.sim(&small_seed(10, 100, 9)).await;
 
@@ -73,12 +88,7 @@ async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    for sql in [
-        format!("DROP OWNED BY \"{role}\""),
-        format!("DROP ROLE \"{role}\""),
-    ] {
-        let _ = sqlx::query(&sql).execute(&env.pool).await;
-    }
+    drop_role(&env, &role).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,19 +149,7 @@ async fn the_warehouse_needs_only_its_listed_grants_and_never_reads_patient_id()
         "{}_warehouse",
         env.prefix.trim_end_matches('.').to_lowercase()
     );
-    for sql in [
-        format!("REVOKE ALL ON DATABASE \"{}\" FROM PUBLIC", env.db),
-        "REVOKE ALL ON SCHEMA public FROM PUBLIC".to_owned(),
-    ]
-    .into_iter()
-    .chain(warehouse_grants(&role, &env.db))
-    {
-        sqlx::query(&sql)
-            .execute(&env.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    let url = format!("postgres://{role}@127.0.0.1:5432/{}", env.db);
+    let url = create_role(&env, &role, warehouse_grants).await;
     env.sim(&small_seed(40, 20, 12)).await;
     env.ingest_until_idle(&[]).await;
 
@@ -204,10 +202,5 @@ async fn the_warehouse_needs_only_its_listed_grants_and_never_reads_patient_id()
         "one month rebuilt as the role: {second}"
     );
 
-    for sql in [
-        format!("DROP OWNED BY \"{role}\""),
-        format!("DROP ROLE \"{role}\""),
-    ] {
-        let _ = sqlx::query(&sql).execute(&env.pool).await;
-    }
+    drop_role(&env, &role).await;
 }

@@ -64,22 +64,36 @@ async fn outside_check(env: &TestEnv) -> serde_json::Value {
         text.extend_from_slice(&chunk.expect("copy chunk"));
     }
     std::fs::write(&csv, text).expect("write the CSV");
+    let summary = python_check(
+        "tests/warehouse_check.py",
+        [env.lake.as_os_str(), listing.as_os_str(), csv.as_os_str()],
+        "the outside recomputation disagrees with the warehouse",
+    )
+    .await;
+    let _ = std::fs::remove_file(&listing);
+    let _ = std::fs::remove_file(&csv);
+    summary
+}
+
+/// Runs one of the tests' DuckDB scripts; fails the test with `disagreement` and its output
+/// unless it exits 0; returns the JSON summary it prints.
+async fn python_check(
+    script: &str,
+    args: impl IntoIterator<Item = &std::ffi::OsStr>,
+    disagreement: &str,
+) -> serde_json::Value {
     let out = tokio::process::Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warehouse_check.py"))
-        .arg(&env.lake)
-        .arg(&listing)
-        .arg(&csv)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .args(args)
         .output()
         .await
         .expect("run python3 (scripts/setup.sh installs duckdb)");
     let summary = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
-        "the outside recomputation disagrees with the warehouse: {summary}\n{}",
+        "{disagreement}: {summary}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_file(&listing);
-    let _ = std::fs::remove_file(&csv);
     serde_json::from_str(&summary).expect("JSON summary")
 }
 
@@ -87,22 +101,15 @@ async fn outside_check(env: &TestEnv) -> serde_json::Value {
 /// every table must equal the embedded build's Parquet. Returns its summary.
 async fn second_engine_check(env: &TestEnv) -> serde_json::Value {
     let listing = committed_listing(env, "portable.txt").await;
-    let out = tokio::process::Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warehouse_portable.py"))
-        .arg(&env.lake)
-        .arg(&listing)
-        .arg(env.database_url())
-        .output()
-        .await
-        .expect("run python3 (scripts/setup.sh installs duckdb)");
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "warehouse/*.sql on DuckDB differ from the embedded build: {summary}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let url = env.database_url();
+    let summary = python_check(
+        "tests/warehouse_portable.py",
+        [env.lake.as_os_str(), listing.as_os_str(), url.as_ref()],
+        "warehouse/*.sql on DuckDB differ from the embedded build",
+    )
+    .await;
     let _ = std::fs::remove_file(&listing);
-    serde_json::from_str(&summary).expect("JSON summary")
+    summary
 }
 
 /// Every warehouse table's digest, and every warehouse object's size and hash.
