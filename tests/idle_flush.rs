@@ -29,10 +29,21 @@ async fn an_idle_partition_flushes_within_max_age_plus_one_second() {
     let env = TestEnv::new("idleflush").await;
     let _ingest = env.spawn_ingest(&["--max-age", "3s", "--max-rows", "10000000"]);
     // Warm-up: the ingestor has joined its group and consumes.
-    let warm = env.sim_live_fast(1, 1, 50, &["--seed", "1"]).await;
+    // Both draws pinned (seed and start), and checked to have frames: a cancelled case would
+    // make the warm-up prove nothing and the measurement measure nothing.
+    let pinned = |seed| ["--seed", seed, "--start-time", LIVE_START];
+    let warm = env.sim_live_fast(1, 1, 50, &pinned("1")).await;
+    assert!(
+        warm["frames"].as_i64() > Some(0),
+        "a warm-up with frames: {warm}"
+    );
     wait_for_rows(&env, warm["frames"].as_i64().unwrap_or(-1)).await;
 
-    let report = env.sim_live_fast(1, 1, 50, &["--seed", "2"]).await;
+    let report = env.sim_live_fast(1, 1, 50, &pinned("2")).await;
+    assert!(
+        report["frames"].as_i64() > Some(0),
+        "a case with frames: {report}"
+    );
     // Every record is delivered (acknowledged by the broker) by now: from here on no partition
     // receives anything.
     let sent = chrono::Utc::now();

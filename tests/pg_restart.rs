@@ -76,7 +76,7 @@ async fn ingest_survives_a_postgres_restart_without_loss_or_duplicates() {
         "--report",
     ]);
     live.push(report.display().to_string());
-    let mut feed = tokio::process::Command::new(BIN)
+    let mut feed = surgstream()
         .args(&live)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -23,7 +23,7 @@ async fn sigterm_during_start_up_ends_it_at_once_and_cleanly() {
         .expect("--brokers");
     args[at + 1] = "127.0.0.1:1".to_owned();
     let log = env.lake.with_extension("ingest.log");
-    let mut ingest = tokio::process::Command::new(BIN)
+    let mut ingest = surgstream()
         .args(&args)
         .env(
             "RUST_LOG",

@@ -263,7 +263,9 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
         surgstream_sim::file::read(std::fs::File::open(&file).expect("open")).expect("read");
 
     // The held-back records: one procedure's outcome, one procedure's cancellation, and the
-    // later half of the frames of one procedure with many.
+    // later half of the frames of one procedure with many. Each is found or made so that any
+    // draw has it: every procedure that ran has an outcome, the cancellation is made here, and
+    // `--samples 40` sends each procedure's 40 frames in one record.
     let outcome_at = records
         .iter()
         .position(|r| matches!(event_body(r), Some(Body::OutcomeRecorded(_))))
@@ -274,23 +276,60 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
     // Each of the three in a month of its own (40 days apart), so that each change alone must
     // get its month rebuilt.
     const APART: i64 = 40 * 86_400_000_000;
-    let cancel_at = records
+    // The cancellation: a procedure booked like one of the backfill's (its robot, type, time)
+    // under new ids, whose booking is sent early and its cancellation late.
+    let (booked_at, booking) = records
         .iter()
-        .position(|r| {
-            matches!(event_body(r), Some(Body::ProcedureCancelled(_)))
-                && (r.at - records[outcome_at].at).abs() > APART
+        .enumerate()
+        .find_map(|(i, r)| match event_body(r) {
+            Some(Body::ProcedureScheduled(s))
+                if (s.scheduled_start - records[outcome_at].at).abs() > APART =>
+            {
+                Some((i, s))
+            }
+            _ => None,
         })
-        .expect("a cancelled procedure in the backfill (seed 43 has some)");
-    let Some(Body::ProcedureCancelled(cancel)) = event_body(&records[cancel_at]) else {
-        unreachable!()
+        .expect("a booking 40 days from the outcome in a two-year backfill");
+    let cancelled_id = uuid::Uuid::from_u128(0x0ca9_ce11_ed00_4000_8000_0000_0000_0001);
+    let cancelled_event = |n: u128, occurred_at: i64, body: Body| FramedRecord {
+        kind: Kind::Event,
+        at: occurred_at,
+        value: surgstream_proto::encode_event(&surgstream_proto::v1::Event {
+            event_id: uuid::Uuid::from_u128(0x0ca9_ce11_ed00_4000_8000_0000_0000_0100 + n)
+                .as_bytes()
+                .to_vec()
+                .into(),
+            occurred_at,
+            body: Some(body),
+        })
+        .to_vec(),
+        ..records[booked_at].clone()
     };
+    let booked = cancelled_event(
+        1,
+        records[booked_at].at,
+        Body::ProcedureScheduled(surgstream_proto::v1::ProcedureScheduled {
+            procedure_id: cancelled_id.as_bytes().to_vec().into(),
+            patient_id: "PAT-CANCEL01".to_owned(),
+            ..booking.clone()
+        }),
+    );
+    let cancellation = cancelled_event(
+        2,
+        booking.scheduled_start,
+        Body::ProcedureCancelled(surgstream_proto::v1::ProcedureCancelled {
+            procedure_id: cancelled_id.as_bytes().to_vec().into(),
+            robot_id: booking.robot_id.clone(),
+            reason: "patient did not attend".to_owned(),
+        }),
+    );
     let (frames_at, batch) = records
         .iter()
         .enumerate()
         .filter(|(_, r)| {
             r.kind == Kind::Telemetry
                 && (r.at - records[outcome_at].at).abs() > APART
-                && (r.at - records[cancel_at].at).abs() > APART
+                && (r.at - booking.scheduled_start).abs() > APART
         })
         .map(|(i, r)| (i, surgstream_proto::decode_batch(&r.value).expect("batch")))
         .find(|(_, b)| b.frames.len() >= 20)
@@ -306,21 +345,23 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
         ..records[frames_at].clone()
     };
     let mut early = Vec::new();
-    let mut late = Vec::new();
+    let mut late = vec![cancellation];
     for (i, r) in records.iter().enumerate() {
         match i {
-            _ if i == outcome_at || i == cancel_at => late.push(r.clone()),
+            _ if i == outcome_at => late.push(r.clone()),
             _ if i == frames_at => {
                 early.push(split(&batch.frames[..half]));
                 late.push(split(&batch.frames[half..]));
             }
+            _ if i == booked_at => {
+                early.push(r.clone());
+                early.push(booked.clone());
+            }
             _ => early.push(r.clone()),
         }
     }
-    let (outcome_procedure, cancelled) = (
-        uuid_text(&outcome.procedure_id),
-        uuid_text(&cancel.procedure_id),
-    );
+    let (outcome_procedure, cancelled) =
+        (uuid_text(&outcome.procedure_id), cancelled_id.to_string());
     let row = |col: &'static str, id: String| {
         let pool = env.pool.clone();
         async move {
@@ -559,7 +600,7 @@ async fn kill_9_mid_refresh_then_a_rerun_builds_what_an_uninterrupted_run_builds
         )
         .await;
 
-    let mut child = tokio::process::Command::new(BIN)
+    let mut child = surgstream()
         .args(env.warehouse_args(&[]))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -704,6 +745,8 @@ async fn procedures_of_hundreds_of_thousands_of_frames_get_their_exact_p95() {
         "600s",
         "--seed",
         "5",
+        "--start-time",
+        LIVE_START,
     ])
     .await;
     env.ingest_until_idle(&[]).await;

@@ -3,8 +3,35 @@
 
 use super::*;
 
+/// Where every seed-profile run of the tests starts, so that what a `--seed` draws does not move
+/// with the calendar (the profile's default window ends at today's midnight: the same seed holds
+/// other procedures on another day). Its two years end in the past: the ingestor refuses frames
+/// stamped more than a day ahead. `SURGSTREAM_TEST_START_TIME` (RFC 3339) moves it, to show that
+/// the suite passes whatever the window (docs/testing.md).
+pub const SEED_START: &str = "2024-01-01T00:00:00Z";
+
+/// A fixed start for live runs whose draw a test relies on (a procedure that runs, not one
+/// cancelled): with `--seed`, the same fleet and cases on any day. Paced feeds checked against
+/// the clock keep the default (now).
+pub const LIVE_START: &str = "2026-03-02T08:00:00Z";
+
+/// The start of the tests' seed-profile runs: `SURGSTREAM_TEST_START_TIME`, else [`SEED_START`];
+/// refused (a clear panic, not a failure far away) unless the two-year window it opens has ended.
+pub fn seed_start() -> String {
+    let start =
+        std::env::var("SURGSTREAM_TEST_START_TIME").unwrap_or_else(|_| SEED_START.to_owned());
+    let at = chrono::DateTime::parse_from_rfc3339(&start)
+        .unwrap_or_else(|e| panic!("SURGSTREAM_TEST_START_TIME={start}: {e} (expected RFC 3339)"));
+    assert!(
+        at + chrono::Duration::days(731) < chrono::Utc::now(),
+        "SURGSTREAM_TEST_START_TIME={start}: a seed run's two years from there reach the future, \
+         whose frames the ingestor refuses; choose a start more than two years ago"
+    );
+    start
+}
+
 /// A small seed-profile backfill for `sim`: 3 robots, `procedures` procedures of `samples`
-/// frames each, from `seed`.
+/// frames each, from `seed`, in the window that starts at [`seed_start`].
 pub fn small_seed(procedures: u32, samples: u32, seed: usize) -> Vec<String> {
     [
         "--profile".to_owned(),
@@ -17,6 +44,8 @@ pub fn small_seed(procedures: u32, samples: u32, seed: usize) -> Vec<String> {
         samples.to_string(),
         "--seed".to_owned(),
         seed.to_string(),
+        "--start-time".to_owned(),
+        seed_start(),
     ]
     .into()
 }
@@ -57,7 +86,7 @@ impl TestEnv {
     pub async fn new_on(name: &str, brokers: &str) -> Self {
         let id = unique(name);
         let prefix = format!("{id}.");
-        let out = Command::new(BIN)
+        let out = surgstream()
             .args(["create-topics", "--brokers", brokers, "--prefix", &prefix])
             .output()
             .await
@@ -76,7 +105,7 @@ impl TestEnv {
             .await
             .expect("create database");
         let lake = std::env::temp_dir().join(format!("surgstream-lake-{id}"));
-        let out = Command::new(BIN)
+        let out = surgstream()
             .args(["migrate", "--database-url", &admin_url(&db)])
             .output()
             .await
@@ -245,7 +274,7 @@ impl TestEnv {
             "30m",
         ];
         args.extend_from_slice(extra);
-        Command::new(BIN)
+        surgstream()
             .args(self.sim_args(&args))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -254,10 +283,17 @@ impl TestEnv {
             .expect("spawn the simulator")
     }
 
+    /// `sim` with this world's topics and `extra`; a seed-profile run (the default profile) that
+    /// names no `--start-time` gets [`seed_start`], so that no test's draw depends on the day it
+    /// runs. A live run keeps its default (now): paced feeds are checked against the clock.
     pub fn sim_args<S: AsRef<str>>(&self, extra: &[S]) -> Vec<String> {
         let mut a = vec!["sim".to_owned()];
         a.extend(self.kafka_args());
         a.extend(extra.iter().map(|s| s.as_ref().to_owned()));
+        let live = a.windows(2).any(|w| w[0] == "--profile" && w[1] == "live");
+        if !live && !a.iter().any(|s| s == "--start-time") {
+            a.extend(["--start-time".to_owned(), seed_start()]);
+        }
         a
     }
 
@@ -318,7 +354,7 @@ impl TestEnv {
 
     /// The ingestor with extra environment variables (fault injection: `SURGSTREAM_FAULT`).
     pub fn spawn_ingest_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Child {
-        Command::new(BIN)
+        surgstream()
             .args(self.ingest_args(extra))
             .envs(self.lake_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(env.iter().copied())
@@ -342,7 +378,7 @@ impl TestEnv {
         log: &std::path::Path,
     ) -> Child {
         let file = std::fs::File::create(log).expect("create the ingestor's log");
-        Command::new(BIN)
+        surgstream()
             .args(self.ingest_args(extra))
             .envs(self.lake_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(

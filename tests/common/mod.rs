@@ -58,6 +58,21 @@ pub use records::*;
 pub use s3::*;
 pub use secure::*;
 
+/// The binary, with none of the caller's `SURGSTREAM_*` or `DATABASE_URL*` variables: a test's
+/// commands run with the options it gives them, whatever the shell that runs the suite has set
+/// (a `SURGSTREAM_SIM_START_TIME` there would move every simulator run, a `DATABASE_URL` point
+/// them at another database).
+pub fn surgstream() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("SURGSTREAM_") || name.starts_with("DATABASE_URL") {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
 /// Runs the binary with a deadline; a hang is a test failure (with the tail of the child's
 /// log), not a stuck suite.
 pub async fn run(args: &[String], timeout: Duration) -> Output {
@@ -68,11 +83,8 @@ pub async fn run(args: &[String], timeout: Duration) -> Output {
 pub async fn run_env(args: &[String], env: &[(String, String)], timeout: Duration) -> Output {
     let log = std::env::temp_dir().join(format!("{}.stderr", unique("surgstream-run")));
     let stderr = std::fs::File::create(&log).expect("create log file");
-    let child = Command::new(BIN)
+    let child = surgstream()
         .args(args)
-        // Every test names its database: one set in the caller's shell must not leak in.
-        .env_remove("DATABASE_URL")
-        .env_remove("DATABASE_URL_FILE")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(
             "RUST_LOG",
