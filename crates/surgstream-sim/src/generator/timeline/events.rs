@@ -24,7 +24,7 @@ impl Timeline {
         let serial = format!(
             "{}{}-{:06}",
             model.serial_prefix,
-            1970 + installed.div_euclid(365),
+            surgstream_proto::time::year_of_day(installed),
             self.robot.serial
         );
         let at = self.robot.registered_at;
