@@ -13,7 +13,7 @@ use surgstream_sim::{Payload, SimConfig, Simulation};
 
 fn batches() -> Vec<TelemetryBatch> {
     // Ten operating rooms at 1 kHz, a 2-hour case in about 10 s.
-    let mut cfg = SimConfig::live(10, 1, chrono_now());
+    let mut cfg = SimConfig::live(10, 1, START);
     cfg.procedures = Some(10);
     cfg.hz = 1_000;
     cfg.speed = 720.0;
@@ -28,13 +28,9 @@ fn batches() -> Vec<TelemetryBatch> {
         .unwrap_or_default()
 }
 
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-        - 3_600_000_000
-}
+/// A fixed start (2024-11-26T00:00:00Z), as in benches/generate.rs: the same frames, in the same
+/// hours, whichever day the bench runs.
+const START: i64 = 1_732_579_200_000_000;
 
 /// Reads and validates every record into a fresh buffer in place, as the ingestor does. Every
 /// simulated record is valid: a refusal would mean the bench times the reject path.
@@ -98,7 +94,8 @@ fn hot_path(c: &mut Criterion) {
     let frames: u64 = batches.iter().map(|b| b.frames.len() as u64).sum();
     let encoded: Vec<_> = batches.iter().map(surgstream_proto::encode_batch).collect();
     let bytes: u64 = encoded.iter().map(|b| b.len() as u64).sum();
-    let now = chrono_now() + 7_200_000_000;
+    // The ingestor's clock two hours after the start: every frame is in its past.
+    let now = START + 7_200_000_000;
     accepts_every_frame(&encoded, frames, now);
 
     let mut g = c.benchmark_group("telemetry");

@@ -2,7 +2,7 @@
 SELECT r.facility_id,
        r.robot_serial_number,
        r.robot_model,
-       date_trunc('month', p.start_time)::date AS month,
+       date_trunc('month', p.start_time AT TIME ZONE 'UTC')::date AS month,
        count(*) AS cases,
        count(*) FILTER (WHERE p.status = 'completed') AS completed,
        round(sum(p.duration_minutes) / 60.0, 1) AS hours_in_use

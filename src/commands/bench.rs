@@ -94,6 +94,9 @@ pub struct BenchResult {
     pub dead_letters: u64,
 }
 
+/// Where the seed workload's two years start (they end on 2025-12-31).
+const SEED_WINDOW_START: &str = "2024-01-01T00:00:00Z";
+
 pub async fn run(mut a: BenchArgs) -> Result<()> {
     let stamp = chrono::Utc::now();
     // Unique per run, even for two runs started in the same second.
@@ -127,7 +130,14 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
                 "bench: pre-filling {prefix}* with ~{} frames (seed profile, --scale {scale:.3})",
                 a.frames
             );
-            vec!["--scale".into(), format!("{scale:.4}")]
+            // A fixed two-year window that has ended: the calendar does not move the workload
+            // (the profile's default window ends today).
+            vec![
+                "--scale".into(),
+                format!("{scale:.4}"),
+                "--start-time".into(),
+                SEED_WINDOW_START.into(),
+            ]
         }
         Workload::Dense => {
             let seconds = a.frames.div_ceil(DENSE_ROOMS * DENSE_HZ);
