@@ -31,6 +31,12 @@ pub const DECIMALS: [(&str, DecimalType); 13] = [
 /// Longest `tool_type` the column takes (VARCHAR(50)).
 pub const TOOL_TYPE_MAX: usize = 50;
 
+/// The Parquet field id of each column: its position in the schema, from 1. The Iceberg table
+/// over the lake gives its columns the same ids, so that readers match columns by id (the
+/// Iceberg way) in every file written with them, and by name (the table's name mapping) in the
+/// files written before they were.
+pub const FIELD_ID_KEY: &str = "PARQUET:field_id";
+
 fn uuid_field(name: &str) -> Field {
     Field::new(name, DataType::FixedSizeBinary(16), false).with_metadata(HashMap::from([(
         "ARROW:extension:name".to_owned(),
@@ -65,7 +71,12 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             false,
         ));
     }
-    Arc::new(Schema::new(fields))
+    let fields = fields.into_iter().enumerate().map(|(i, f)| {
+        let mut metadata = f.metadata().clone();
+        metadata.insert(FIELD_ID_KEY.to_owned(), (i + 1).to_string());
+        f.with_metadata(metadata)
+    });
+    Arc::new(Schema::new(fields.collect::<Vec<_>>()))
 });
 
 /// The schema every telemetry file is written with.
@@ -76,6 +87,18 @@ pub fn telemetry_schema() -> SchemaRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_column_has_its_position_as_field_id() {
+        for (i, f) in telemetry_schema().fields().iter().enumerate() {
+            assert_eq!(
+                f.metadata().get(FIELD_ID_KEY).map(String::as_str),
+                Some((i + 1).to_string().as_str()),
+                "{}",
+                f.name()
+            );
+        }
+    }
 
     #[test]
     fn has_every_data_model_column_in_order() {

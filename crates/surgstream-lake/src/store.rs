@@ -269,6 +269,26 @@ impl Lake {
         &self.url
     }
 
+    /// The absolute location of the object `name` (relative to the lake's root), as table
+    /// formats record it: `file:///abs/lake/name`, `s3://bucket/prefix/name`, `memory:///name`.
+    pub fn location(&self, name: &str) -> String {
+        let root = self.url.trim_end_matches('/');
+        let name = name.trim_start_matches('/');
+        if root == "memory:/" || root == "memory:" {
+            format!("memory:///{name}")
+        } else {
+            format!("{root}/{name}")
+        }
+    }
+
+    /// The object name (relative to the lake's root) of an absolute `location` inside the lake,
+    /// or `None` for a location elsewhere. The inverse of [`Self::location`].
+    pub fn name_of<'a>(&self, location: &'a str) -> Option<&'a str> {
+        let root = self.location("");
+        let rest = location.strip_prefix(root.as_str())?;
+        (!rest.is_empty()).then_some(rest)
+    }
+
     /// The object store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
@@ -559,6 +579,24 @@ fn local(path: PathBuf) -> Result<(Arc<dyn ObjectStore>, String), LakeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_are_absolute_and_map_back_to_names() {
+        let dir = std::env::temp_dir().join(format!("surgstream-location-{}", std::process::id()));
+        let lake = Lake::open(&dir.display().to_string()).expect("a local lake");
+        let abs = std::fs::canonicalize(&dir).expect("canonical");
+        let name = "procedure_telemetry/date=2026-01-01/hour=00/part-0-1-2.parquet";
+        assert_eq!(
+            lake.location(name),
+            format!("file://{}/{name}", abs.display())
+        );
+        assert_eq!(lake.name_of(&lake.location(name)), Some(name));
+        assert_eq!(lake.name_of("file:///elsewhere/x.parquet"), None);
+        let memory = Lake::open("memory://").expect("memory");
+        assert_eq!(memory.location("a/b"), "memory:///a/b");
+        assert_eq!(memory.name_of("memory:///a/b"), Some("a/b"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_refused_list_is_permanent_a_throttled_or_failing_server_is_not() {
