@@ -6,7 +6,8 @@
 #   - Java and Maven, for Apache Kafka (scripts/kafka.sh fetches its jars with Maven);
 #   - pyarrow, the outside reader the end-to-end test checks the lake with, duckdb, the outside
 #     engine the warehouse test recomputes the facts with, and confluent-kafka,
-#     the outside producer of tests/compression.rs.
+#     the outside producer of tests/compression.rs; pyiceberg (with SQLAlchemy and psycopg2), the
+#     outside reader of the Iceberg tables.
 # PostgreSQL's server is installed by scripts/services.sh, which starts it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,3 +50,10 @@ if ! python3 -c 'import confluent_kafka' 2>/dev/null; then
     log "installing confluent-kafka (outside Kafka producer for the tests)"
     python3 -m pip install --quiet --disable-pip-version-check 'confluent-kafka>=2.3'
 fi
+if ! python3 -c 'import pyiceberg, sqlalchemy, psycopg2' 2>/dev/null; then
+    log "installing pyiceberg with its SQL catalog (outside reader of the Iceberg tables for the tests)"
+    python3 -m pip install --quiet --disable-pip-version-check 'pyiceberg[sql-postgres,pyarrow]==0.12.0'
+fi
+# Apache Spark (pyspark) with Iceberg's Spark runtime and PostgreSQL's JDBC driver: the outside
+# engine tests/iceberg.rs reads the Iceberg table with.
+scripts/spark.sh install >/dev/null

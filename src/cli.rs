@@ -54,6 +54,9 @@ pub enum Command {
     /// relational tables, as Parquet under warehouse/ in the lake and in PostgreSQL's
     /// `warehouse` schema. Only months whose inputs changed are rebuilt.
     Warehouse(WarehouseArgs),
+    /// The lake as Apache Iceberg tables (catalog in PostgreSQL): publish what the manifest
+    /// committed. `ingest` publishes every --iceberg-interval.
+    Iceberg(IcebergArgs),
 }
 
 /// Kafka connection and topic names.
@@ -265,6 +268,62 @@ pub struct IngestOpts {
     /// DataFusion's working memory for a warehouse refresh, e.g. 512MiB; the process peaks up to about 120 MiB above it (docs/warehouse.md).
     #[arg(long, env = "SURGSTREAM_WAREHOUSE_MEMORY_LIMIT", default_value = "512MiB", value_parser = byte_size)]
     pub warehouse_memory_limit: u64,
+    #[command(flatten)]
+    pub iceberg: IcebergOpts,
+}
+
+/// The Iceberg tables over the lake, as the ingestor keeps them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IcebergOpts {
+    /// Publish the files the manifest committed to the Iceberg table this often, e.g. 1m (and
+    /// once more when the ingestor stops).
+    #[arg(long, env = "SURGSTREAM_ICEBERG_INTERVAL", default_value = "1m", value_parser = positive_duration)]
+    pub iceberg_interval: Duration,
+    /// Do not publish to Iceberg (the lake is then read through the manifest only).
+    #[arg(long, env = "SURGSTREAM_NO_ICEBERG")]
+    pub no_iceberg: bool,
+    /// The Iceberg SQL catalog's name (its `catalog_name` rows): engines must name their
+    /// catalog the same to see the tables, e.g. Spark's spark.sql.catalog.surgstream.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct IcebergArgs {
+    #[command(subcommand)]
+    pub command: IcebergCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum IcebergCommand {
+    /// Append every lake file the manifest committed since the table's watermark to
+    /// `surgstream.procedure_telemetry` (created if missing), as one snapshot.
+    Publish(IcebergPublishArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct IcebergPublishArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix (AWS_* settings as
+    /// for ingest).
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// The consumer group whose committed lake files are published.
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    /// The telemetry topic the files were consumed from.
+    #[arg(long, env = "SURGSTREAM_TELEMETRY_TOPIC", default_value = topics::TELEMETRY)]
+    pub telemetry_topic: String,
+    /// The Iceberg SQL catalog's name.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
+    /// Do not apply the database migrations: check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -474,6 +533,9 @@ pub struct VerifyArgs {
     /// Records not yet ingested (at or above the committed offsets) count as discrepancies.
     #[arg(long)]
     pub require_drained: bool,
+    /// The Iceberg SQL catalog whose telemetry table is checked against the manifest.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

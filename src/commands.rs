@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod create_topics;
 pub mod demo;
+pub mod iceberg;
 pub mod ingest;
 pub mod migrate;
 pub mod sim;

@@ -14,6 +14,22 @@ use crate::setup::DEFAULT_LOG_FILTER;
 const PAGE: &str = "docs/configuration.md";
 const BLESS: &str = "SURGSTREAM_BLESS=1 cargo test -p surgstream --bin surgstream configuration";
 
+/// Every command users run, by its path (`ingest`, `iceberg publish`): a command with
+/// subcommands of its own stands for them.
+pub(crate) fn leaf_commands(cmd: &Command) -> Vec<(String, &Command)> {
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        if sub.has_subcommands() {
+            for (path, leaf) in leaf_commands(sub) {
+                out.push((format!("{} {path}", sub.get_name()), leaf));
+            }
+        } else {
+            out.push((sub.get_name().to_owned(), sub));
+        }
+    }
+    out
+}
+
 /// One row of the options table: an option as one or more subcommands define it.
 #[derive(Debug, PartialEq)]
 struct OptionRow {
@@ -134,9 +150,9 @@ fn option_rows(cmd: &Command) -> Vec<OptionRow> {
     for arg in cmd.get_arguments() {
         add(arg, "all");
     }
-    for sub in cmd.get_subcommands() {
+    for (path, sub) in leaf_commands(cmd) {
         for arg in sub.get_arguments() {
-            add(arg, sub.get_name());
+            add(arg, &path);
         }
     }
     rows
@@ -166,13 +182,13 @@ exit code 1. `deploy/surgstream.env.example` is a sample environment for `ingest
 | command | what it does |
 |---|---|"
     );
-    for sub in cmd.get_subcommands() {
+    for (path, sub) in leaf_commands(cmd) {
         let about = sub
             .get_long_about()
             .or_else(|| sub.get_about())
             .map(ToString::to_string)
             .unwrap_or_default();
-        let _ = writeln!(page, "| `{name} {}` | {} |", sub.get_name(), cell(&about));
+        let _ = writeln!(page, "| `{name} {path}` | {} |", cell(&about));
     }
     let _ = writeln!(
         page,
@@ -193,10 +209,10 @@ exit code 1. `deploy/surgstream.env.example` is a sample environment for `ingest
             r.description
         );
     }
-    let lake_readers: Vec<&str> = cmd
-        .get_subcommands()
-        .filter(|s| s.get_arguments().any(|a| a.get_long() == Some("lake")))
-        .map(Command::get_name)
+    let lake_readers: Vec<String> = leaf_commands(cmd)
+        .into_iter()
+        .filter(|(_, s)| s.get_arguments().any(|a| a.get_long() == Some("lake")))
+        .map(|(path, _)| path)
         .collect();
     let _ = writeln!(
         page,
@@ -240,8 +256,8 @@ fn configuration_page_is_current() {
 fn every_option_and_subcommand_is_on_the_page() {
     let cmd = Args::command();
     let page = render(&cmd);
-    for sub in cmd.get_subcommands() {
-        assert!(page.contains(&format!("`surgstream {}`", sub.get_name())));
+    for (path, sub) in leaf_commands(&cmd) {
+        assert!(page.contains(&format!("`surgstream {path}`")));
         for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
             if let Some(env) = arg.get_env() {
                 assert!(page.contains(&format!("`{}`", env.to_string_lossy())));

@@ -104,6 +104,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         Command::Sweep(a) => commands::sweep::run(a).await,
         Command::Bench(a) => commands::bench::run(a).await,
         Command::Warehouse(a) => commands::warehouse::run(a).await,
+        Command::Iceberg(a) => commands::iceberg::run(a).await,
     }
 }
 

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
+use surgstream_iceberg::{Publisher, Tables};
 use surgstream_ingest::IngestConfig;
 use surgstream_ingest::health::Health;
 use surgstream_ingest::verify::VerifyConfig;
@@ -505,6 +506,75 @@ pub fn flush_causes(flushes: &BTreeMap<&'static str, u64>) -> String {
         .map(|(cause, n)| format!("{cause} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The Iceberg tables of `lake`, their SQL catalog `catalog` in the database of `store`.
+pub fn iceberg_tables(lake: &Lake, store: &Store, catalog: &str) -> Result<Tables> {
+    Ok(Tables::open(lake.clone(), store.pool().clone(), catalog)?)
+}
+
+/// The Iceberg publisher beside an ingestor (`ingest`, `demo`, `bench`): it publishes every
+/// `--iceberg-interval` and, at [`Publishing::finish`], once more after the ingestor's last
+/// commit. Nothing runs with `--no-iceberg`.
+#[derive(Debug)]
+pub struct Publishing(Option<(CancellationToken, tokio::task::JoinHandle<()>)>);
+
+impl Publishing {
+    /// Connects the catalog and starts publishing `group`'s telemetry files from `topic`.
+    pub fn start(
+        lake: &Lake,
+        store: &Store,
+        o: &crate::cli::IcebergOpts,
+        group: &str,
+        topic: &str,
+    ) -> Result<Self> {
+        if o.no_iceberg {
+            return Ok(Self(None));
+        }
+        let tables = iceberg_tables(lake, store, &o.iceberg_catalog)?;
+        let publisher = Publisher::new(tables, store.pool().clone(), group, topic);
+        surgstream_iceberg::keep::describe();
+        // Its own token, not a child of the process's: the last publish must follow the
+        // ingestor's last commit, which comes after the stop signal.
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(surgstream_iceberg::keep::keep_published(
+            publisher,
+            o.iceberg_interval,
+            stop.clone(),
+        ));
+        Ok(Self(Some((stop, task))))
+    }
+
+    /// Stops publishing when the ingestor has returned: with `last_publish`, after one more
+    /// publish given at most that long (the next start publishes what it could not); with
+    /// `None` (the ingestor failed), at once.
+    pub async fn finish(self, last_publish: Option<Duration>) {
+        let Some((stop, mut task)) = self.0 else {
+            return;
+        };
+        let Some(deadline) = last_publish else {
+            task.abort();
+            return;
+        };
+        stop.cancel();
+        if tokio::time::timeout(deadline, &mut task).await.is_err() {
+            tracing::warn!(
+                "the last Iceberg publish did not finish within {}; the next start publishes what it would have",
+                humantime::format_duration(deadline)
+            );
+            task.abort();
+        }
+    }
+
+    /// How long the last publish may take after an ingestor returned `ok`: a moment after a stop
+    /// signal (the process must end promptly, PostgreSQL may be down), longer after a drain.
+    pub fn last_publish(ok: bool) -> Option<Duration> {
+        match (ok, shutdown_token().is_cancelled()) {
+            (false, _) => None,
+            (true, true) => Some(Duration::from_secs(3)),
+            (true, false) => Some(Duration::from_secs(120)),
+        }
+    }
 }
 
 /// The warehouse over `lake`'s files committed by `group`.

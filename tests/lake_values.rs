@@ -7,8 +7,7 @@
 //! (procedure_id, timestamp).
 
 mod common;
-#[path = "../crates/surgstream-lake/tests/oracle/mod.rs"]
-mod oracle;
+mod sent_rows;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,24 +19,12 @@ use rdkafka::producer::FutureProducer;
 use surgstream_proto::v1::{TelemetryBatch, TelemetryFrame};
 
 use common::*;
-use oracle::{DATA_MODEL_DECIMALS, decimal_slot, expected_unscaled};
+use sent_rows::oracle::{DATA_MODEL_DECIMALS, decimal_slot};
+use sent_rows::{Row, expected_decimal, expected_row};
 
 const HOUR: i64 = 3_600_000_000;
 /// The earliest timestamp the lake takes (docs: the sane window starts 2000-01-01T00:00:00Z).
 const EARLIEST: i64 = 946_684_800_000_000;
-
-/// A DECIMAL(_, scale) column's text for a sent double: the decimal the double stands for (its
-/// shortest representation that reads back as the same double: what the sender wrote and what
-/// Rust prints) rounded half away from zero to `scale` digits, as PostgreSQL casts a float8 to
-/// NUMERIC; e.g. (-0.125, 2) → "-0.13", (5e-324, 4) → "0.0000". Done on the digits,
-/// independently of the lake's code.
-fn expected_decimal(v: f64, scale: u32) -> String {
-    let n = expected_unscaled(v, scale);
-    let p = 10u128.pow(scale);
-    let sign = if n < 0 { "-" } else { "" };
-    let a = n.unsigned_abs();
-    format!("{sign}{}.{:0w$}", a / p, a % p, w = scale as usize)
-}
 
 /// The literal `n / 10^scale` as a double (the one nearest to that decimal).
 fn literal(n: i64, scale: u32) -> f64 {
@@ -183,27 +170,6 @@ fn edge_records(now: i64) -> Vec<([u8; 16], TelemetryBatch)> {
         }
     }
     records
-}
-
-/// A row as the test compares it: column → the text or number pyarrow printed.
-type Row = serde_json::Map<String, serde_json::Value>;
-
-/// The row pyarrow must read for a sent frame.
-fn expected_row(f: &TelemetryFrame) -> Row {
-    let mut row = Row::new();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    row.insert("telemetry_id".into(), hex(&f.telemetry_id).into());
-    row.insert("procedure_id".into(), hex(&f.procedure_id).into());
-    row.insert("robot_id".into(), hex(&f.robot_id).into());
-    row.insert("seq".into(), f.seq.into());
-    row.insert("timestamp".into(), f.timestamp.into());
-    row.insert("tool_type".into(), f.tool_type.clone().into());
-    let mut f = f.clone();
-    for (name, _, scale) in DATA_MODEL_DECIMALS {
-        let v = *decimal_slot(&mut f, name);
-        row.insert(name.into(), expected_decimal(v, scale).into());
-    }
-    row
 }
 
 /// `date=YYYY-MM-DD/hour=HH` of a timestamp (µs UTC).

@@ -22,7 +22,7 @@ use surgstream_proto::latency::{LatencySummary, PartitionLatencies};
 use surgstream_proto::topics;
 
 use crate::cli::{BenchArgs, TopicsArgs, Workload};
-use crate::setup::{create_topics, flush_causes, prepare_ingest, shutdown_token};
+use crate::setup::{Publishing, create_topics, flush_causes, prepare_ingest, shutdown_token};
 
 mod live;
 mod machine;
@@ -184,7 +184,18 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
         store.target()
     );
     let (cpu0, broker0) = (cpu_seconds(), process_cpu_seconds(a.broker_pid));
-    let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await?;
+    let publishing = Publishing::start(
+        &lake,
+        &store,
+        &a.opts.iceberg,
+        &a.opts.group,
+        &a.kafka.telemetry_topic,
+    )?;
+    let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await;
+    publishing
+        .finish(Publishing::last_publish(report.is_ok()))
+        .await;
+    let report = report?;
     let cpu = diff(cpu_seconds(), cpu0);
     let broker_cpu = process_cpu_since(a.broker_pid, broker0);
     let drain = (report.elapsed_seconds - IDLE.as_secs_f64()).max(1e-9);

@@ -11,8 +11,8 @@ use crate::cli::{DemoArgs, ProfileArg};
 use surgstream_warehouse::{answers, fresh};
 
 use crate::setup::{
-    ingest_config, migrated_db, open_lake, print_sim_report, print_warehouse_report,
-    shutdown_token, sim_config, sink_options, verify_config, warehouse,
+    Publishing, iceberg_tables, ingest_config, migrated_db, open_lake, print_sim_report,
+    print_warehouse_report, shutdown_token, sim_config, sink_options, verify_config, warehouse,
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
@@ -54,6 +54,13 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         crate::http::ingest_ready(ingest_cfg.health.clone()),
     )
     .await?;
+    let publishing = Publishing::start(
+        &lake,
+        &store,
+        &a.opts.iceberg,
+        &a.opts.group,
+        &a.kafka.telemetry_topic,
+    )?;
     let ingest = tokio::spawn(surgstream_ingest::run(
         ingest_cfg,
         lake.clone(),
@@ -66,6 +73,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     sim_done.cancel();
     print_sim_report(&sim_report);
     let ingest_report = ingest.await.context("ingest task panicked")??;
+    publishing.finish(Publishing::last_publish(true)).await;
     let elapsed = t0.elapsed().as_secs_f64();
 
     let files = offsets::committed_files(store.pool()).await?;
@@ -136,6 +144,32 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         "verify found {} discrepancies in the committed lake and tables (run `surgstream verify` for the details)",
         v.data_discrepancies()
     );
+    // The Iceberg table the ingestor published, against the manifest.
+    if !a.opts.iceberg.no_iceberg {
+        let tables = iceberg_tables(&lake, &store, &a.opts.iceberg.iceberg_catalog)?;
+        let check = surgstream_iceberg::check::check(
+            &tables,
+            store.pool(),
+            &a.opts.group,
+            &a.kafka.telemetry_topic,
+        )
+        .await?;
+        if let Some(c) = check {
+            say!(
+                "  iceberg table               {:>12} files, {} rows in {} (snapshot {}); {} files not yet published, {} discrepancies",
+                c.table_files,
+                c.table_rows,
+                tables.telemetry_ident(),
+                c.snapshot_id.map_or("none".to_owned(), |s| s.to_string()),
+                c.unpublished_files,
+                c.discrepancies()
+            );
+            anyhow::ensure!(
+                c.discrepancies() == 0,
+                "the Iceberg table differs from the manifest (run `surgstream verify` for the details)"
+            );
+        }
+    }
 
     // The warehouse: the star schema over what just landed, and three of its answers.
     say!();

@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::cli::IngestArgs;
 use surgstream_warehouse::fresh;
 
-use crate::setup::{flush_causes, prepare_ingest, shutdown_token, warehouse};
+use crate::setup::{Publishing, flush_causes, prepare_ingest, shutdown_token, warehouse};
 
 pub async fn run(a: IngestArgs) -> Result<()> {
     let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, a.until_idle).await?;
@@ -20,11 +20,22 @@ pub async fn run(a: IngestArgs) -> Result<()> {
             tokio::spawn(fresh::keep_fresh(wh, interval, stop)),
         )
     });
+    // The Iceberg table follows the manifest.
+    let publishing = Publishing::start(
+        &lake,
+        &store,
+        &a.opts.iceberg,
+        &a.opts.group,
+        &a.kafka.telemetry_topic,
+    )?;
     let result = surgstream_ingest::run(cfg, lake, store, shutdown, None).await;
     if let Some((stop, task)) = refreshing {
         stop.cancel();
         let _ = task.await;
     }
+    publishing
+        .finish(Publishing::last_publish(result.is_ok()))
+        .await;
     let report = result?;
     say!(
         "ingest: {} frames in {} files ({} bytes), {} events applied, {} replayed, {} telemetry and {} event dead letters, {:.1}s; flushes by cause: {}",

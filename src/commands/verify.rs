@@ -4,28 +4,52 @@ use anyhow::Result;
 use surgstream_ingest::verify::{VerifyConfig, VerifyReport, verify};
 
 use crate::cli::VerifyArgs;
-use crate::setup::{connect_db, open_lake, verify_config};
+use crate::setup::{connect_db, iceberg_tables, open_lake, verify_config};
+use surgstream_iceberg::check::TableCheck;
 
 pub async fn run(a: VerifyArgs) -> Result<()> {
     let lake = open_lake(&a.lake)?;
     let store = connect_db(&a.db).await?;
     let cfg = verify_config(&a.kafka, &a.group, a.grace)?;
     let report = verify(&cfg, &lake, &store).await?;
+    // The Iceberg table against the manifest, when there is one.
+    let tables = iceberg_tables(&lake, &store, &a.iceberg_catalog)?;
+    let iceberg =
+        surgstream_iceberg::check::check(&tables, store.pool(), &a.group, &cfg.telemetry_topic)
+            .await?;
     if a.json {
-        say!("{}", serde_json::to_string_pretty(&report)?);
+        // The lake's report as before, with the Iceberg table's check beside its fields.
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert("iceberg".to_owned(), serde_json::to_value(&iceberg)?);
+        }
+        say!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print_table(&cfg, &report);
+        print_iceberg(iceberg.as_ref());
+    }
+    let discrepancies =
+        report.discrepancies() + iceberg.as_ref().map_or(0, TableCheck::discrepancies);
+    if !a.json {
+        say!(
+            "verdict: {}",
+            if discrepancies == 0 {
+                "OK — the committed lake and tables hold every record below the committed offsets exactly once"
+            } else {
+                "DISCREPANCIES"
+            }
+        );
     }
     let pending = if a.require_drained {
         report.pending_records
     } else {
         0
     };
-    let bad = report.discrepancies() + pending;
+    let bad = discrepancies + pending;
     anyhow::ensure!(
         bad == 0,
         "verify found {} discrepancies{}",
-        report.discrepancies(),
+        discrepancies,
         if pending > 0 {
             format!(" and {pending} records not yet ingested (--require-drained)")
         } else {
@@ -97,12 +121,43 @@ fn print_table(cfg: &VerifyConfig, r: &VerifyReport) {
     for f in r.orphan_files.iter().take(10) {
         say!("  orphan file: {f}");
     }
+}
+
+fn print_iceberg(check: Option<&TableCheck>) {
+    let Some(c) = check else {
+        say!("iceberg: no table surgstream.procedure_telemetry yet (nothing published)");
+        return;
+    };
     say!(
-        "verdict: {}",
-        if r.discrepancies() == 0 {
-            "OK — the committed lake and tables hold every record below the committed offsets exactly once"
-        } else {
-            "DISCREPANCIES"
-        }
+        "iceberg: snapshot {} (watermark {}): {} files, {} rows; the manifest has {} files below the watermark, {} after it (not yet published): {} missing from the table, {} unexpected, {} with other row counts, {} listed twice",
+        c.snapshot_id.map_or("none".to_owned(), |s| s.to_string()),
+        c.watermark,
+        c.table_files,
+        c.table_rows,
+        c.published_files,
+        c.unpublished_files,
+        c.missing.len(),
+        c.unexpected.len(),
+        c.rows_differ.len(),
+        c.duplicated.len()
     );
+    for f in c
+        .missing
+        .iter()
+        .map(|f| format!("missing from the Iceberg table: {f}"))
+        .chain(
+            c.unexpected
+                .iter()
+                .map(|f| format!("in the Iceberg table, not in the manifest: {f}")),
+        )
+        .chain(c.rows_differ.iter().cloned())
+        .chain(
+            c.duplicated
+                .iter()
+                .map(|f| format!("twice in the Iceberg table: {f}")),
+        )
+        .take(10)
+    {
+        say!("  {f}");
+    }
 }

@@ -35,13 +35,15 @@ impl metrics::Recorder for Described {
     }
 }
 
-/// Every metric the binary records, with its kind: the ingest service's and the warehouse's as
+/// Every metric the binary records, with its kind: the ingest service's, the warehouse's and the
+/// Iceberg publisher's as
 /// their `describe()` registers them, the simulator's constants, and the binary's own.
 pub(super) fn recorded_metrics() -> Vec<(String, Kind)> {
     let described = Described::default();
     metrics::with_local_recorder(&described, || {
         surgstream_ingest::metrics::describe();
         surgstream_warehouse::fresh::describe();
+        surgstream_iceberg::keep::describe();
     });
     let mut all = described
         .0

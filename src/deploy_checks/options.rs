@@ -188,10 +188,10 @@ pub(super) fn check_invocation(inv: &Invocation, problems: &mut Vec<String>) -> 
 
 /// Why `var` is an error in `sub`'s environment.
 pub(super) fn not_read(cli: &Command, sub: &str, var: &str) -> String {
-    let readers: Vec<&str> = cli
-        .get_subcommands()
-        .filter(|s| arg_for_env(s, var).is_some())
-        .map(Command::get_name)
+    let readers: Vec<String> = crate::configuration::leaf_commands(cli)
+        .into_iter()
+        .filter(|(_, s)| arg_for_env(s, var).is_some())
+        .map(|(path, _)| path)
         .collect();
     if readers.is_empty() {
         format!("{var} is not read by any surgstream subcommand (no clap `env = \"{var}\"`)")
@@ -323,9 +323,9 @@ pub(super) fn env_file_problems(file: &str, text: &str) -> (Vec<String>, usize) 
         }
         count += 1;
         let place = format!("{file}:{}", n + 1);
-        let readers: Vec<&Command> = cli
-            .get_subcommands()
-            .filter(|s| arg_for_env(s, var).is_some())
+        let readers: Vec<(String, &Command)> = crate::configuration::leaf_commands(&cli)
+            .into_iter()
+            .filter(|(_, s)| arg_for_env(s, var).is_some())
             .collect();
         if readers.is_empty() {
             match outside_env(var) {
@@ -338,13 +338,13 @@ pub(super) fn env_file_problems(file: &str, text: &str) -> (Vec<String>, usize) 
             continue;
         }
         // Each subcommand that reads it must take the value.
-        for sub in readers {
+        for (path, sub) in readers {
             let Some(arg) = arg_for_env(sub, var) else {
                 continue;
             };
             let argv = match env_as_arg(arg, var, value) {
-                Ok(given) => ["surgstream", sub.get_name()]
-                    .into_iter()
+                Ok(given) => std::iter::once("surgstream")
+                    .chain(path.split(' '))
                     .map(str::to_owned)
                     .chain(given)
                     .collect::<Vec<_>>(),
@@ -358,7 +358,7 @@ pub(super) fn env_file_problems(file: &str, text: &str) -> (Vec<String>, usize) 
             if let Err(e) = clap_only {
                 problems.push(format!(
                     "{place}: {var}={value} is refused by `surgstream {}`: {}",
-                    sub.get_name(),
+                    path,
                     clap_error(&e)
                 ));
                 break;

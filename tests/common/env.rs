@@ -334,6 +334,62 @@ impl TestEnv {
         serde_json::from_str(&text).expect("report is JSON")
     }
 
+    /// `surgstream iceberg publish` on this test's database, lake, group and topic.
+    pub fn iceberg_publish_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args = vec![
+            "iceberg".to_owned(),
+            "publish".into(),
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake_url.clone(),
+            "--group".into(),
+            self.group.clone(),
+            "--telemetry-topic".into(),
+            self.topic("surgical.telemetry.v1"),
+            "--json".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    }
+
+    /// Runs `surgstream iceberg publish` to its end; its JSON report.
+    pub async fn iceberg_publish(&self, extra: &[&str]) -> serde_json::Value {
+        let out = run_env(
+            &self.iceberg_publish_args(extra),
+            &self.lake_env,
+            Duration::from_secs(300),
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "iceberg publish failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("iceberg publish --json prints JSON")
+    }
+
+    /// The Iceberg table as pyiceberg reads it through the SQL catalog (tests/iceberg_read.py):
+    /// its snapshot, schema, planned files and, unless `--no-rows` is among `extra`, its rows.
+    pub async fn read_iceberg(&self, extra: &[&str]) -> serde_json::Value {
+        let out = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/iceberg_read.py"
+            ))
+            .arg(self.database_url())
+            .args(extra)
+            .output()
+            .await
+            .expect("python3 must be installed (scripts/setup.sh installs pyiceberg)");
+        assert!(
+            out.status.success(),
+            "pyiceberg could not read the table:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON from pyiceberg")
+    }
+
     /// Runs the ingestor until the topics are idle.
     pub async fn ingest_until_idle(&self, extra: &[&str]) -> Output {
         let mut args = self.ingest_args(&["--until-idle", "3s"]);

@@ -189,3 +189,83 @@ pub async fn count_processed(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<u64, S
             .map_err(StoreError::query("look up processed events"))?;
     Ok(n.max(0) as u64)
 }
+
+/// Manifest rows of one consumer group and topic not yet published to a follower (the Iceberg
+/// table), in commit order, and how far they reach.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestChanges {
+    /// Each row with the id of the transaction that committed it, by that id then path.
+    pub files: Vec<(i64, LakeFile)>,
+    /// The follower's next watermark: every transaction with a smaller id had ended when the rows
+    /// were read, so none can add a row below it later.
+    pub horizon: i64,
+}
+
+/// The manifest rows of `group` and `topic` committed by transactions with ids from `from_xid`
+/// (a follower's watermark) up to the current horizon, the xmin of a snapshot of PostgreSQL:
+/// ids are handed out in one order and commit in another, but every transaction below the xmin
+/// has ended, and every later one gets a larger id. A transaction left open anywhere in the
+/// cluster holds the horizon back (the follower lags, it does not skip).
+pub async fn manifest_since(
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+    from_xid: i64,
+) -> Result<ManifestChanges, StoreError> {
+    // Read first: the rows below it are then all committed or rolled back, so the second
+    // statement, whose snapshot is later, sees every one of them that committed.
+    let horizon: i64 =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::query("read the transaction horizon"))?;
+    type Row = (
+        i64,
+        String,
+        i32,
+        i64,
+        i64,
+        i64,
+        i64,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT xid::text::bigint, path, partition, first_offset, last_offset, rows, bytes, min_event_time, max_event_time
+           FROM lake_files
+          WHERE consumer_group = $1 AND topic = $2
+            AND xid >= $3::bigint::text::xid8 AND xid < $4::bigint::text::xid8
+          ORDER BY xid, path",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(from_xid)
+    .bind(horizon)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::query("list unpublished lake_files"))?;
+    let files = rows
+        .into_iter()
+        .map(
+            |(xid, path, partition, first_offset, last_offset, rows, bytes, min, max)| {
+                (
+                    xid,
+                    LakeFile {
+                        path,
+                        partition,
+                        first_offset,
+                        last_offset,
+                        rows,
+                        bytes,
+                        min_event_time: min,
+                        max_event_time: max,
+                    },
+                )
+            },
+        )
+        .collect();
+    Ok(ManifestChanges {
+        files,
+        horizon: horizon.max(from_xid),
+    })
+}

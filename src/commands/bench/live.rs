@@ -108,6 +108,13 @@ pub(super) async fn live(
     );
     let (cpu0, children0, jiffies0) = (cpu_seconds(), children_cpu_seconds(), machine_jiffies());
     let broker0 = process_cpu_seconds(a.broker_pid);
+    let publishing = Publishing::start(
+        &lake,
+        &store,
+        &a.opts.iceberg,
+        &a.opts.group,
+        &a.kafka.telemetry_topic,
+    )?;
     let ingest = tokio::spawn(surgstream_ingest::run(
         cfg,
         lake.clone(),
@@ -145,6 +152,7 @@ pub(super) async fn live(
     };
     sim_done.cancel();
     let report = ingest.await.context("ingest task panicked")??;
+    publishing.finish(Publishing::last_publish(true)).await;
     let (cpu, sim_cpu) = (
         diff(cpu_seconds(), cpu0),
         diff(children_cpu_seconds(), children0),

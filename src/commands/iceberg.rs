@@ -1,0 +1,42 @@
+//! `surgstream iceberg publish`: the manifest's committed files into the Iceberg table, once.
+
+use anyhow::Result;
+use surgstream_iceberg::{Publisher, keep};
+
+use crate::cli::{IcebergArgs, IcebergCommand};
+use crate::setup::{iceberg_tables, migrated_db, open_lake};
+
+pub async fn run(a: IcebergArgs) -> Result<()> {
+    match a.command {
+        IcebergCommand::Publish(a) => {
+            let lake = open_lake(&a.lake)?;
+            let store = migrated_db(&a.db, a.skip_migrate).await?;
+            let tables = iceberg_tables(&lake, &store, &a.iceberg_catalog)?;
+            let publisher =
+                Publisher::new(tables, store.pool().clone(), &a.group, &a.telemetry_topic);
+            let report = keep::publish_recorded(&publisher).await?;
+            if a.json {
+                say!("{}", serde_json::to_string_pretty(&report)?);
+            } else if report.files == 0 {
+                say!(
+                    "iceberg: {} is up to date (watermark {}), {:.2}s",
+                    publisher.tables().telemetry_ident(),
+                    report.watermark,
+                    report.seconds
+                );
+            } else {
+                say!(
+                    "iceberg: appended {} files ({} rows, {} bytes) to {} as snapshot {}, watermark {}, {:.2}s",
+                    report.files,
+                    report.rows,
+                    report.bytes,
+                    publisher.tables().telemetry_ident(),
+                    report.snapshot_id.unwrap_or_default(),
+                    report.watermark,
+                    report.seconds
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The Iceberg table `surgstream.procedure_telemetry` as an outside reader sees it: pyiceberg
+//! (tests/iceberg_read.py, not our code) loads it through the SQL catalog in PostgreSQL after a
+//! seed backfill and after a live run, and reads every frame sent exactly once, every column as
+//! sent (the shared oracle's values, as tests/lake_values.rs checks the files themselves); the
+//! table's files are the manifest's; its snapshots carry the publisher's watermark, and a second
+//! publish with nothing new makes no snapshot. Apache Spark (pyspark with Iceberg's Spark
+//! runtime, tests/iceberg_spark.py) reads the same table through its JDBC catalog: every
+//! procedure's frames, seq range and force sum as sent.
+
+mod common;
+mod sent_rows;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::FutureProducer;
+use surgstream_proto::v1::TelemetryFrame;
+use surgstream_sim::file::{FramedRecord, Kind};
+use tokio::process::Command;
+
+use common::*;
+use sent_rows::{Row, expected_row};
+
+/// Runs `sim` with `args` into a file and returns its records.
+async fn simulate(env: &TestEnv, args: &[String]) -> Vec<FramedRecord> {
+    let file = env.lake.with_extension("sim.bin");
+    let mut args = env.sim_args(args);
+    args.extend(["--output".to_owned(), file.display().to_string()]);
+    let out = run(&args, Duration::from_secs(120)).await;
+    assert!(out.status.success(), "sim --output failed: {out:?}");
+    let records =
+        surgstream_sim::file::read(std::fs::File::open(&file).expect("open")).expect("read");
+    let _ = std::fs::remove_file(&file);
+    records
+}
+
+/// Sends `records` to the test's topics, one after the other (in order per key, as the
+/// simulator sends them).
+async fn send_records(env: &TestEnv, records: &[FramedRecord]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &env.brokers)
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    for r in records {
+        let (topic, schema) = match r.kind {
+            Kind::Telemetry => (
+                env.topic("surgical.telemetry.v1"),
+                "surgstream.v1.TelemetryBatch",
+            ),
+            Kind::Event => (env.topic("surgical.events.v1"), "surgstream.v1.Event"),
+        };
+        send(&producer, &topic, &r.key, &r.value, Some(schema)).await;
+    }
+}
+
+/// Every frame of `records`, by telemetry id (hex), with the row an outside reader must read.
+fn frames_sent(records: &[FramedRecord]) -> HashMap<String, (Row, TelemetryFrame)> {
+    let mut sent = HashMap::new();
+    for r in records.iter().filter(|r| r.kind == Kind::Telemetry) {
+        let batch = surgstream_proto::decode_batch(&r.value).expect("a batch");
+        for f in batch.frames {
+            let row = expected_row(&f);
+            let id = row["telemetry_id"].as_str().expect("id").to_owned();
+            assert!(sent.insert(id, (row, f)).is_none(), "a frame sent twice");
+        }
+    }
+    sent
+}
+
+/// pyiceberg's rows against the frames sent: each once, every column equal; returns how many.
+fn compare_rows(read: &serde_json::Value, sent: &HashMap<String, (Row, TelemetryFrame)>) -> usize {
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let mut wrong = Vec::new();
+    let rows = read["rows"].as_array().expect("rows");
+    for row in rows {
+        let row = row.as_object().expect("a row");
+        let id = row["telemetry_id"].as_str().expect("telemetry_id");
+        *seen.entry(id).or_default() += 1;
+        let Some((want, _)) = sent.get(id) else {
+            wrong.push(format!("telemetry_id {id} was never sent"));
+            continue;
+        };
+        if want != row {
+            let differs: Vec<String> = want
+                .keys()
+                .chain(row.keys())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|k| want.get(*k) != row.get(*k))
+                .map(|k| format!("{k}: read {:?}, sent {:?}", row.get(k), want.get(k)))
+                .collect();
+            wrong.push(format!("telemetry_id {id}: {}", differs.join("; ")));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} rows differ from what was sent, e.g.:\n{}",
+        wrong.len(),
+        wrong
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let missing = sent
+        .keys()
+        .filter(|id| !seen.contains_key(id.as_str()))
+        .count();
+    let twice = seen.values().filter(|n| **n > 1).count();
+    assert!(
+        missing == 0 && twice == 0,
+        "{missing} of {} frames sent are not in the Iceberg table, {twice} are there more than once",
+        sent.len()
+    );
+    rows.len()
+}
+
+/// The table's planned files are exactly the manifest's, and its metadata what the issue asks.
+async fn check_table(env: &TestEnv, read: &serde_json::Value) {
+    let committed: BTreeSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT path FROM lake_files")
+            .fetch_all(&env.pool)
+            .await
+            .expect("lake_files")
+            .into_iter()
+            .map(|p| {
+                format!(
+                    "file://{}/{p}",
+                    env.lake.canonicalize().expect("lake").display()
+                )
+            })
+            .collect();
+    let files: BTreeSet<String> = read["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f.as_str().expect("a path").to_owned())
+        .collect();
+    assert!(!files.is_empty(), "the table has files");
+    assert_eq!(files, committed, "the table's files are the manifest's");
+    assert_eq!(read["format_version"], 2);
+    assert!(
+        read["partition_spec"]
+            .as_str()
+            .is_some_and(|s| s.contains("hour") && s.contains("timestamp")),
+        "partitioned by hour(timestamp): {}",
+        read["partition_spec"]
+    );
+    for (column, ty) in [
+        ("telemetry_id", "uuid"),
+        ("procedure_id", "uuid"),
+        ("seq", "long"),
+        ("timestamp", "timestamptz"),
+        ("arm_position_x", "decimal(10, 4)"),
+        ("camera_zoom", "decimal(4, 2)"),
+        ("tool_type", "string"),
+    ] {
+        assert_eq!(read["schema"][column], ty, "the type of {column}");
+    }
+    let summary = &read["snapshot"]["summary"];
+    assert_eq!(summary["surgstream.consumer-group"], env.group.as_str());
+    assert!(
+        summary["surgstream.watermark"]
+            .as_str()
+            .and_then(|w| w.parse::<i64>().ok())
+            .is_some_and(|w| w > 0),
+        "the snapshot carries the watermark: {summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_seed_backfill_reads_back_through_pyiceberg_every_frame_once_as_sent() {
+    let env = TestEnv::new("ice_seed").await;
+    let records = simulate(&env, &small_seed(60, 30, 71)).await;
+    let sent = frames_sent(&records);
+    send_records(&env, &records).await;
+    env.ingest_until_idle(&["--max-age", "1s"]).await;
+
+    // The ingestor published once more as it stopped: everything is in the table.
+    let read = env.read_iceberg(&[]).await;
+    let rows = compare_rows(&read, &sent);
+    check_table(&env, &read).await;
+    assert_eq!(
+        i64::try_from(rows).expect("rows"),
+        env.count("SELECT sum(rows)::bigint FROM lake_files").await
+    );
+    eprintln!(
+        "pyiceberg {} read {rows} rows in {} files",
+        read["pyiceberg"],
+        read["files"].as_array().map_or(0, Vec::len)
+    );
+
+    // Nothing new: no new snapshot, the same watermark.
+    let again = env.iceberg_publish(&[]).await;
+    assert_eq!(again["files"], 0, "{again}");
+    let after = env.read_iceberg(&["--no-rows"]).await;
+    assert_eq!(
+        after["snapshots"], read["snapshots"],
+        "no snapshot was made"
+    );
+    assert_eq!(
+        after["snapshot"]["summary"]["surgstream.watermark"],
+        read["snapshot"]["summary"]["surgstream.watermark"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_run_reads_back_through_pyiceberg_every_frame_once_as_sent() {
+    let env = TestEnv::new("ice_live").await;
+    let records = simulate(
+        &env,
+        &[
+            "--profile",
+            "live",
+            "--robots",
+            "4",
+            "--procedures",
+            "6",
+            "--hz",
+            "2",
+            "--batch-interval",
+            "30s",
+            "--seed",
+            "72",
+            "--start-time",
+            LIVE_START,
+        ]
+        .map(str::to_owned),
+    )
+    .await;
+    let sent = frames_sent(&records);
+    assert!(
+        sent.len() > 1_000,
+        "a live run of some size: {}",
+        sent.len()
+    );
+    send_records(&env, &records).await;
+    // Published every second while it runs, and once more at the end.
+    env.ingest_until_idle(&["--max-age", "1s", "--iceberg-interval", "1s"])
+        .await;
+    let read = env.read_iceberg(&[]).await;
+    compare_rows(&read, &sent);
+    check_table(&env, &read).await;
+}
+
+/// The jars Spark reads the table with (scripts/spark.sh installs pyspark and fetches them).
+async fn spark_jars() -> String {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/spark.sh"))
+        .arg("install")
+        .output()
+        .await
+        .expect("scripts/spark.sh");
+    assert!(
+        out.status.success(),
+        "scripts/spark.sh install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spark_reads_the_table_through_the_jdbc_catalog() {
+    let env = TestEnv::new("ice_spark").await;
+    let records = simulate(&env, &small_seed(40, 25, 73)).await;
+    let sent = frames_sent(&records);
+    send_records(&env, &records).await;
+    env.ingest_until_idle(&["--max-age", "1s"]).await;
+
+    // What Spark must find per procedure: frames, seq range, and the sum of force_feedback_z
+    // (DECIMAL(8,4)) as the oracle stores each value.
+    let mut want: HashMap<String, (u64, u64, u64, i128)> = HashMap::new();
+    for (row, frame) in sent.values() {
+        let id = row["procedure_id"].as_str().expect("id").to_owned();
+        let e = want.entry(id).or_insert((0, u64::MAX, 0, 0));
+        e.0 += 1;
+        e.1 = e.1.min(frame.seq);
+        e.2 = e.2.max(frame.seq);
+        e.3 += sent_rows::oracle::expected_unscaled(frame.force_feedback_z, 4);
+    }
+    let decimal = |n: i128| {
+        let sign = if n < 0 { "-" } else { "" };
+        let a = n.unsigned_abs();
+        format!("{sign}{}.{:04}", a / 10_000, a % 10_000)
+    };
+
+    let jars = spark_jars().await;
+    let lake = env.lake.canonicalize().expect("lake");
+    let database = env
+        .database_url()
+        .trim_start_matches("postgres://postgres@")
+        .to_owned();
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/iceberg_spark.py"
+        ))
+        .args([&jars, &database, &format!("file://{}", lake.display())])
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "Spark could not read the table:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from Spark");
+    eprintln!(
+        "Spark {} read {} rows of {} procedures",
+        read["spark"], read["rows"], read["procedures"]
+    );
+    assert_eq!(read["rows"].as_u64(), Some(sent.len() as u64));
+    assert_eq!(read["procedures"].as_u64(), Some(want.len() as u64));
+    for (id, (frames, lo, hi, force)) in &want {
+        let got = &read["frames_per_procedure"][id];
+        assert_eq!(
+            got,
+            &serde_json::json!([frames, lo, hi, decimal(*force)]),
+            "procedure {id}: (frames, min seq, max seq, sum of force_feedback_z)"
+        );
+    }
+    for (column, ty) in [
+        ("telemetry_id", "string"),
+        ("timestamp", "timestamp"),
+        ("arm_position_x", "decimal(10,4)"),
+        ("tool_type", "string"),
+    ] {
+        assert_eq!(read["types"][column], ty, "Spark's type of {column}");
+    }
+    let committed: i64 = env.count("SELECT count(*) FROM lake_files").await;
+    assert_eq!(
+        read["files"].as_array().map(Vec::len),
+        Some(usize::try_from(committed).expect("count")),
+        "Spark's files table lists the manifest's files"
+    );
+}
+
+/// Files the lake wrote before the Iceberg tables existed carry no field ids: published later,
+/// they are read through the table's name mapping, column by name, every value as sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_without_field_ids_are_read_through_the_name_mapping() {
+    let env = TestEnv::new("ice_names").await;
+    let records = simulate(&env, &small_seed(20, 20, 74)).await;
+    let sent = frames_sent(&records);
+    send_records(&env, &records).await;
+    env.ingest_until_idle(&["--max-age", "1s", "--no-iceberg"])
+        .await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM iceberg_tables").await,
+        0,
+        "--no-iceberg publishes nothing"
+    );
+
+    // The old writer's files: the same rows with no field ids, their new sizes in the manifest.
+    let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path")
+        .fetch_all(&env.pool)
+        .await
+        .expect("lake_files");
+    let files: Vec<String> = paths
+        .iter()
+        .map(|p| env.lake.join(p).display().to_string())
+        .collect();
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/strip_field_ids.py"
+        ))
+        .args(&files)
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stripped: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        stripped["field_ids_before"].as_u64(),
+        Some(19 * paths.len() as u64),
+        "the lake wrote a field id on every column: {stripped}"
+    );
+    assert_eq!(stripped["field_ids_after"], 0, "{stripped}");
+    for (path, file) in paths.iter().zip(&files) {
+        let bytes = std::fs::metadata(file).expect("size").len();
+        sqlx::query("UPDATE lake_files SET bytes = $1 WHERE path = $2")
+            .bind(i64::try_from(bytes).expect("size"))
+            .bind(path)
+            .execute(&env.pool)
+            .await
+            .expect("update the size");
+    }
+
+    let published = env.iceberg_publish(&[]).await;
+    assert_eq!(published["files"].as_u64(), Some(paths.len() as u64));
+    let read = env.read_iceberg(&[]).await;
+    compare_rows(&read, &sent);
+    check_table(&env, &read).await;
+}
