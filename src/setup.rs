@@ -520,26 +520,21 @@ pub fn iceberg_tables(lake: &Lake, store: &Store, catalog: &str) -> Result<Table
 pub struct Publishing(Option<(CancellationToken, tokio::task::JoinHandle<()>)>);
 
 impl Publishing {
-    /// Connects the catalog and starts publishing `group`'s telemetry files from `topic`.
-    pub fn start(
-        lake: &Lake,
-        store: &Store,
-        o: &crate::cli::IcebergOpts,
-        group: &str,
-        topic: &str,
-    ) -> Result<Self> {
-        if o.no_iceberg {
+    /// Starts publishing the telemetry files the ingestor of `o` and `k` commits (its group,
+    /// its telemetry topic) to the table in `o`'s catalog.
+    pub fn start(lake: &Lake, store: &Store, o: &IngestOpts, k: &KafkaArgs) -> Result<Self> {
+        if o.iceberg.no_iceberg {
             return Ok(Self(None));
         }
-        let tables = iceberg_tables(lake, store, &o.iceberg_catalog)?;
-        let publisher = Publisher::new(tables, store.pool().clone(), group, topic);
+        let tables = iceberg_tables(lake, store, &o.iceberg.iceberg_catalog)?;
+        let publisher = Publisher::new(tables, store.pool().clone(), &o.group, &k.telemetry_topic);
         surgstream_iceberg::keep::describe();
         // Its own token, not a child of the process's: the last publish must follow the
         // ingestor's last commit, which comes after the stop signal.
         let stop = CancellationToken::new();
         let task = tokio::spawn(surgstream_iceberg::keep::keep_published(
             publisher,
-            o.iceberg_interval,
+            o.iceberg.iceberg_interval,
             stop.clone(),
         ));
         Ok(Self(Some((stop, task))))

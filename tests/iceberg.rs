@@ -11,49 +11,13 @@ mod common;
 mod sent_rows;
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::producer::FutureProducer;
 use surgstream_proto::v1::TelemetryFrame;
 use surgstream_sim::file::{FramedRecord, Kind};
 use tokio::process::Command;
 
 use common::*;
 use sent_rows::{Row, expected_row};
-
-/// Runs `sim` with `args` into a file and returns its records.
-async fn simulate(env: &TestEnv, args: &[String]) -> Vec<FramedRecord> {
-    let file = env.lake.with_extension("sim.bin");
-    let mut args = env.sim_args(args);
-    args.extend(["--output".to_owned(), file.display().to_string()]);
-    let out = run(&args, Duration::from_secs(120)).await;
-    assert!(out.status.success(), "sim --output failed: {out:?}");
-    let records =
-        surgstream_sim::file::read(std::fs::File::open(&file).expect("open")).expect("read");
-    let _ = std::fs::remove_file(&file);
-    records
-}
-
-/// Sends `records` to the test's topics, one after the other (in order per key, as the
-/// simulator sends them).
-async fn send_records(env: &TestEnv, records: &[FramedRecord]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &env.brokers)
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
-    for r in records {
-        let (topic, schema) = match r.kind {
-            Kind::Telemetry => (
-                env.topic("surgical.telemetry.v1"),
-                "surgstream.v1.TelemetryBatch",
-            ),
-            Kind::Event => (env.topic("surgical.events.v1"), "surgstream.v1.Event"),
-        };
-        send(&producer, &topic, &r.key, &r.value, Some(schema)).await;
-    }
-}
 
 /// Every frame of `records`, by telemetry id (hex), with the row an outside reader must read.
 fn frames_sent(records: &[FramedRecord]) -> HashMap<String, (Row, TelemetryFrame)> {
@@ -174,9 +138,9 @@ async fn check_table(env: &TestEnv, read: &serde_json::Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_seed_backfill_reads_back_through_pyiceberg_every_frame_once_as_sent() {
     let env = TestEnv::new("ice_seed").await;
-    let records = simulate(&env, &small_seed(60, 30, 71)).await;
+    let records = env.simulate(&small_seed(60, 30, 71)).await;
     let sent = frames_sent(&records);
-    send_records(&env, &records).await;
+    env.send_records(&records).await;
     env.ingest_until_idle(&["--max-age", "1s"]).await;
 
     // The ingestor published once more as it stopped: everything is in the table.
@@ -210,34 +174,34 @@ async fn a_seed_backfill_reads_back_through_pyiceberg_every_frame_once_as_sent()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_run_reads_back_through_pyiceberg_every_frame_once_as_sent() {
     let env = TestEnv::new("ice_live").await;
-    let records = simulate(
-        &env,
-        &[
-            "--profile",
-            "live",
-            "--robots",
-            "4",
-            "--procedures",
-            "6",
-            "--hz",
-            "2",
-            "--batch-interval",
-            "30s",
-            "--seed",
-            "72",
-            "--start-time",
-            LIVE_START,
-        ]
-        .map(str::to_owned),
-    )
-    .await;
+    let records = env
+        .simulate(
+            &[
+                "--profile",
+                "live",
+                "--robots",
+                "4",
+                "--procedures",
+                "6",
+                "--hz",
+                "2",
+                "--batch-interval",
+                "30s",
+                "--seed",
+                "72",
+                "--start-time",
+                LIVE_START,
+            ]
+            .map(str::to_owned),
+        )
+        .await;
     let sent = frames_sent(&records);
     assert!(
         sent.len() > 1_000,
         "a live run of some size: {}",
         sent.len()
     );
-    send_records(&env, &records).await;
+    env.send_records(&records).await;
     // Published every second while it runs, and once more at the end.
     env.ingest_until_idle(&["--max-age", "1s", "--iceberg-interval", "1s"])
         .await;
@@ -264,9 +228,9 @@ async fn spark_jars() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn spark_reads_the_table_through_the_jdbc_catalog() {
     let env = TestEnv::new("ice_spark").await;
-    let records = simulate(&env, &small_seed(40, 25, 73)).await;
+    let records = env.simulate(&small_seed(40, 25, 73)).await;
     let sent = frames_sent(&records);
-    send_records(&env, &records).await;
+    env.send_records(&records).await;
     env.ingest_until_idle(&["--max-age", "1s"]).await;
 
     // What Spark must find per procedure: frames, seq range, and the sum of force_feedback_z
@@ -350,9 +314,9 @@ async fn spark_reads_the_table_through_the_jdbc_catalog() {
 #[tokio::test(flavor = "multi_thread")]
 async fn files_without_field_ids_are_read_through_the_name_mapping() {
     let env = TestEnv::new("ice_names").await;
-    let records = simulate(&env, &small_seed(20, 20, 74)).await;
+    let records = env.simulate(&small_seed(20, 20, 74)).await;
     let sent = frames_sent(&records);
-    send_records(&env, &records).await;
+    env.send_records(&records).await;
     env.ingest_until_idle(&["--max-age", "1s", "--no-iceberg"])
         .await;
     assert_eq!(

@@ -1,13 +1,13 @@
 """Reads the Iceberg table surgstream.procedure_telemetry with pyiceberg (an outside reader)
 through its SQL catalog in PostgreSQL, and prints what it read as JSON, for tests/iceberg.rs.
 
-usage: python3 tests/iceberg_read.py POSTGRES_URL [--catalog NAME] [--snapshot ID] [--no-rows]
+usage: python3 tests/iceberg_read.py POSTGRES_URL [--catalog NAME] [--snapshot ID] [--no-rows | --keys]
 
 Prints {"pyiceberg", "format_version", "snapshot": {"id", "summary"}, "snapshots": [ids],
 "partition_spec", "schema": {column: iceberg type}, "types": {column: arrow type},
 "files": [data file paths the scan plans], "rows": [{column: value}]}: values as
 tests/lake_values.py prints them (ids as 32 hex digits, timestamps as µs UTC, decimals as text
-at the column's scale).
+at the column's scale). With --keys, each row is only [procedure_id, seq].
 """
 import argparse
 import json
@@ -27,6 +27,7 @@ def main():
     p.add_argument("--catalog", default="surgstream")
     p.add_argument("--snapshot", type=int)
     p.add_argument("--no-rows", action="store_true")
+    p.add_argument("--keys", action="store_true")
     a = p.parse_args()
     url = a.url.replace("postgres://", "postgresql+psycopg2://", 1)
     catalog = SqlCatalog(a.catalog, uri=url, init_catalog_tables="false")
@@ -47,7 +48,14 @@ def main():
         "schema": {f.name: str(f.field_type) for f in table.schema().fields},
         "files": files,
     }
-    if not a.no_rows:
+    if a.keys:
+        arrow = scan.select("procedure_id", "seq").to_arrow()
+        ids = arrow.column("procedure_id").to_pylist()
+        seqs = arrow.column("seq").to_pylist()
+        out["rows"] = [
+            [value("procedure_id", None, i), s] for i, s in zip(ids, seqs)
+        ]
+    elif not a.no_rows:
         arrow = scan.to_arrow()
         types = {f.name: f.type for f in arrow.schema}
         out["types"] = {k: str(t) for k, t in types.items()}

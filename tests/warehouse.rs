@@ -12,8 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::producer::FutureProducer;
 use sqlx::Connection;
 use surgstream_proto::v1::TelemetryBatch;
 use surgstream_proto::v1::event::Body;
@@ -234,33 +232,10 @@ fn uuid_text(b: &[u8]) -> String {
     uuid::Uuid::from_slice(b).expect("16 bytes").to_string()
 }
 
-async fn send_records(env: &TestEnv, records: &[FramedRecord]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &env.brokers)
-        .create()
-        .expect("producer");
-    for r in records {
-        let (topic, schema) = match r.kind {
-            Kind::Telemetry => (
-                env.topic("surgical.telemetry.v1"),
-                "surgstream.v1.TelemetryBatch",
-            ),
-            Kind::Event => (env.topic("surgical.events.v1"), "surgstream.v1.Event"),
-        };
-        send(&producer, &topic, &r.key, &r.value, Some(schema)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
     let env = TestEnv::new("wh_late").await;
-    let file = env.lake.with_extension("sim.bin");
-    let mut args = small_seed(150, 40, 43);
-    args.extend(["--output".to_owned(), file.display().to_string()]);
-    let out = run(&env.sim_args(&args), Duration::from_secs(120)).await;
-    assert!(out.status.success(), "sim --output failed: {out:?}");
-    let records =
-        surgstream_sim::file::read(std::fs::File::open(&file).expect("open")).expect("read");
+    let records = env.simulate(&small_seed(150, 40, 43)).await;
 
     // The held-back records: one procedure's outcome, one procedure's cancellation, and the
     // later half of the frames of one procedure with many. Each is found or made so that any
@@ -375,7 +350,7 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
         }
     };
 
-    send_records(&env, &early).await;
+    env.send_records(&early).await;
     env.ingest_until_idle(&[]).await;
     env.warehouse(&[]).await;
     assert_eq!(
@@ -394,7 +369,7 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
         "the early half of the frames"
     );
 
-    send_records(&env, &late).await;
+    env.send_records(&late).await;
     env.ingest_until_idle(&[]).await;
     let next = env.warehouse(&[]).await;
     assert_eq!(
@@ -447,7 +422,6 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
         incremental,
         "the incrementally refreshed warehouse differs from one built from scratch"
     );
-    let _ = std::fs::remove_file(&file);
 }
 
 /// A procedure erased from PostgreSQL (a data subject's erasure, a purge) leaves the warehouse at

@@ -184,13 +184,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
         store.target()
     );
     let (cpu0, broker0) = (cpu_seconds(), process_cpu_seconds(a.broker_pid));
-    let publishing = Publishing::start(
-        &lake,
-        &store,
-        &a.opts.iceberg,
-        &a.opts.group,
-        &a.kafka.telemetry_topic,
-    )?;
+    let publishing = Publishing::start(&lake, &store, &a.opts, &a.kafka)?;
     let report = surgstream_ingest::run(cfg, lake, store, shutdown_token(), None).await;
     publishing
         .finish(Publishing::last_publish(report.is_ok()))

@@ -54,13 +54,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         crate::http::ingest_ready(ingest_cfg.health.clone()),
     )
     .await?;
-    let publishing = Publishing::start(
-        &lake,
-        &store,
-        &a.opts.iceberg,
-        &a.opts.group,
-        &a.kafka.telemetry_topic,
-    )?;
+    let publishing = Publishing::start(&lake, &store, &a.opts, &a.kafka)?;
     let ingest = tokio::spawn(surgstream_ingest::run(
         ingest_cfg,
         lake.clone(),

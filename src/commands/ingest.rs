@@ -21,13 +21,7 @@ pub async fn run(a: IngestArgs) -> Result<()> {
         )
     });
     // The Iceberg table follows the manifest.
-    let publishing = Publishing::start(
-        &lake,
-        &store,
-        &a.opts.iceberg,
-        &a.opts.group,
-        &a.kafka.telemetry_topic,
-    )?;
+    let publishing = Publishing::start(&lake, &store, &a.opts, &a.kafka)?;
     let result = surgstream_ingest::run(cfg, lake, store, shutdown, None).await;
     if let Some((stop, task)) = refreshing {
         stop.cancel();

@@ -334,6 +334,43 @@ impl TestEnv {
         serde_json::from_str(&text).expect("report is JSON")
     }
 
+    /// Runs `sim` with `extra` into a file (`sim --output`) instead of Kafka; its records.
+    pub async fn simulate<S: AsRef<str>>(
+        &self,
+        extra: &[S],
+    ) -> Vec<surgstream_sim::file::FramedRecord> {
+        let file = self.lake.with_extension(format!("sim-{}.bin", unique("o")));
+        let mut args = self.sim_args(extra);
+        args.extend(["--output".to_owned(), file.display().to_string()]);
+        let out = run(&args, Duration::from_secs(120)).await;
+        assert!(out.status.success(), "sim --output failed: {out:?}");
+        let records = surgstream_sim::file::read(std::fs::File::open(&file).expect("open"))
+            .expect("read the simulator's file");
+        let _ = std::fs::remove_file(&file);
+        records
+    }
+
+    /// Sends `records` to this world's topics one after the other (so in order per key, as the
+    /// simulator sends them), with their schema headers.
+    pub async fn send_records(&self, records: &[surgstream_sim::file::FramedRecord]) {
+        use surgstream_sim::file::Kind;
+        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        for r in records {
+            let (topic, schema) = match r.kind {
+                Kind::Telemetry => (
+                    self.topic("surgical.telemetry.v1"),
+                    "surgstream.v1.TelemetryBatch",
+                ),
+                Kind::Event => (self.topic("surgical.events.v1"), "surgstream.v1.Event"),
+            };
+            send(&producer, &topic, &r.key, &r.value, Some(schema)).await;
+        }
+    }
+
     /// `surgstream iceberg publish` on this test's database, lake, group and topic.
     pub fn iceberg_publish_args(&self, extra: &[&str]) -> Vec<String> {
         let mut args = vec![

@@ -409,6 +409,7 @@ impl Catalog for PgCatalog {
         let at = MetadataLocation::from_str(staged.metadata_location_result()?)?;
         staged.metadata().write_to(staged.file_io(), &at).await?;
         let at = at.to_string();
+        surgstream_proto::fault::point_at("iceberg_before_commit", || format!("({at})"));
         let moved = sqlx::query(
             "UPDATE iceberg_tables SET metadata_location = $5, previous_metadata_location = $4
               WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
@@ -432,6 +433,7 @@ impl Catalog for PgCatalog {
             )
             .with_retryable(true));
         }
+        surgstream_proto::fault::point_at("iceberg_after_commit", || format!("({at})"));
         let metadata = staged.metadata().clone();
         self.table(&ident, at, metadata)
     }

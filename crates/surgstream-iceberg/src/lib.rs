@@ -87,9 +87,14 @@ impl IcebergError {
         }
     }
 
-    /// Whether another writer committed first (the next attempt starts from its snapshot).
+    /// Whether another publisher committed first: the catalog's compare-and-set failed, or the
+    /// library's retry of it found the files already published (its duplicate check, which
+    /// only says so in its message). The next attempt starts from the winner's snapshot.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Iceberg { source, .. } if source.kind() == ErrorKind::CatalogCommitConflicts)
+        matches!(self, Self::Iceberg { source, .. }
+            if source.kind() == ErrorKind::CatalogCommitConflicts
+                || (source.kind() == ErrorKind::DataInvalid
+                    && source.message().contains("already referenced by table")))
     }
 }
 

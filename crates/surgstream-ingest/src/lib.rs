@@ -20,7 +20,7 @@ mod consumer;
 mod decode;
 mod dlq;
 mod error;
-mod fault;
+use surgstream_proto::fault;
 mod flush;
 pub mod health;
 pub mod metrics;

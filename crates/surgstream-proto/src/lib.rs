@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod decimal;
+pub mod fault;
 pub mod latency;
 pub mod time;
 pub mod view;

@@ -108,13 +108,7 @@ pub(super) async fn live(
     );
     let (cpu0, children0, jiffies0) = (cpu_seconds(), children_cpu_seconds(), machine_jiffies());
     let broker0 = process_cpu_seconds(a.broker_pid);
-    let publishing = Publishing::start(
-        &lake,
-        &store,
-        &a.opts.iceberg,
-        &a.opts.group,
-        &a.kafka.telemetry_topic,
-    )?;
+    let publishing = Publishing::start(&lake, &store, &a.opts, &a.kafka)?;
     let ingest = tokio::spawn(surgstream_ingest::run(
         cfg,
         lake.clone(),

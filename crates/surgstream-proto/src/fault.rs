@@ -5,11 +5,16 @@
 //! first says where on stderr. Unset — as in every real deployment — a point costs one check of
 //! a value read once.
 //!
-//! Points: `after_write` (lake files written under their final names, PostgreSQL not yet
-//! committed), `after_commit` (PostgreSQL committed, Kafka offset not yet committed),
-//! `before_first_commit` and `before_next_commit` (files written, the offsets'
+//! Points of the ingestor: `after_write` (lake files written under their final names,
+//! PostgreSQL not yet committed), `after_commit` (PostgreSQL committed, Kafka offset not yet
+//! committed), `before_first_commit` and `before_next_commit` (files written, the offsets'
 //! compare-and-set not yet tried; for a partition this consumer has never committed, and for
-//! one it has).
+//! one it has). Of the Iceberg publisher: `iceberg_before_commit` (a snapshot's manifests and
+//! metadata file written, the catalog's compare-and-set not yet tried) and
+//! `iceberg_after_commit` (the catalog moved to the new snapshot, nothing else done yet).
+//!
+//! Here, at the bottom of the crates, so that every process that commits can be stopped at
+//! its commit points; it reads one environment variable and touches nothing else.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
