@@ -57,3 +57,13 @@ fi
 # Apache Spark (pyspark) with Iceberg's Spark runtime and PostgreSQL's JDBC driver: the outside
 # engine tests/iceberg.rs reads the Iceberg table with.
 scripts/spark.sh install >/dev/null
+# DuckDB's iceberg extension from PyPI is built for one DuckDB release: it gets a virtual
+# environment of its own with that DuckDB, apart from the one the warehouse tests use.
+venv="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}/duckdb-iceberg-venv"
+if ! "$venv/bin/python" -c 'import duckdb_extension_iceberg, duckdb_extension_avro' 2>/dev/null; then
+    log "installing DuckDB 1.5.5 with its iceberg and avro extensions in $venv (outside reader of the Iceberg tables)"
+    mkdir -p "$(dirname "$venv")"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        'duckdb==1.5.5' 'duckdb-extension-iceberg==1.5.5' 'duckdb-extension-avro==1.5.5'
+fi

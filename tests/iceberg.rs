@@ -11,6 +11,7 @@ mod common;
 mod sent_rows;
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use surgstream_proto::v1::TelemetryFrame;
 use surgstream_sim::file::{FramedRecord, Kind};
@@ -169,6 +170,19 @@ async fn a_seed_backfill_reads_back_through_pyiceberg_every_frame_once_as_sent()
         after["snapshot"]["summary"]["surgstream.watermark"],
         read["snapshot"]["summary"]["surgstream.watermark"]
     );
+
+    // Another lake in the same database must not publish into this lake's table.
+    let elsewhere = env.lake.with_extension("other-lake");
+    let mut args = env.iceberg_publish_args(&[]);
+    let at = args.iter().position(|a| a == "--lake").expect("--lake") + 1;
+    args[at] = elsewhere.display().to_string();
+    let out = run(&args, Duration::from_secs(60)).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("it is another lake's"),
+        "a publish from another lake is refused: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&elsewhere);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,8 +239,20 @@ async fn spark_jars() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The Python of the virtual environment with DuckDB and its iceberg extension from PyPI
+/// (scripts/setup.sh makes it: the extension is built for one DuckDB release).
+fn duckdb_iceberg_python() -> String {
+    let cache = std::env::var("SURGSTREAM_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/surgstream",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    format!("{cache}/duckdb-iceberg-venv/bin/python")
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn spark_reads_the_table_through_the_jdbc_catalog() {
+async fn spark_and_duckdb_read_the_table_as_sent() {
     let env = TestEnv::new("ice_spark").await;
     let records = env.simulate(&small_seed(40, 25, 73)).await;
     let sent = frames_sent(&records);
@@ -307,6 +333,46 @@ async fn spark_reads_the_table_through_the_jdbc_catalog() {
         Some(usize::try_from(committed).expect("count")),
         "Spark's files table lists the manifest's files"
     );
+
+    // DuckDB, from the table's current metadata file.
+    let location: String = sqlx::query_scalar("SELECT metadata_location FROM iceberg_tables")
+        .fetch_one(&env.pool)
+        .await
+        .expect("the table's metadata location");
+    let out = Command::new(duckdb_iceberg_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/iceberg_duckdb.py"
+        ))
+        .arg(&location)
+        .output()
+        .await
+        .expect("the DuckDB iceberg venv (scripts/setup.sh makes it)");
+    assert!(
+        out.status.success(),
+        "DuckDB could not read the table: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duck: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from DuckDB");
+    eprintln!(
+        "DuckDB {} read {} rows of {} procedures",
+        duck["duckdb"], duck["rows"], duck["procedures"]
+    );
+    assert_eq!(duck["rows"].as_u64(), Some(sent.len() as u64));
+    for (id, (frames, lo, hi, force)) in &want {
+        assert_eq!(
+            &duck["frames_per_procedure"][id],
+            &serde_json::json!([frames, lo, hi, decimal(*force)]),
+            "DuckDB, procedure {id}: (frames, min seq, max seq, sum of force_feedback_z)"
+        );
+    }
+    for (column, ty) in [
+        ("telemetry_id", "UUID"),
+        ("timestamp", "TIMESTAMP WITH TIME ZONE"),
+        ("arm_position_x", "DECIMAL(10,4)"),
+    ] {
+        assert_eq!(duck["types"][column], ty, "DuckDB's type of {column}");
+    }
 }
 
 /// Files the lake wrote before the Iceberg tables existed carry no field ids: published later,

@@ -109,6 +109,8 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
     a.opts.events_dlq_topic = topic(topics::EVENTS_DLQ);
     a.opts.group.clone_from(&run_id);
     a.opts.lake = format!("{}/{run_id}", a.opts.lake.trim_end_matches('/'));
+    // Each run's lake gets its Iceberg table in a catalog of its own (same database).
+    a.opts.iceberg.iceberg_catalog.clone_from(&run_id);
     create_topics(TopicsArgs::new(
         a.kafka.brokers.clone(),
         a.kafka.kafka_config.clone(),

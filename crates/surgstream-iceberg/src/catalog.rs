@@ -91,7 +91,7 @@ impl PgCatalog {
     }
 
     /// The table's current metadata location, if the table exists.
-    async fn metadata_location(&self, ident: &TableIdent) -> Result<Option<String>> {
+    pub async fn metadata_location(&self, ident: &TableIdent) -> Result<Option<String>> {
         sqlx::query_scalar(
             "SELECT metadata_location FROM iceberg_tables
               WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3

@@ -42,6 +42,9 @@ pub enum IcebergError {
     /// The table's schema could not be derived from the lake's.
     #[error("Iceberg schema: {0}")]
     Schema(String),
+    /// The table in the catalog is not one this lake can publish to.
+    #[error("Iceberg table: {0}")]
+    Table(String),
     /// The Iceberg library or the catalog failed.
     #[error("Iceberg: cannot {what}: {}", shortened(source))]
     Iceberg {
@@ -203,10 +206,26 @@ impl Tables {
         }
     }
 
+    /// Loads the telemetry table, which must lie over this lake: a catalog shared by two lakes
+    /// (one database, two consumer groups) would otherwise mix their files.
     async fn load_telemetry(&self) -> Result<Table, IcebergError> {
-        self.catalog
-            .load_table(&self.telemetry)
+        let ident = &self.telemetry;
+        let location = self
+            .catalog
+            .metadata_location(ident)
             .await
-            .map_err(IcebergError::iceberg(format!("load {}", self.telemetry)))
+            .map_err(IcebergError::iceberg(format!("look up {ident}")))?
+            .unwrap_or_default();
+        let here = self.lake.location(TELEMETRY_TABLE);
+        if !location.starts_with(&format!("{here}/")) {
+            return Err(IcebergError::Table(format!(
+                "{ident} of catalog {} lies over {location}, not over this lake ({here}): it is another lake's; give this one a catalog of its own (--iceberg-catalog)",
+                self.catalog.name()
+            )));
+        }
+        self.catalog
+            .load_table(ident)
+            .await
+            .map_err(IcebergError::iceberg(format!("load {ident}")))
     }
 }

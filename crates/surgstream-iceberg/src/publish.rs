@@ -76,14 +76,14 @@ impl Progress {
             let summary = &snapshot.summary().additional_properties;
             if let Some(w) = summary.get(WATERMARK) {
                 let watermark = w.parse().map_err(|_| {
-                    IcebergError::Schema(format!(
+                    IcebergError::Table(format!(
                         "snapshot {} has a watermark that is not a number: {w:?}",
                         snapshot.snapshot_id()
                     ))
                 })?;
                 let offsets = parse_offsets(summary.get(OFFSETS).map_or("", String::as_str))
                     .map_err(|e| {
-                        IcebergError::Schema(format!("snapshot {}: {e}", snapshot.snapshot_id()))
+                        IcebergError::Table(format!("snapshot {}: {e}", snapshot.snapshot_id()))
                     })?;
                 return Ok(Self { watermark, offsets });
             }
