@@ -318,6 +318,11 @@ pub struct IcebergPublishArgs {
     /// The Iceberg SQL catalog's name.
     #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
     pub iceberg_catalog: String,
+    /// Publish again for up to this long, e.g. 30s, while files committed by transactions the
+    /// horizon has not passed remain (a transaction open anywhere in the PostgreSQL cluster
+    /// holds it back).
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
+    pub wait: Duration,
     /// Do not apply the database migrations: check that they were applied instead.
     #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
     pub skip_migrate: bool,

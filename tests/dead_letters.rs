@@ -194,13 +194,7 @@ async fn ten_thousand_garbage_records_are_all_dead_lettered_and_nothing_valid_is
         }
         surgstream_proto::encode_batch(&TelemetryBatch { frames: vec![f] })
     };
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
     let mut records = Vec::with_capacity(GARBAGE);
     let mut expected = std::collections::BTreeMap::new();
     for i in 0..GARBAGE {

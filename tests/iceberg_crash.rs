@@ -88,13 +88,7 @@ async fn the_table_holds_every_frame_once_through_crashes_of_its_publishers() {
     let report_arg = sim_report.display().to_string();
     let mut sim = env.spawn_live_sim(4, 200, 13, &["--report", &report_arg]);
 
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
     // Small flushes and a publish every 200 ms: many commits to land among.
     let args = [
         "--max-rows",

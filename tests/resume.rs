@@ -112,13 +112,7 @@ async fn ingest_crashed_twenty_times_and_restarted_loses_and_duplicates_nothing(
     let report_arg = sim_report.display().to_string();
     let mut sim = env.spawn_live_sim(4, 200, 11, &["--report", &report_arg]);
 
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
     // Small flushes so that several commits happen before each crash.
     let args = [
         "--max-rows",

@@ -1,7 +1,7 @@
 //! `surgstream iceberg publish`: the manifest's committed files into the Iceberg table, once.
 
 use anyhow::Result;
-use surgstream_iceberg::{Publisher, keep};
+use surgstream_iceberg::Publisher;
 
 use crate::cli::{IcebergArgs, IcebergCommand};
 use crate::setup::{iceberg_tables, migrated_db, open_lake};
@@ -14,7 +14,15 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
             let tables = iceberg_tables(&lake, &store, &a.iceberg_catalog)?;
             let publisher =
                 Publisher::new(tables, store.pool().clone(), &a.group, &a.telemetry_topic);
-            let report = keep::publish_recorded(&publisher).await?;
+            // Everything committed so far, waiting up to --wait for transactions that hold the
+            // horizon back.
+            let (report, caught_up) = publisher.publish_all(a.wait).await?;
+            if !caught_up {
+                tracing::warn!(
+                    "files committed by transactions the horizon has not passed yet wait for the next publish: a transaction open in PostgreSQL for over {} holds it back",
+                    humantime::format_duration(a.wait)
+                );
+            }
             if a.json {
                 say!("{}", serde_json::to_string_pretty(&report)?);
             } else if report.files == 0 {

@@ -73,6 +73,18 @@ pub fn surgstream() -> Command {
     command
 }
 
+/// A small deterministic pseudo-random sequence (xorshift64) from `seed`, which must not be 0:
+/// the fault tests' random moments and choices, the same on every run.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// Runs the binary with a deadline; a hang is a test failure (with the tail of the child's
 /// log), not a stuck suite.
 pub async fn run(args: &[String], timeout: Duration) -> Output {

@@ -96,27 +96,33 @@ pub async fn keep_published(publisher: Publisher, interval: Duration, shutdown: 
             () = shutdown.cancelled() => true,
             _ = tick.tick() => false,
         };
-        // The last publish tries again at once after a conflict: there is no next interval.
-        let attempts = if stopping { 5 } else { 1 };
-        for _ in 0..attempts {
-            let read_at = Instant::now();
-            match publish_recorded(&publisher).await {
-                Ok(_) => {
-                    last_success = Some(read_at);
-                    break;
+        if stopping {
+            // The last publish: until the table holds every commit of this process (its caller
+            // bounds it), again at once after a conflict: there is no next interval.
+            for _ in 0..5 {
+                match publisher.publish_all(Duration::from_secs(3600)).await {
+                    Ok(_) => break,
+                    Err(e) if e.is_conflict() => {
+                        tracing::debug!(error = %e, "another publisher committed first; publishing again")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the last publish to the Iceberg table failed; the next start publishes it");
+                        break;
+                    }
                 }
-                Err(e) if e.is_conflict() => {
-                    tracing::debug!(error = %e, "another publisher committed first; publishing again")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "publishing to the Iceberg table failed; trying again at the next interval");
-                    break;
-                }
+            }
+            return;
+        }
+        let read_at = Instant::now();
+        match publish_recorded(&publisher).await {
+            Ok(_) => last_success = Some(read_at),
+            Err(e) if e.is_conflict() => {
+                tracing::debug!(error = %e, "another publisher committed first; publishing again at the next interval")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "publishing to the Iceberg table failed; trying again at the next interval")
             }
         }
         gauge!(LAG).set(last_success.unwrap_or(started).elapsed().as_secs_f64());
-        if stopping {
-            return;
-        }
     }
 }

@@ -205,6 +205,33 @@ impl Publisher {
         Ok(report)
     }
 
+    /// Publishes until every manifest row committed so far is in the table, or `within` has
+    /// passed: a publish takes only rows below the horizon, and a transaction open anywhere in
+    /// the PostgreSQL cluster (another database's included) holds the horizon back for as long
+    /// as it runs. Returns the last publish's report and whether the table caught up.
+    pub async fn publish_all(
+        &self,
+        within: std::time::Duration,
+    ) -> Result<(PublishReport, bool), IcebergError> {
+        let deadline = Instant::now() + within;
+        let mut total = PublishReport::default();
+        loop {
+            let report = crate::keep::publish_recorded(self).await?;
+            total.files += report.files;
+            total.rows += report.rows;
+            total.bytes += report.bytes;
+            total.seconds += report.seconds;
+            total.watermark = report.watermark;
+            total.snapshot_id = report.snapshot_id.or(total.snapshot_id);
+            let newest = offsets::newest_xid(&self.pool, &self.group, &self.topic).await?;
+            let caught_up = newest.is_none_or(|x| x < report.watermark);
+            if caught_up || Instant::now() >= deadline {
+                return Ok((total, caught_up));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// The Iceberg entry of a lake file: where it is, its hour partition, its size, row count
     /// and event-time bounds (what engines prune by), in the lake's sort order.
     fn data_file(

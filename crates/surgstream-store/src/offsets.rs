@@ -269,3 +269,20 @@ pub async fn manifest_since(
         horizon: horizon.max(from_xid),
     })
 }
+
+/// The largest id of a transaction that committed manifest rows of `group` and `topic` (none:
+/// no rows): a follower whose watermark is above it holds every row.
+pub async fn newest_xid(
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT max(xid)::text::bigint FROM lake_files WHERE consumer_group = $1 AND topic = $2",
+    )
+    .bind(group)
+    .bind(topic)
+    .fetch_one(pool)
+    .await
+    .map_err(StoreError::query("read the newest manifest transaction"))
+}
