@@ -193,20 +193,21 @@ impl TestEnv {
 
     /// Runs `surgstream warehouse` to its end; its JSON report.
     pub async fn warehouse(&self, extra: &[&str]) -> serde_json::Value {
-        let out = run_env(
-            &self.warehouse_args(extra),
-            &self.lake_env,
-            Duration::from_secs(300),
-        )
-        .await;
+        self.run_json(&self.warehouse_args(extra), "warehouse")
+            .await
+    }
+
+    /// Runs a command with `--json` on this test's lake to its end (at most 5 min); its report.
+    async fn run_json(&self, args: &[String], what: &str) -> serde_json::Value {
+        let out = run_env(args, &self.lake_env, Duration::from_secs(300)).await;
         assert!(
             out.status.success(),
-            "warehouse failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
-                "warehouse --json printed no JSON ({e}): {}",
+                "{what} --json printed no JSON ({e}): {}",
                 String::from_utf8_lossy(&out.stdout)
             )
         })
@@ -392,18 +393,8 @@ impl TestEnv {
 
     /// Runs `surgstream iceberg publish` to its end; its JSON report.
     pub async fn iceberg_publish(&self, extra: &[&str]) -> serde_json::Value {
-        let out = run_env(
-            &self.iceberg_publish_args(extra),
-            &self.lake_env,
-            Duration::from_secs(300),
-        )
-        .await;
-        assert!(
-            out.status.success(),
-            "iceberg publish failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("iceberg publish --json prints JSON")
+        self.run_json(&self.iceberg_publish_args(extra), "iceberg publish")
+            .await
     }
 
     /// The Iceberg table as pyiceberg reads it through the SQL catalog (tests/iceberg_read.py):

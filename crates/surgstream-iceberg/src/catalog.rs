@@ -106,6 +106,13 @@ impl PgCatalog {
         .map(Option::flatten)
     }
 
+    /// The table whose current metadata file is `location` (what [`Self::metadata_location`]
+    /// read): [`Catalog::load_table`] without a second look-up of the row.
+    pub async fn load_table_at(&self, ident: &TableIdent, location: String) -> Result<Table> {
+        let metadata = TableMetadata::read_from(&self.file_io, &location).await?;
+        self.table(ident, location, metadata)
+    }
+
     async fn insert_table(&self, ident: &TableIdent, location: &str) -> Result<()> {
         let inserted = sqlx::query(
             "INSERT INTO iceberg_tables
@@ -323,8 +330,7 @@ impl Catalog for PgCatalog {
                 format!("table {ident} does not exist"),
             ));
         };
-        let metadata = TableMetadata::read_from(&self.file_io, &at).await?;
-        self.table(ident, at, metadata)
+        self.load_table_at(ident, at).await
     }
 
     async fn drop_table(&self, ident: &TableIdent) -> Result<()> {

@@ -142,15 +142,11 @@ impl Tables {
     /// if the catalog has none yet. Two processes creating it at once: one wins, the other
     /// loads it.
     pub async fn telemetry(&self) -> Result<Table, IcebergError> {
+        if let Some(table) = self.telemetry_if_exists().await? {
+            return Ok(table);
+        }
         let ident = &self.telemetry;
         let catalog = self.catalog.as_ref();
-        let exists = catalog
-            .table_exists(ident)
-            .await
-            .map_err(IcebergError::iceberg(format!("look up {ident}")))?;
-        if exists {
-            return self.load_telemetry().await;
-        }
         let namespace = ident.namespace();
         let has_namespace =
             catalog
@@ -182,40 +178,26 @@ impl Tables {
                 tracing::info!(table = %ident, location = %self.lake.location(TELEMETRY_TABLE), "created the Iceberg table");
                 Ok(table)
             }
-            Err(e) => {
-                if catalog.table_exists(ident).await.unwrap_or(false) {
-                    self.load_telemetry().await
-                } else {
-                    Err(IcebergError::iceberg(format!("create {ident}"))(e))
-                }
-            }
+            Err(e) => match self.telemetry_if_exists().await {
+                Ok(Some(table)) => Ok(table),
+                _ => Err(IcebergError::iceberg(format!("create {ident}"))(e)),
+            },
         }
     }
 
-    /// The telemetry table, or `None` when nothing has created it yet.
+    /// The telemetry table, or `None` when nothing has created it yet. It must lie over this
+    /// lake: a catalog shared by two lakes (one database, two consumer groups) would otherwise
+    /// mix their files. One look-up of the catalog's row, then its metadata file.
     pub async fn telemetry_if_exists(&self) -> Result<Option<Table>, IcebergError> {
-        let exists = self
-            .catalog
-            .table_exists(&self.telemetry)
-            .await
-            .map_err(IcebergError::iceberg(format!("look up {}", self.telemetry)))?;
-        if exists {
-            self.load_telemetry().await.map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// Loads the telemetry table, which must lie over this lake: a catalog shared by two lakes
-    /// (one database, two consumer groups) would otherwise mix their files.
-    async fn load_telemetry(&self) -> Result<Table, IcebergError> {
         let ident = &self.telemetry;
-        let location = self
+        let Some(location) = self
             .catalog
             .metadata_location(ident)
             .await
             .map_err(IcebergError::iceberg(format!("look up {ident}")))?
-            .unwrap_or_default();
+        else {
+            return Ok(None);
+        };
         let here = self.lake.location(TELEMETRY_TABLE);
         if !location.starts_with(&format!("{here}/")) {
             return Err(IcebergError::Table(format!(
@@ -224,8 +206,9 @@ impl Tables {
             )));
         }
         self.catalog
-            .load_table(ident)
+            .load_table_at(ident, location)
             .await
+            .map(Some)
             .map_err(IcebergError::iceberg(format!("load {ident}")))
     }
 }

@@ -208,7 +208,8 @@ impl Publisher {
     /// Publishes until every manifest row committed so far is in the table, or `within` has
     /// passed: a publish takes only rows below the horizon, and a transaction open anywhere in
     /// the PostgreSQL cluster (another database's included) holds the horizon back for as long
-    /// as it runs. Returns the last publish's report and whether the table caught up.
+    /// as it runs. Returns the publishes' report (files, rows and bytes summed; the last
+    /// watermark) and whether the table caught up.
     pub async fn publish_all(
         &self,
         within: std::time::Duration,
@@ -272,7 +273,7 @@ impl Publisher {
                 timestamp_id,
                 Datum::timestamptz_micros(max),
             )]))
-            .sort_order_id(1)
+            .sort_order_id(schema::SORT_ORDER_ID as i32)
             .build()
             .map_err(|e| bad(format!("cannot describe it for Iceberg: {e}")))
     }

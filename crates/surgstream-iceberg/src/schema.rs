@@ -14,6 +14,8 @@ use crate::IcebergError;
 
 /// The name of the table's one partition field: the hour of `timestamp`.
 pub const HOUR_FIELD: &str = "timestamp_hour";
+/// The id of the table's sort order, (`procedure_id`, `timestamp`), which every lake file keeps.
+pub const SORT_ORDER_ID: i64 = 1;
 
 /// The Iceberg schema of `procedure_telemetry`, column for column the lake's, with its field
 /// ids: `uuid`, `long`, `timestamptz`, `decimal(p,s)`, `string`, every column required.
@@ -82,7 +84,7 @@ pub fn sort_order(schema: &Schema) -> Result<SortOrder, IcebergError> {
             .build())
     };
     SortOrder::builder()
-        .with_order_id(1)
+        .with_order_id(SORT_ORDER_ID)
         .with_sort_field(field("procedure_id")?)
         .with_sort_field(field("timestamp")?)
         .build(schema)
