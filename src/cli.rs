@@ -47,6 +47,10 @@ pub enum Command {
     /// Remove lake files that no manifest row names, older than --grace (what a crash between
     /// writing a file and committing it leaves). `ingest` does this every --sweep-interval.
     Sweep(SweepArgs),
+    /// Rewrite the small committed lake files of closed hours (a backfill's, a quiet fleet's)
+    /// into large month files sorted by (procedure_id, timestamp), swapped in the manifest in
+    /// one transaction, then follow the swap into the Iceberg table as a replace snapshot.
+    Compact(CompactArgs),
     /// Compare the source topics with the committed lake and tables: missing and duplicated
     /// frames, unprocessed events, orphan files. Exit code 1 on any discrepancy.
     Verify(VerifyArgs),
@@ -502,6 +506,48 @@ pub enum Workload {
     Seed,
     /// Live operating rooms at 1 kHz, pre-filled as fast as the broker takes them.
     Dense,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix (AWS_* settings as
+    /// for ingest).
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// The consumer group whose committed lake files are compacted.
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    /// The telemetry topic the files were consumed from.
+    #[arg(long, env = "SURGSTREAM_TELEMETRY_TOPIC", default_value = topics::TELEMETRY)]
+    pub telemetry_topic: String,
+    /// Only files whose frames are all older than this, rounded down to the hour (closed
+    /// hours), e.g. 1h.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub older_than: Duration,
+    /// Files with fewer rows than this are small.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(2..))]
+    pub small_rows: i64,
+    /// Rows per compacted file, at most: one merge holds them in memory (~200 bytes a row).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(2..))]
+    pub target_rows: i64,
+    /// Say what would be merged; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave the Iceberg table alone (`ingest`'s publisher, or `iceberg publish`, follows the
+    /// compaction later).
+    #[arg(long)]
+    pub no_iceberg: bool,
+    /// The Iceberg SQL catalog's name.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
+    /// Do not apply the database migrations: check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

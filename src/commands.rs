@@ -3,6 +3,7 @@
 //! never another command: what two commands share lives in `setup`.
 
 pub mod bench;
+pub mod compact;
 pub mod create_topics;
 pub mod demo;
 pub mod iceberg;

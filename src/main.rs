@@ -102,6 +102,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         Command::CreateTopics(a) => commands::create_topics::run(a).await,
         Command::Verify(a) => commands::verify::run(a).await,
         Command::Sweep(a) => commands::sweep::run(a).await,
+        Command::Compact(a) => commands::compact::run(a).await,
         Command::Bench(a) => commands::bench::run(a).await,
         Command::Warehouse(a) => commands::warehouse::run(a).await,
         Command::Iceberg(a) => commands::iceberg::run(a).await,

@@ -13,75 +13,10 @@ mod sent_rows;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use surgstream_proto::v1::TelemetryFrame;
-use surgstream_sim::file::{FramedRecord, Kind};
 use tokio::process::Command;
 
 use common::*;
-use sent_rows::{Row, expected_row};
-
-/// Every frame of `records`, by telemetry id (hex), with the row an outside reader must read.
-fn frames_sent(records: &[FramedRecord]) -> HashMap<String, (Row, TelemetryFrame)> {
-    let mut sent = HashMap::new();
-    for r in records.iter().filter(|r| r.kind == Kind::Telemetry) {
-        let batch = surgstream_proto::decode_batch(&r.value).expect("a batch");
-        for f in batch.frames {
-            let row = expected_row(&f);
-            let id = row["telemetry_id"].as_str().expect("id").to_owned();
-            assert!(sent.insert(id, (row, f)).is_none(), "a frame sent twice");
-        }
-    }
-    sent
-}
-
-/// pyiceberg's rows against the frames sent: each once, every column equal; returns how many.
-fn compare_rows(read: &serde_json::Value, sent: &HashMap<String, (Row, TelemetryFrame)>) -> usize {
-    let mut seen: HashMap<&str, u32> = HashMap::new();
-    let mut wrong = Vec::new();
-    let rows = read["rows"].as_array().expect("rows");
-    for row in rows {
-        let row = row.as_object().expect("a row");
-        let id = row["telemetry_id"].as_str().expect("telemetry_id");
-        *seen.entry(id).or_default() += 1;
-        let Some((want, _)) = sent.get(id) else {
-            wrong.push(format!("telemetry_id {id} was never sent"));
-            continue;
-        };
-        if want != row {
-            let differs: Vec<String> = want
-                .keys()
-                .chain(row.keys())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .filter(|k| want.get(*k) != row.get(*k))
-                .map(|k| format!("{k}: read {:?}, sent {:?}", row.get(k), want.get(k)))
-                .collect();
-            wrong.push(format!("telemetry_id {id}: {}", differs.join("; ")));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} rows differ from what was sent, e.g.:\n{}",
-        wrong.len(),
-        wrong
-            .iter()
-            .take(10)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let missing = sent
-        .keys()
-        .filter(|id| !seen.contains_key(id.as_str()))
-        .count();
-    let twice = seen.values().filter(|n| **n > 1).count();
-    assert!(
-        missing == 0 && twice == 0,
-        "{missing} of {} frames sent are not in the Iceberg table, {twice} are there more than once",
-        sent.len()
-    );
-    rows.len()
-}
+use sent_rows::{compare_rows, frames_sent};
 
 /// The table's planned files are exactly the manifest's, and its metadata what the issue asks.
 async fn check_table(env: &TestEnv, read: &serde_json::Value) {

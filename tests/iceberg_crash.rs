@@ -233,6 +233,34 @@ async fn the_table_holds_every_frame_once_through_crashes_of_its_publishers() {
         only_lake.first(),
         only_table.len()
     );
+    // What the simulator counted is what it delivered, and nothing was turned away: the
+    // report's per-procedure counts are then the contiguous seqs 0..n.
+    assert_eq!(
+        sent["delivery_errors"], 0,
+        "the simulator's deliveries failed"
+    );
+    let dlq = env.topic("surgical.telemetry.dlq.v1");
+    assert_eq!(
+        topic_records(&env.brokers, &dlq),
+        0,
+        "telemetry was dead-lettered to {dlq}"
+    );
+    for (id, n) in sent["frames_per_procedure"]
+        .as_object()
+        .expect("per procedure")
+    {
+        let uuid = *uuid::Uuid::parse_str(id).expect("uuid").as_bytes();
+        let n = n.as_i64().expect("count");
+        let missing: Vec<i64> = (0..n).filter(|s| !seen.contains_key(&(uuid, *s))).collect();
+        let beyond = seen.keys().filter(|(p, s)| *p == uuid && *s >= n).count();
+        assert!(
+            missing.is_empty() && beyond == 0,
+            "procedure {id}: sent {n} frames; {} missing (first {:?}, last {:?}), {beyond} beyond the count",
+            missing.len(),
+            missing.first(),
+            missing.last()
+        );
+    }
     assert_exactly_once(&[&sent], &seen);
 
     // The aborts before a commit left metadata files nothing references; verify does not

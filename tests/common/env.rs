@@ -391,6 +391,25 @@ impl TestEnv {
         args
     }
 
+    /// Runs `surgstream compact` on this test's database, lake and group to its end; its JSON
+    /// report (`compaction`, and `iceberg`: what the publish after it did).
+    pub async fn compact(&self, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "compact".to_owned(),
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake_url.clone(),
+            "--group".into(),
+            self.group.clone(),
+            "--telemetry-topic".into(),
+            self.topic("surgical.telemetry.v1"),
+            "--json".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        self.run_json(&args, "compact").await
+    }
+
     /// Runs `surgstream iceberg publish` to its end; its JSON report.
     pub async fn iceberg_publish(&self, extra: &[&str]) -> serde_json::Value {
         self.run_json(&self.iceberg_publish_args(extra), "iceberg publish")

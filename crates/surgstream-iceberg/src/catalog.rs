@@ -24,7 +24,7 @@ use iceberg::spec::{TableMetadata, TableMetadataBuilder};
 use iceberg::table::Table;
 use iceberg::{
     Catalog, Error, ErrorKind, MetadataLocation, Namespace, NamespaceIdent, Result, Runtime,
-    TableCommit, TableCreation, TableIdent,
+    TableCommit, TableCreation, TableIdent, TableUpdate,
 };
 use sqlx::PgPool;
 use surgstream_lake::Lake;
@@ -111,6 +111,64 @@ impl PgCatalog {
     pub async fn load_table_at(&self, ident: &TableIdent, location: String) -> Result<Table> {
         let metadata = TableMetadata::read_from(&self.file_io, &location).await?;
         self.table(ident, location, metadata)
+    }
+
+    /// Commits `updates` on top of `base`, which must still be the table's current metadata
+    /// (`CatalogCommitConflicts` otherwise: nothing is retried here, the caller decides what a
+    /// lost race means). For the commits the library has no action for (a compaction's replace
+    /// snapshot).
+    pub async fn commit_on(&self, base: &Table, updates: Vec<TableUpdate>) -> Result<Table> {
+        let ident = base.identifier().clone();
+        let location = base.metadata_location_result()?.to_owned();
+        let mut builder = base.metadata().clone().into_builder(Some(location.clone()));
+        for update in updates {
+            builder = update.apply(builder)?;
+        }
+        let metadata = builder.build()?.metadata;
+        let at = MetadataLocation::from_str(&location)?
+            .with_next_version()
+            .with_new_metadata(&metadata)
+            .to_string();
+        self.swap_metadata(&ident, &location, at, metadata).await
+    }
+
+    /// Writes `metadata` at `at`, then moves the table's row from `base` to it in one
+    /// compare-and-set; a lost race deletes the file again and is `CatalogCommitConflicts`.
+    async fn swap_metadata(
+        &self,
+        ident: &TableIdent,
+        base: &str,
+        at: String,
+        metadata: TableMetadata,
+    ) -> Result<Table> {
+        let location = MetadataLocation::from_str(&at)?;
+        metadata.write_to(&self.file_io, &location).await?;
+        surgstream_proto::fault::point_at("iceberg_before_commit", || format!("({at})"));
+        let moved = sqlx::query(
+            "UPDATE iceberg_tables SET metadata_location = $5, previous_metadata_location = $4
+              WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
+                AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)
+                AND metadata_location = $4",
+        )
+        .bind(&self.name)
+        .bind(namespace_key(ident.namespace()))
+        .bind(ident.name())
+        .bind(base)
+        .bind(&at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error("commit to an Iceberg table"))?;
+        if moved.rows_affected() == 0 {
+            // The metadata file written for the lost commit is referenced by nothing.
+            let _ = self.file_io.delete(&at).await;
+            return Err(Error::new(
+                ErrorKind::CatalogCommitConflicts,
+                format!("another writer committed to {ident} first"),
+            )
+            .with_retryable(true));
+        }
+        surgstream_proto::fault::point_at("iceberg_after_commit", || format!("({at})"));
+        self.table(ident, at, metadata)
     }
 
     async fn insert_table(&self, ident: &TableIdent, location: &str) -> Result<()> {
@@ -412,35 +470,8 @@ impl Catalog for PgCatalog {
         let current = self.load_table(&ident).await?;
         let base = current.metadata_location_result()?.to_owned();
         let staged = commit.apply(current)?;
-        let at = MetadataLocation::from_str(staged.metadata_location_result()?)?;
-        staged.metadata().write_to(staged.file_io(), &at).await?;
-        let at = at.to_string();
-        surgstream_proto::fault::point_at("iceberg_before_commit", || format!("({at})"));
-        let moved = sqlx::query(
-            "UPDATE iceberg_tables SET metadata_location = $5, previous_metadata_location = $4
-              WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3
-                AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)
-                AND metadata_location = $4",
-        )
-        .bind(&self.name)
-        .bind(namespace_key(ident.namespace()))
-        .bind(ident.name())
-        .bind(&base)
-        .bind(&at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_error("commit to an Iceberg table"))?;
-        if moved.rows_affected() == 0 {
-            // The metadata file written for the lost commit is referenced by nothing.
-            let _ = self.file_io.delete(&at).await;
-            return Err(Error::new(
-                ErrorKind::CatalogCommitConflicts,
-                format!("another writer committed to {ident} first"),
-            )
-            .with_retryable(true));
-        }
-        surgstream_proto::fault::point_at("iceberg_after_commit", || format!("({at})"));
-        let metadata = staged.metadata().clone();
-        self.table(&ident, at, metadata)
+        let at = staged.metadata_location_result()?.to_owned();
+        self.swap_metadata(&ident, &base, at, staged.metadata().clone())
+            .await
     }
 }

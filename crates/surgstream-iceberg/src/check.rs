@@ -1,12 +1,13 @@
 //! The Iceberg table against the manifest (`surgstream verify`): the table's live data files
-//! must be exactly the manifest rows below its watermark, with the same row counts.
+//! must be exactly the manifest rows below its watermark, with the same row counts (and the
+//! files a compaction above it replaced, which the table holds until it follows it).
 
 use std::collections::BTreeMap;
 
 use iceberg::spec::{DataContentType, ManifestList};
 use iceberg::table::Table;
 use sqlx::PgPool;
-use surgstream_store::offsets;
+use surgstream_store::{compaction, offsets};
 
 use crate::publish::Progress;
 use crate::{IcebergError, Tables};
@@ -74,7 +75,8 @@ pub struct TableCheck {
     pub table_rows: u64,
     /// Manifest rows committed below the watermark (what the table must hold).
     pub published_files: u64,
-    /// Manifest rows committed since (the next publish appends them).
+    /// Manifest rows committed since (the next publish appends them, or follows the compaction
+    /// that added them).
     pub unpublished_files: u64,
     /// Files below the watermark that the table lacks.
     pub missing: Vec<String>,
@@ -108,21 +110,32 @@ pub async fn check(
         return Ok(None);
     };
     let progress = Progress::of(&table)?;
-    let changes = offsets::manifest_since(pool, group, topic, 0).await?;
+    let files = offsets::all_files(pool, group, topic).await?;
     let mut report = TableCheck {
         snapshot_id: table.metadata().current_snapshot().map(|s| s.snapshot_id()),
         watermark: progress.watermark,
         ..TableCheck::default()
     };
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for (xid, file) in &changes.files {
-        if *xid < progress.watermark {
+    for (xid, path, rows) in files {
+        if xid < progress.watermark {
             want.insert(
-                tables.lake().location(&file.path),
-                u64::try_from(file.rows).unwrap_or(0),
+                tables.lake().location(&path),
+                u64::try_from(rows).unwrap_or(0),
             );
         } else {
             report.unpublished_files += 1;
+        }
+    }
+    // A compaction the table has not followed yet took files out of the manifest that the
+    // table still holds, rightly.
+    let pending = compaction::since(pool, group, topic, progress.watermark, i64::MAX).await?;
+    for c in &pending {
+        for f in c.replaced.iter().filter(|f| f.xid < progress.watermark) {
+            want.insert(
+                tables.lake().location(&f.path),
+                u64::try_from(f.rows).unwrap_or(0),
+            );
         }
     }
     report.published_files = want.len() as u64;

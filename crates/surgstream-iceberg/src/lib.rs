@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod check;
 pub mod keep;
 pub mod publish;
+mod replace;
 pub mod schema;
 pub mod storage;
 

@@ -41,8 +41,14 @@ pub struct PublishReport {
     pub bytes: i64,
     /// The watermark now in the table.
     pub watermark: i64,
-    /// The snapshot made, if any.
+    /// The snapshot made last, if any.
     pub snapshot_id: Option<i64>,
+    /// Compactions followed (each a replace snapshot).
+    pub compactions: usize,
+    /// Files they marked deleted in the table.
+    pub replaced_files: usize,
+    /// Files they added.
+    pub compacted_files: usize,
     /// How long it took.
     pub seconds: f64,
 }
@@ -137,11 +143,14 @@ impl Publisher {
     }
 
     /// Appends every manifest row committed since the table's watermark as one snapshot (none
-    /// when there is nothing new). A conflict with another publisher is an error
+    /// when there is nothing new), and follows the compactions made since, each as a replace
+    /// snapshot in its place in transaction order: the rows committed before a compaction are
+    /// appended first (a snapshot whose watermark is the compaction's id), then the compaction
+    /// (watermark one past it), then the rest. A conflict with another publisher is an error
     /// ([`IcebergError::is_conflict`]); the next call starts from the winner's snapshot.
     pub async fn publish(&self) -> Result<PublishReport, IcebergError> {
         let started = Instant::now();
-        let table = self.tables.telemetry().await?;
+        let mut table = self.tables.telemetry().await?;
         let progress = Progress::of(&table)?;
         let changes =
             offsets::manifest_since(&self.pool, &self.group, &self.topic, progress.watermark)
@@ -150,33 +159,127 @@ impl Publisher {
             watermark: progress.watermark,
             ..PublishReport::default()
         };
-        if changes.files.is_empty() {
-            report.seconds = started.elapsed().as_secs_f64();
-            return Ok(report);
+        let mut offsets = progress.offsets.clone();
+        let mut files = changes.files.as_slice();
+        for compaction in &changes.compactions {
+            let before = files.partition_point(|(xid, _)| *xid < compaction.xid);
+            let (now, rest) = files.split_at(before);
+            files = rest;
+            if !now.is_empty() {
+                table = self
+                    .append(table, now, compaction.xid, &mut offsets, &mut report)
+                    .await?;
+            }
+            let (next, done) = crate::replace::replace(
+                &self.tables,
+                table,
+                compaction,
+                progress.watermark,
+                self.summary(compaction.xid + 1, &offsets),
+                |file, timestamp_id, spec| {
+                    let month = month_of(file.min_event_time.timestamp_micros());
+                    if month_of(file.max_event_time.timestamp_micros()) != month {
+                        return Err(IcebergError::File {
+                            path: file.path.clone(),
+                            reason: "a compacted file spans more than one month".into(),
+                        });
+                    }
+                    self.data_file(
+                        &file.path,
+                        file.rows,
+                        file.bytes,
+                        (file.min_event_time, file.max_event_time),
+                        Literal::int(month),
+                        timestamp_id,
+                        spec.spec_id(),
+                    )
+                },
+            )
+            .await?;
+            table = next;
+            report.watermark = compaction.xid + 1;
+            report.compactions += 1;
+            report.replaced_files += done.deleted;
+            report.compacted_files += done.added;
+            report.snapshot_id = table.metadata().current_snapshot().map(|s| s.snapshot_id());
+            tracing::info!(
+                compaction = compaction.id,
+                replaced = done.deleted,
+                added = done.added,
+                watermark = report.watermark,
+                "followed a compaction into the Iceberg table"
+            );
         }
+        if !files.is_empty() {
+            self.append(table, files, changes.horizon, &mut offsets, &mut report)
+                .await?;
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    fn summary(&self, watermark: i64, offsets: &BTreeMap<i32, i64>) -> HashMap<String, String> {
+        HashMap::from([
+            (WATERMARK.to_owned(), watermark.to_string()),
+            (GROUP.to_owned(), self.group.clone()),
+            (TOPIC.to_owned(), self.topic.clone()),
+            (OFFSETS.to_owned(), format_offsets(offsets)),
+        ])
+    }
+
+    /// Appends `files` (manifest rows, by transaction id) as one snapshot whose watermark is
+    /// `watermark`.
+    async fn append(
+        &self,
+        table: Table,
+        files: &[(i64, LakeFile)],
+        watermark: i64,
+        offsets: &mut BTreeMap<i32, i64>,
+        report: &mut PublishReport,
+    ) -> Result<Table, IcebergError> {
         let schema = table.metadata().current_schema();
         let timestamp_id = schema::field_id(schema, "timestamp")?;
         let spec_id = table.metadata().default_partition_spec_id();
-        let mut offsets = progress.offsets.clone();
-        let mut data_files = Vec::with_capacity(changes.files.len());
-        for (_, file) in &changes.files {
-            data_files.push(self.data_file(file, timestamp_id, spec_id)?);
+        let mut data_files = Vec::with_capacity(files.len());
+        let (mut rows, mut bytes) = (0, 0);
+        for (_, file) in files {
+            let (min, max) = (
+                file.min_event_time.timestamp_micros(),
+                file.max_event_time.timestamp_micros(),
+            );
+            let hour = min.div_euclid(MICROS_PER_HOUR);
+            if max.div_euclid(MICROS_PER_HOUR) != hour {
+                return Err(IcebergError::File {
+                    path: file.path.clone(),
+                    reason: format!(
+                        "its frames span more than one hour ({} to {}), the table is partitioned by hour",
+                        file.min_event_time, file.max_event_time
+                    ),
+                });
+            }
+            let hour = i32::try_from(hour).map_err(|_| IcebergError::File {
+                path: file.path.clone(),
+                reason: format!("hour {hour} out of range"),
+            })?;
+            data_files.push(self.data_file(
+                &file.path,
+                file.rows,
+                file.bytes,
+                (file.min_event_time, file.max_event_time),
+                Literal::int(hour),
+                timestamp_id,
+                spec_id,
+            )?);
             let next = offsets.entry(file.partition).or_default();
             *next = (*next).max(file.last_offset + 1);
-            report.rows += file.rows;
-            report.bytes += file.bytes;
+            rows += file.rows;
+            bytes += file.bytes;
         }
-        report.files = data_files.len();
-        let summary = HashMap::from([
-            (WATERMARK.to_owned(), changes.horizon.to_string()),
-            (GROUP.to_owned(), self.group.clone()),
-            (TOPIC.to_owned(), self.topic.clone()),
-            (OFFSETS.to_owned(), format_offsets(&offsets)),
-        ]);
+        let n = data_files.len();
         let tx = Transaction::new(&table);
         let append = tx
             .fast_append()
-            .set_snapshot_properties(summary)
+            .set_snapshot_properties(self.summary(watermark, offsets))
             .add_data_files(data_files);
         let tx = append
             .apply(tx)
@@ -186,23 +289,24 @@ impl Publisher {
             .commit(self.tables.catalog())
             .await
             .map_err(IcebergError::iceberg(format!(
-                "commit {} files to {ident}",
-                report.files
+                "commit {n} files to {ident}"
             )))?;
-        report.watermark = changes.horizon;
+        report.files += n;
+        report.rows += rows;
+        report.bytes += bytes;
+        report.watermark = watermark;
         report.snapshot_id = committed
             .metadata()
             .current_snapshot()
             .map(|s| s.snapshot_id());
-        report.seconds = started.elapsed().as_secs_f64();
         tracing::info!(
-            files = report.files,
-            rows = report.rows,
-            watermark = report.watermark,
+            files = n,
+            rows,
+            watermark,
             snapshot = ?report.snapshot_id,
             "published to the Iceberg table"
         );
-        Ok(report)
+        Ok(committed)
     }
 
     /// Publishes until every manifest row committed so far is in the table, or `within` has
@@ -224,6 +328,9 @@ impl Publisher {
             total.seconds += report.seconds;
             total.watermark = report.watermark;
             total.snapshot_id = report.snapshot_id.or(total.snapshot_id);
+            total.compactions += report.compactions;
+            total.replaced_files += report.replaced_files;
+            total.compacted_files += report.compacted_files;
             let newest = offsets::newest_xid(&self.pool, &self.group, &self.topic).await?;
             let caught_up = newest.is_none_or(|x| x < report.watermark);
             if caught_up || Instant::now() >= deadline {
@@ -233,50 +340,50 @@ impl Publisher {
         }
     }
 
-    /// The Iceberg entry of a lake file: where it is, its hour partition, its size, row count
-    /// and event-time bounds (what engines prune by), in the lake's sort order.
+    /// The Iceberg entry of a lake file: where it is, its partition, its size, row count and
+    /// event-time bounds (what engines prune by), in the lake's sort order.
+    #[allow(clippy::too_many_arguments)]
     fn data_file(
         &self,
-        file: &LakeFile,
+        path: &str,
+        rows: i64,
+        bytes: i64,
+        (min, max): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+        partition: Literal,
         timestamp_id: i32,
         spec_id: i32,
     ) -> Result<iceberg::spec::DataFile, IcebergError> {
-        let bad = |reason: String| IcebergError::File {
-            path: file.path.clone(),
-            reason,
-        };
-        let (min, max) = (
-            file.min_event_time.timestamp_micros(),
-            file.max_event_time.timestamp_micros(),
-        );
-        let hour = min.div_euclid(MICROS_PER_HOUR);
-        if max.div_euclid(MICROS_PER_HOUR) != hour {
-            return Err(bad(format!(
-                "its frames span more than one hour ({} to {}), the table is partitioned by hour",
-                file.min_event_time, file.max_event_time
-            )));
-        }
-        let hour = i32::try_from(hour).map_err(|_| bad(format!("hour {hour} out of range")))?;
         DataFileBuilder::default()
             .content(DataContentType::Data)
-            .file_path(self.tables.lake().location(&file.path))
+            .file_path(self.tables.lake().location(path))
             .file_format(DataFileFormat::Parquet)
-            .partition(Struct::from_iter([Some(Literal::int(hour))]))
+            .partition(Struct::from_iter([Some(partition)]))
             .partition_spec_id(spec_id)
-            .record_count(u64::try_from(file.rows).unwrap_or(0))
-            .file_size_in_bytes(u64::try_from(file.bytes).unwrap_or(0))
+            .record_count(u64::try_from(rows).unwrap_or(0))
+            .file_size_in_bytes(u64::try_from(bytes).unwrap_or(0))
             .lower_bounds(HashMap::from([(
                 timestamp_id,
-                Datum::timestamptz_micros(min),
+                Datum::timestamptz_micros(min.timestamp_micros()),
             )]))
             .upper_bounds(HashMap::from([(
                 timestamp_id,
-                Datum::timestamptz_micros(max),
+                Datum::timestamptz_micros(max.timestamp_micros()),
             )]))
             .sort_order_id(schema::SORT_ORDER_ID as i32)
             .build()
-            .map_err(|e| bad(format!("cannot describe it for Iceberg: {e}")))
+            .map_err(|e| IcebergError::File {
+                path: path.to_owned(),
+                reason: format!("cannot describe it for Iceberg: {e}"),
+            })
     }
+}
+
+/// Months since 1970-01 of an instant (microseconds since the epoch, UTC): Iceberg's
+/// `month` transform.
+fn month_of(micros: i64) -> i32 {
+    use chrono::Datelike;
+    let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
+    (t.year() - 1970) * 12 + t.month0() as i32
 }
 
 #[cfg(test)]

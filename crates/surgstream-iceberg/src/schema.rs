@@ -73,6 +73,23 @@ pub fn partition_spec(schema: &Schema) -> Result<UnboundPartitionSpec, IcebergEr
         .map_err(IcebergError::iceberg("build the partition spec"))
 }
 
+/// The name of the partition field of compacted history: the month of `timestamp`.
+pub const MONTH_FIELD: &str = "timestamp_month";
+
+/// `month(timestamp)`: the partitioning of compacted history (partition evolution: the table's
+/// default spec stays `hour(timestamp)` for new files; a compaction's month files are written
+/// under this one, which it adds when the table lacks it).
+pub fn month_spec(schema: &Schema) -> Result<UnboundPartitionSpec, IcebergError> {
+    UnboundPartitionSpec::builder()
+        .add_partition_field(
+            field_id(schema, "timestamp")?,
+            MONTH_FIELD,
+            Transform::Month,
+        )
+        .map(|b| b.build())
+        .map_err(IcebergError::iceberg("build the month partition spec"))
+}
+
 /// Rows sorted by (`procedure_id`, `timestamp`) inside each file, as the lake writes them.
 pub fn sort_order(schema: &Schema) -> Result<SortOrder, IcebergError> {
     let field = |name| -> Result<SortField, IcebergError> {

@@ -15,6 +15,7 @@
 //! (the main loop), `probe.rs` (readiness and consumer lag), [`verify`] (the offline checks).
 
 mod commit;
+pub mod compact;
 mod config;
 mod consumer;
 mod decode;

@@ -5,8 +5,10 @@
 //!   per event-time hour.
 //! - [`LakePath`] — `procedure_telemetry/date=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.parquet`.
 //! - [`Lake`] — Parquet encoding and object storage behind a URL.
+//! - [`compact`] — small files merged into one sorted month file.
 
 mod buffer;
+pub mod compact;
 mod path;
 pub mod schema;
 mod store;

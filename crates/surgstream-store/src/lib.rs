@@ -6,8 +6,10 @@
 //!   lifecycles; an event that must not be applied is rolled back to a savepoint and reported as
 //!   a [`Rejection`] (the caller dead-letters it) while the rest of the batch goes on.
 //! - [`offsets`] — `ingest_offsets` with compare-and-set, and the `lake_files` manifest.
+//! - [`compaction`] — the manifest's side of compaction: swaps, and the files they retired.
 
 mod apply;
+pub mod compaction;
 pub mod lifecycle;
 pub mod offsets;
 
@@ -71,6 +73,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A row this program wrote cannot be read back (a bug, or a hand edit).
+    #[error("{0}")]
+    Invalid(String),
     /// Another consumer advanced the offsets of this partition: this one was fenced.
     #[error(
         "offset compare-and-set failed for {group}/{topic}/{partition}: expected next offset {expected:?}, another consumer moved it"

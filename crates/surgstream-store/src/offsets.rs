@@ -125,13 +125,17 @@ pub async fn record_files(
     Ok(())
 }
 
-/// Which of `paths` the manifest names (committed by any consumer).
+/// Which of `paths` the manifest names (committed by any consumer), or names as retired by a
+/// compaction (still referenced by older Iceberg snapshots).
 pub async fn named(pool: &PgPool, paths: &[&str]) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar("SELECT path FROM lake_files WHERE path = ANY($1) ORDER BY path")
-        .bind(paths)
-        .fetch_all(pool)
-        .await
-        .map_err(StoreError::query("look up lake_files"))
+    sqlx::query_scalar(
+        "SELECT path FROM lake_files WHERE path = ANY($1)
+         UNION SELECT path FROM lake_retired WHERE path = ANY($1) ORDER BY path",
+    )
+    .bind(paths)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::query("look up lake_files"))
 }
 
 /// Paths, rows and bytes of every committed file, oldest first.
@@ -143,8 +147,8 @@ pub async fn committed_files(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, S
 }
 
 /// Path, Kafka partition and commit time (the committing transaction's start, a few
-/// statements before its commit) of every file one consumer group committed from `topic`,
-/// oldest first.
+/// statements before its commit) of every file one consumer group's ingestor committed from
+/// `topic` (a compaction's files name no partition), oldest first.
 pub async fn commit_times(
     pool: &PgPool,
     group: &str,
@@ -152,7 +156,8 @@ pub async fn commit_times(
 ) -> Result<Vec<(String, i32, DateTime<Utc>)>, StoreError> {
     sqlx::query_as(
         "SELECT path, partition, committed_at FROM lake_files \
-         WHERE consumer_group = $1 AND topic = $2 ORDER BY committed_at, path",
+         WHERE consumer_group = $1 AND topic = $2 AND compaction_id IS NULL \
+         ORDER BY committed_at, path",
     )
     .bind(group)
     .bind(topic)
@@ -161,7 +166,9 @@ pub async fn commit_times(
     .map_err(StoreError::query("list lake_files"))
 }
 
-/// Paths the manifest names: of one consumer group and topic, or with `None` of every group.
+/// Paths the manifest names: of one consumer group and topic, or with `None` of every group,
+/// together with the files compactions retired (kept for older Iceberg snapshots until their
+/// grace has passed: the sweeper must leave them alone).
 pub async fn manifest_paths(
     pool: &PgPool,
     scope: Option<(&str, &str)>,
@@ -172,7 +179,9 @@ pub async fn manifest_paths(
         )
         .bind(group)
         .bind(topic),
-        None => sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path"),
+        None => sqlx::query_scalar(
+            "SELECT path FROM lake_files UNION SELECT path FROM lake_retired ORDER BY path",
+        ),
     };
     q.fetch_all(pool)
         .await
@@ -196,6 +205,9 @@ pub async fn count_processed(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<u64, S
 pub struct ManifestChanges {
     /// Each row with the id of the transaction that committed it, by that id then path.
     pub files: Vec<(i64, LakeFile)>,
+    /// The compactions made in the same range, by transaction id: each replaced committed
+    /// files (some perhaps in `files`' range) with new ones, which `files` does not list.
+    pub compactions: Vec<crate::compaction::Compaction>,
     /// The follower's next watermark: every transaction with a smaller id had ended when the rows
     /// were read, so none can add a row below it later.
     pub horizon: i64,
@@ -233,7 +245,7 @@ pub async fn manifest_since(
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT xid::text::bigint, path, partition, first_offset, last_offset, rows, bytes, min_event_time, max_event_time
            FROM lake_files
-          WHERE consumer_group = $1 AND topic = $2
+          WHERE consumer_group = $1 AND topic = $2 AND compaction_id IS NULL
             AND xid >= $3::bigint::text::xid8 AND xid < $4::bigint::text::xid8
           ORDER BY xid, path",
     )
@@ -264,25 +276,48 @@ pub async fn manifest_since(
             },
         )
         .collect();
+    let horizon = horizon.max(from_xid);
+    let compactions = crate::compaction::since(pool, group, topic, from_xid, horizon).await?;
     Ok(ManifestChanges {
         files,
-        horizon: horizon.max(from_xid),
+        compactions,
+        horizon,
     })
 }
 
-/// The largest id of a transaction that committed manifest rows of `group` and `topic` (none:
-/// no rows): a follower whose watermark is above it holds every row.
+/// The largest id of a transaction that committed manifest rows or a compaction of `group` and
+/// `topic` (none: neither): a follower whose watermark is above it holds every row.
 pub async fn newest_xid(
     pool: &PgPool,
     group: &str,
     topic: &str,
 ) -> Result<Option<i64>, StoreError> {
     sqlx::query_scalar(
-        "SELECT max(xid)::text::bigint FROM lake_files WHERE consumer_group = $1 AND topic = $2",
+        "SELECT greatest(
+            (SELECT max(xid)::text::bigint FROM lake_files WHERE consumer_group = $1 AND topic = $2),
+            (SELECT max(xid)::text::bigint FROM lake_compactions WHERE consumer_group = $1 AND topic = $2))",
     )
     .bind(group)
     .bind(topic)
     .fetch_one(pool)
     .await
     .map_err(StoreError::query("read the newest manifest transaction"))
+}
+
+/// Every manifest row of `group` and `topic`, the ingestor's and the compactions' alike: the
+/// id of the transaction that committed it, its path and rows.
+pub async fn all_files(
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    sqlx::query_as(
+        "SELECT xid::text::bigint, path, rows FROM lake_files
+          WHERE consumer_group = $1 AND topic = $2 ORDER BY xid, path",
+    )
+    .bind(group)
+    .bind(topic)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::query("list lake_files"))
 }

@@ -1,0 +1,351 @@
+//! A compaction, followed into the table as a `replace` snapshot: the files it retired marked
+//! deleted in the manifests that listed them, the files it wrote added in a manifest of the
+//! month partition spec, the rest carried over untouched. The released crate (0.10.1) has no
+//! rewrite action; this builds the snapshot on its public manifest, manifest-list and snapshot
+//! APIs and commits it with the catalog's compare-and-set ([`PgCatalog::commit_on`]).
+//!
+//! [`PgCatalog::commit_on`]: crate::catalog::PgCatalog::commit_on
+
+use std::collections::{HashMap, HashSet};
+
+use iceberg::spec::{
+    DataFile, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestList,
+    ManifestListWriter, ManifestWriterBuilder, Operation, PartitionSpecRef, Snapshot,
+    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary, Transform,
+};
+use iceberg::table::Table;
+use iceberg::{ErrorKind, TableUpdate};
+use surgstream_store::compaction::Compaction;
+
+use crate::{IcebergError, Tables, schema};
+
+/// What a replace did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Replaced {
+    /// Files marked deleted.
+    pub deleted: usize,
+    /// Files added.
+    pub added: usize,
+}
+
+/// The manifests of `table`'s current snapshot (none before the first).
+pub(crate) async fn manifests(table: &Table) -> Result<Vec<ManifestFile>, IcebergError> {
+    let Some(snapshot) = table.metadata().current_snapshot() else {
+        return Ok(Vec::new());
+    };
+    let bytes = table
+        .file_io()
+        .new_input(snapshot.manifest_list())
+        .map_err(IcebergError::iceberg("open the manifest list"))?
+        .read()
+        .await
+        .map_err(IcebergError::iceberg(format!(
+            "read the manifest list {}",
+            snapshot.manifest_list()
+        )))?;
+    Ok(
+        ManifestList::parse_with_version(&bytes, table.metadata().format_version())
+            .map_err(IcebergError::iceberg("parse the manifest list"))?
+            .consume_entries()
+            .into_iter()
+            .collect(),
+    )
+}
+
+/// The table's `month(timestamp)` spec, added (a metadata-only commit) when it has none: the
+/// partitioning of compacted history, beside the `hour(timestamp)` spec new files keep.
+async fn month_spec(
+    tables: &Tables,
+    table: Table,
+) -> Result<(Table, PartitionSpecRef), IcebergError> {
+    let find = |t: &Table| {
+        t.metadata()
+            .partition_specs_iter()
+            .find(|s| {
+                s.fields().len() == 1
+                    && s.fields()[0].transform == Transform::Month
+                    && s.fields()[0].name == schema::MONTH_FIELD
+            })
+            .cloned()
+    };
+    if let Some(spec) = find(&table) {
+        return Ok((table, spec));
+    }
+    let spec = schema::month_spec(table.metadata().current_schema())?;
+    let table = tables
+        .catalog()
+        .commit_on(&table, vec![TableUpdate::AddSpec { spec }])
+        .await
+        .map_err(IcebergError::iceberg("add the month partition spec"))?;
+    let spec = find(&table).ok_or_else(|| {
+        IcebergError::Table("the month partition spec was added but is not in the table".into())
+    })?;
+    Ok((table, spec))
+}
+
+fn snapshot_id(table: &Table) -> i64 {
+    loop {
+        let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+        let id = ((a ^ b) & (i64::MAX as u64)) as i64;
+        if id != 0 && table.metadata().snapshot_by_id(id).is_none() {
+            return id;
+        }
+    }
+}
+
+/// Follows `compaction` into `table`: its replaced files that the table holds are marked
+/// deleted, its added files added, in one snapshot carrying `properties` (the publisher's
+/// watermark). A replaced file the table lacks must be one committed at or after
+/// `published_below` (never published: its rows arrive only in the added files); one from
+/// below is a table that does not match its watermark, and an error.
+pub(crate) async fn replace(
+    tables: &Tables,
+    table: Table,
+    compaction: &Compaction,
+    published_below: i64,
+    properties: HashMap<String, String>,
+    file_of: impl Fn(
+        &surgstream_store::compaction::CompactedFile,
+        i32,
+        &PartitionSpecRef,
+    ) -> Result<DataFile, IcebergError>,
+) -> Result<(Table, Replaced), IcebergError> {
+    if table.metadata().format_version() != FormatVersion::V2 {
+        return Err(IcebergError::Table(format!(
+            "format version {} (compaction writes version 2 manifests)",
+            table.metadata().format_version()
+        )));
+    }
+    let (table, spec) = month_spec(tables, table).await?;
+    let metadata = table.metadata();
+    let schema = metadata.current_schema().clone();
+    let file_io = table.file_io();
+    let lake = tables.lake();
+    let gone: HashMap<String, i64> = compaction
+        .replaced
+        .iter()
+        .map(|f| (lake.location(&f.path), f.xid))
+        .collect();
+    let id = snapshot_id(&table);
+    let sequence = metadata.next_sequence_number();
+    let commit = uuid::Uuid::new_v4();
+    let mut counter = 0;
+    let mut next_path = || {
+        counter += 1;
+        format!("{}/metadata/{commit}-m{counter}.avro", metadata.location())
+    };
+    let mut summary = SnapshotSummaryCollector::default();
+    let mut found: HashSet<String> = HashSet::new();
+    let mut list: Vec<ManifestFile> = Vec::new();
+    for manifest_file in manifests(&table).await? {
+        let manifest =
+            manifest_file
+                .load_manifest(file_io)
+                .await
+                .map_err(IcebergError::iceberg(format!(
+                    "read the manifest {}",
+                    manifest_file.manifest_path
+                )))?;
+        let touched = manifest
+            .entries()
+            .iter()
+            .any(|e| e.is_alive() && gone.contains_key(e.data_file().file_path()));
+        if !touched || manifest_file.content != ManifestContentType::Data {
+            list.push(manifest_file);
+            continue;
+        }
+        let entry_spec = metadata
+            .partition_spec_by_id(manifest_file.partition_spec_id)
+            .ok_or_else(|| {
+                IcebergError::Table(format!(
+                    "manifest {} has partition spec {}, which the table lacks",
+                    manifest_file.manifest_path, manifest_file.partition_spec_id
+                ))
+            })?
+            .clone();
+        let output = file_io
+            .new_output(next_path())
+            .map_err(IcebergError::iceberg("create a manifest"))?;
+        let mut writer =
+            ManifestWriterBuilder::new(output, Some(id), schema.clone(), (*entry_spec).clone())
+                .build_v2_data();
+        for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+            let file = entry.data_file().clone();
+            let (Some(seq), Some(snap)) = (entry.sequence_number(), entry.snapshot_id()) else {
+                return Err(IcebergError::Table(format!(
+                    "manifest {} lists {} without its sequence number or snapshot",
+                    manifest_file.manifest_path,
+                    file.file_path()
+                )));
+            };
+            if gone.contains_key(file.file_path()) {
+                found.insert(file.file_path().to_owned());
+                summary.remove_file(&file, schema.clone(), entry_spec.clone());
+                writer.add_delete_file(file, seq, entry.file_sequence_number)
+            } else {
+                writer.add_existing_file(file, snap, seq, entry.file_sequence_number)
+            }
+            .map_err(IcebergError::iceberg("rewrite a manifest"))?;
+        }
+        list.push(
+            writer
+                .write_manifest_file()
+                .await
+                .map_err(IcebergError::iceberg("write a manifest"))?,
+        );
+    }
+    for (location, xid) in &gone {
+        if !found.contains(location) && *xid < published_below {
+            return Err(IcebergError::Table(format!(
+                "compaction {} replaced {location}, committed below the table's watermark \
+                 {published_below}, but the table does not hold it",
+                compaction.id
+            )));
+        }
+    }
+    let output = file_io
+        .new_output(next_path())
+        .map_err(IcebergError::iceberg("create a manifest"))?;
+    let mut writer = ManifestWriterBuilder::new(output, Some(id), schema.clone(), (*spec).clone())
+        .build_v2_data();
+    let timestamp_id = schema::field_id(&schema, "timestamp")?;
+    for file in &compaction.added {
+        let data = file_of(file, timestamp_id, &spec)?;
+        summary.add_file(&data, schema.clone(), spec.clone());
+        writer
+            .add_file(data, -1)
+            .map_err(IcebergError::iceberg("write the added manifest"))?;
+    }
+    list.push(
+        writer
+            .write_manifest_file()
+            .await
+            .map_err(IcebergError::iceberg("write the added manifest"))?,
+    );
+
+    let list_path = format!("{}/metadata/snap-{id}-0-{commit}.avro", metadata.location());
+    let parent = metadata.current_snapshot_id();
+    let out = file_io
+        .new_output(&list_path)
+        .map_err(IcebergError::iceberg("create the manifest list"))?
+        .writer()
+        .await
+        .map_err(IcebergError::iceberg("create the manifest list"))?;
+    let mut list_writer = ManifestListWriter::v2(out, id, parent, sequence);
+    list_writer
+        .add_manifests(list.into_iter())
+        .map_err(IcebergError::iceberg("write the manifest list"))?;
+    list_writer
+        .close()
+        .await
+        .map_err(IcebergError::iceberg("write the manifest list"))?;
+
+    let added_rows: i64 = compaction.added.iter().map(|f| f.rows).sum();
+    let deleted_rows: i64 = compaction
+        .replaced
+        .iter()
+        .filter(|f| found.contains(&lake.location(&f.path)))
+        .map(|f| f.rows)
+        .sum();
+    // Same rows in, same rows out: a replace. A compaction of files never published adds rows
+    // the table did not have: an overwrite, honestly named.
+    let operation = if added_rows == deleted_rows {
+        Operation::Replace
+    } else {
+        Operation::Overwrite
+    };
+    let mut additional = properties;
+    additional.extend(summary.build());
+    additional.extend(totals(
+        &table,
+        &compaction.added,
+        found.len(),
+        added_rows - deleted_rows,
+        lake,
+        &compaction.replaced,
+        &found,
+    ));
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(id)
+        .with_parent_snapshot_id(parent)
+        .with_sequence_number(sequence)
+        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+        .with_manifest_list(list_path)
+        .with_schema_id(metadata.current_schema_id())
+        .with_summary(Summary {
+            operation,
+            additional_properties: additional,
+        })
+        .build();
+    let updates = vec![
+        TableUpdate::AddSnapshot { snapshot },
+        TableUpdate::SetSnapshotRef {
+            ref_name: MAIN_BRANCH.to_owned(),
+            reference: SnapshotReference::new(id, SnapshotRetention::branch(None, None, None)),
+        },
+    ];
+    let done = Replaced {
+        deleted: found.len(),
+        added: compaction.added.len(),
+    };
+    let table = tables
+        .catalog()
+        .commit_on(&table, updates)
+        .await
+        .map_err(|e| {
+            let conflict = e.kind() == ErrorKind::CatalogCommitConflicts;
+            IcebergError::iceberg(if conflict {
+                format!(
+                    "commit compaction {} (another publisher moved the table)",
+                    compaction.id
+                )
+            } else {
+                format!("commit compaction {}", compaction.id)
+            })(e)
+        })?;
+    Ok((table, done))
+}
+
+/// The snapshot's running totals (`total-records`, `total-data-files`, `total-files-size`), from
+/// its parent's and what it changed; engines show them, none relies on them.
+fn totals(
+    table: &Table,
+    added: &[surgstream_store::compaction::CompactedFile],
+    deleted_files: usize,
+    record_delta: i64,
+    lake: &surgstream_lake::Lake,
+    replaced: &[surgstream_store::compaction::CompactedFile],
+    found: &HashSet<String>,
+) -> Vec<(String, String)> {
+    let Some(parent) = table.metadata().current_snapshot() else {
+        return Vec::new();
+    };
+    let get = |key: &str| -> Option<i64> {
+        parent
+            .summary()
+            .additional_properties
+            .get(key)
+            .and_then(|v| v.parse().ok())
+    };
+    let (Some(records), Some(files), Some(size)) = (
+        get("total-records"),
+        get("total-data-files"),
+        get("total-files-size"),
+    ) else {
+        return Vec::new();
+    };
+    let size_delta: i64 = added.iter().map(|f| f.bytes).sum::<i64>()
+        - replaced
+            .iter()
+            .filter(|f| found.contains(&lake.location(&f.path)))
+            .map(|f| f.bytes)
+            .sum::<i64>();
+    vec![
+        ("total-records".into(), (records + record_delta).to_string()),
+        (
+            "total-data-files".into(),
+            (files + added.len() as i64 - deleted_files as i64).to_string(),
+        ),
+        ("total-files-size".into(), (size + size_delta).to_string()),
+    ]
+}

@@ -1,0 +1,151 @@
+//! Compaction, judged by pyiceberg (tests/iceberg_read.py, not our code): a seed backfill's
+//! small files merged into month files read back as the same rows, every column as sent, from
+//! fewer files; the compaction's snapshot is a `replace`; the snapshot before it still reads
+//! its old files (time travel) after the sweeper ran; `verify` finds the lake and the table
+//! equal to the topic and the manifest. (Spark and DuckDB read a compacted table in
+//! tests/iceberg.rs.)
+
+mod common;
+mod sent_rows;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use sent_rows::{compare_rows, frames_sent};
+
+fn files_of(read: &serde_json::Value) -> BTreeSet<String> {
+    read["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f.as_str().expect("a path").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compacted_backfill_reads_the_same_rows_from_fewer_files() {
+    let env = TestEnv::new("compact_seed").await;
+    let records = env.simulate(&small_seed(60, 30, 81)).await;
+    let sent = frames_sent(&records);
+    env.send_records(&records).await;
+    env.ingest_until_idle(&["--max-age", "1s"]).await;
+    let before = env.read_iceberg(&[]).await;
+    compare_rows(&before, &sent);
+    let files_before = files_of(&before);
+    let bytes_before = env.count("SELECT sum(bytes)::bigint FROM lake_files").await;
+
+    // A dry run changes nothing.
+    let dry = env.compact(&["--dry-run"]).await;
+    assert!(
+        dry["compaction"]["files_replaced"].as_u64() > Some(1),
+        "{dry}"
+    );
+    assert_eq!(dry["iceberg"], serde_json::Value::Null, "{dry}");
+    assert_eq!(
+        env.count("SELECT count(*) FROM lake_compactions").await,
+        0,
+        "a dry run compacts nothing"
+    );
+
+    let report = env.compact(&[]).await;
+    let c = &report["compaction"];
+    let (replaced, written) = (
+        c["files_replaced"].as_u64().expect("replaced"),
+        c["files_written"].as_u64().expect("written"),
+    );
+    assert!(written > 0 && replaced > written, "{report}");
+    assert_eq!(
+        c["rows"].as_u64(),
+        Some(sent.len() as u64 - leftover_rows(&env).await),
+        "{report}"
+    );
+    assert_eq!(
+        report["iceberg"]["compactions"], c["compactions"],
+        "{report}"
+    );
+    assert_eq!(
+        report["iceberg"]["replaced_files"], c["files_replaced"],
+        "{report}"
+    );
+
+    // The same rows, every column as sent, from fewer files: the manifest's.
+    let after = env.read_iceberg(&[]).await;
+    compare_rows(&after, &sent);
+    let files_after = files_of(&after);
+    let committed: BTreeSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT path FROM lake_files")
+            .fetch_all(&env.pool)
+            .await
+            .expect("lake_files")
+            .into_iter()
+            .map(|p| {
+                format!(
+                    "file://{}/{p}",
+                    env.lake.canonicalize().expect("lake").display()
+                )
+            })
+            .collect();
+    assert_eq!(
+        files_after, committed,
+        "the table's files are the manifest's"
+    );
+    assert_eq!(
+        files_after.len() as u64,
+        files_before.len() as u64 - replaced + written
+    );
+    assert!(
+        files_after.iter().any(|f| f.contains("/month=")),
+        "month files: {files_after:?}"
+    );
+    assert_eq!(
+        after["snapshot"]["operation"], "Operation.REPLACE",
+        "{}",
+        after["snapshot"]
+    );
+    let bytes_after = env.count("SELECT sum(bytes)::bigint FROM lake_files").await;
+    eprintln!(
+        "compaction: {} files ({bytes_before} B, {:.1} B/frame) → {} files ({bytes_after} B, {:.1} B/frame), {} rows",
+        files_before.len(),
+        bytes_before as f64 / sent.len() as f64,
+        files_after.len(),
+        bytes_after as f64 / sent.len() as f64,
+        sent.len()
+    );
+    assert!(bytes_after < bytes_before, "compacted files are smaller");
+
+    // Nothing small and closed is left to merge: a second run does nothing.
+    let again = env.compact(&[]).await;
+    assert_eq!(again["compaction"]["compactions"], 0, "{again}");
+
+    // The retired files outlive the sweeper: the snapshot before the compaction still reads.
+    let out = env.sweep("1ms", &[]).await;
+    assert!(out.status.success());
+    let id = before["snapshot"]["id"]
+        .as_i64()
+        .expect("snapshot id")
+        .to_string();
+    let old = env.read_iceberg(&["--snapshot", &id]).await;
+    compare_rows(&old, &sent);
+    assert_eq!(
+        files_of(&old),
+        files_before,
+        "time travel reads the old files"
+    );
+
+    // verify: the lake (now compacted) against the topic, the table against the manifest.
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["iceberg"]["unpublished_files"], 0, "{r}");
+    assert_eq!(
+        r["iceberg"]["table_files"],
+        env.count("SELECT count(*) FROM lake_files").await,
+        "{r}"
+    );
+}
+
+/// Rows in files the compaction left alone (the only small file of its month).
+async fn leftover_rows(env: &TestEnv) -> u64 {
+    env.count("SELECT coalesce(sum(rows), 0)::bigint FROM lake_files WHERE compaction_id IS NULL")
+        .await as u64
+}
