@@ -4,7 +4,8 @@
 //! sent (the shared oracle's values, as tests/lake_values.rs checks the files themselves); the
 //! table's files are the manifest's; its snapshots carry the publisher's watermark, and a second
 //! publish with nothing new makes no snapshot. Apache Spark (pyspark with Iceberg's Spark
-//! runtime, tests/iceberg_spark.py) reads the same table through its JDBC catalog: every
+//! runtime, tests/iceberg_spark.py) and DuckDB read the same table, partly compacted (hour and
+//! month files, replace snapshots), through its JDBC catalog and its metadata file: every
 //! procedure's frames, seq range and force sum as sent.
 
 mod common;
@@ -187,12 +188,25 @@ fn duckdb_iceberg_python() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn spark_and_duckdb_read_the_table_as_sent() {
+async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
     let env = TestEnv::new("ice_spark").await;
     let records = env.simulate(&small_seed(40, 25, 73)).await;
     let sent = frames_sent(&records);
     env.send_records(&records).await;
     env.ingest_until_idle(&["--max-age", "1s"]).await;
+    // The backfill's smaller files compacted into month files: the table the engines read has
+    // files of two partition specs (hour and month), and a replace snapshot per compaction.
+    let compacted = env.compact(&["--small-rows", "10"]).await;
+    assert!(
+        compacted["iceberg"]["replaced_files"].as_u64() > Some(10),
+        "{compacted}"
+    );
+    assert!(
+        env.count("SELECT count(*) FROM lake_files WHERE compaction_id IS NULL")
+            .await
+            > 0,
+        "some hour files are left beside the month files"
+    );
 
     // What Spark must find per procedure: frames, seq range, and the sum of force_feedback_z
     // (DECIMAL(8,4)) as the oracle stores each value.

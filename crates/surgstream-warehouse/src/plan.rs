@@ -108,8 +108,9 @@ LEFT JOIN LATERAL (
     FROM lake_files l
     WHERE l.consumer_group = $1 AND m.lo IS NOT NULL
       AND l.max_event_time >= m.lo AND l.min_event_time <= m.hi
-      -- a file holds one event hour: the bound lake_files_event_time_idx can use
-      AND l.min_event_time > m.lo - interval '1 hour'
+      -- a file holds one event hour, or one month once compacted: the bound
+      -- lake_files_event_time_idx can use
+      AND l.min_event_time > m.lo - interval '32 days'
 ) f ON true
 ORDER BY m.month_key
 "#
@@ -174,7 +175,7 @@ pub async fn lake_files(
     sqlx::query_as(
         "SELECT path, bytes, rows FROM lake_files
          WHERE consumer_group = $1 AND max_event_time >= $2 AND min_event_time <= $3
-           AND min_event_time > $2 - interval '1 hour'
+           AND min_event_time > $2 - interval '32 days'
          ORDER BY path",
     )
     .bind(group)
