@@ -303,6 +303,60 @@ pub enum IcebergCommand {
     /// Append every lake file the manifest committed since the table's watermark to
     /// `surgstream.procedure_telemetry` (created if missing), as one snapshot.
     Publish(IcebergPublishArgs),
+    /// Expire the table's snapshots older than --older-than (keeping the newest --retain-last),
+    /// delete the manifest lists and manifests only they referenced, and the lake files
+    /// compactions retired that no retained snapshot lists (after --retired-grace). `ingest`
+    /// does this after each periodic compaction.
+    Expire(IcebergExpireArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct IcebergExpireArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// The consumer group whose retired files are deleted.
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    #[command(flatten)]
+    pub retention: SnapshotRetentionArgs,
+    /// The Iceberg SQL catalog's name.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
+    /// Do not apply the database migrations: check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How long the Iceberg table keeps its history, and compaction's retired files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SnapshotRetentionArgs {
+    /// Snapshots older than this are expired (time travel reaches back this far), e.g. 5d
+    /// (Iceberg's own default).
+    #[arg(long = "snapshots-older-than", env = "SURGSTREAM_ICEBERG_SNAPSHOT_AGE", default_value = "5d", value_parser = humantime::parse_duration)]
+    pub older_than: Duration,
+    /// Snapshots kept whatever their age.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_RETAIN_LAST", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain_last: u32,
+    /// A file a compaction replaced is deleted no sooner than this after it (readers of the
+    /// manifest that listed it before may still be reading it), e.g. 1h.
+    #[arg(long, env = "SURGSTREAM_RETIRED_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retired_grace: Duration,
+}
+
+impl SnapshotRetentionArgs {
+    pub fn options(&self) -> surgstream_iceberg::expire::ExpireOptions {
+        surgstream_iceberg::expire::ExpireOptions {
+            older_than: self.older_than,
+            retain_last: self.retain_last as usize,
+            retired_grace: self.retired_grace,
+        }
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]

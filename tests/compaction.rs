@@ -132,6 +132,63 @@ async fn a_compacted_backfill_reads_the_same_rows_from_fewer_files() {
         "time travel reads the old files"
     );
 
+    // Expiry: a retired file is kept while its grace runs and while a retained snapshot lists
+    // it; once the snapshots before the compaction are expired, it is deleted, with the
+    // manifest lists and manifests only they referenced.
+    let expire = |older: &'static str, grace: &'static str| {
+        let env = &env;
+        async move {
+            env.run_json_here(
+                &[
+                    "iceberg",
+                    "expire",
+                    "--snapshots-older-than",
+                    older,
+                    "--retired-grace",
+                    grace,
+                    "--json",
+                ],
+                "iceberg expire",
+            )
+            .await
+        }
+    };
+    let retired = env.count("SELECT count(*) FROM lake_retired").await;
+    assert_eq!(retired as u64, replaced);
+    let r = expire("1d", "1h").await;
+    assert_eq!(
+        (
+            r["snapshots_expired"].as_u64(),
+            r["retired_deleted"].as_u64(),
+            r["retired_kept"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "in their grace: {r}"
+    );
+    let r = expire("1d", "0s").await;
+    assert_eq!(
+        (r["retired_deleted"].as_u64(), r["retired_kept"].as_u64()),
+        (Some(0), Some(replaced)),
+        "older snapshots still list them: {r}"
+    );
+    let r = expire("0s", "0s").await;
+    assert!(r["snapshots_expired"].as_u64() > Some(0), "{r}");
+    assert_eq!(r["snapshots_kept"], 1, "{r}");
+    assert_eq!(r["retired_deleted"].as_u64(), Some(replaced), "{r}");
+    assert!(r["metadata_files_deleted"].as_u64() > Some(0), "{r}");
+    assert_eq!(env.count("SELECT count(*) FROM lake_retired").await, 0);
+    for f in &files_before {
+        let path = f.trim_start_matches("file://");
+        assert_eq!(
+            std::path::Path::new(path).exists(),
+            files_after.contains(f),
+            "{f}: a retired file is deleted, a kept one stays"
+        );
+    }
+    let last = env.read_iceberg(&[]).await;
+    compare_rows(&last, &sent);
+    assert_eq!(last["snapshots"].as_array().map(Vec::len), Some(1));
+
     // verify: the lake (now compacted) against the topic, the table against the manifest.
     let out = env.verify(&["--json", "--require-drained"]).await;
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify JSON");

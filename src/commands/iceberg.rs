@@ -1,4 +1,5 @@
-//! `surgstream iceberg publish`: the manifest's committed files into the Iceberg table, once.
+//! `surgstream iceberg publish`: the manifest's committed files into the Iceberg table, once;
+//! `surgstream iceberg expire`: old snapshots and what only they referenced removed.
 
 use anyhow::Result;
 use surgstream_iceberg::Publisher;
@@ -41,6 +42,32 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
                     publisher.tables().telemetry_ident(),
                     report.snapshot_id.unwrap_or_default(),
                     report.watermark,
+                    report.seconds
+                );
+            }
+            Ok(())
+        }
+        IcebergCommand::Expire(a) => {
+            let lake = open_lake(&a.lake)?;
+            let store = migrated_db(&a.db, a.skip_migrate).await?;
+            let tables = iceberg_tables(&lake, &store, &a.iceberg_catalog)?;
+            let report = surgstream_iceberg::expire::expire(
+                &tables,
+                store.pool(),
+                &a.group,
+                &a.retention.options(),
+            )
+            .await?;
+            if a.json {
+                say!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                say!(
+                    "iceberg: expired {} snapshots ({} kept), deleted {} metadata files and {} retired lake files ({} still referenced), {:.2}s",
+                    report.snapshots_expired,
+                    report.snapshots_kept,
+                    report.metadata_files_deleted,
+                    report.retired_deleted,
+                    report.retired_kept,
                     report.seconds
                 );
             }

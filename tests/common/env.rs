@@ -197,6 +197,20 @@ impl TestEnv {
             .await
     }
 
+    /// [`Self::run_json`] with this test's `--database-url` and `--lake` (and `--group`) added.
+    pub async fn run_json_here(&self, args: &[&str], what: &str) -> serde_json::Value {
+        let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        all.extend([
+            "--database-url".into(),
+            self.database_url(),
+            "--lake".into(),
+            self.lake_url.clone(),
+            "--group".into(),
+            self.group.clone(),
+        ]);
+        self.run_json(&all, what).await
+    }
+
     /// Runs a command with `--json` on this test's lake to its end (at most 5 min); its report.
     async fn run_json(&self, args: &[String], what: &str) -> serde_json::Value {
         let out = run_env(args, &self.lake_env, Duration::from_secs(300)).await;

@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod expire;
 pub mod keep;
 pub mod publish;
 mod replace;

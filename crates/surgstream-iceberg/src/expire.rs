@@ -1,0 +1,189 @@
+//! Table maintenance: old snapshots expired (Iceberg's own `expire_snapshots` action, metadata
+//! only), then the files nothing retained references any more deleted — the expired
+//! snapshots' manifest lists and manifests, and the lake files compactions retired
+//! (`lake_retired`), once their grace has passed and no retained snapshot lists them.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use iceberg::spec::ManifestList;
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use sqlx::PgPool;
+use surgstream_store::compaction;
+
+use crate::{IcebergError, Tables};
+
+/// Prometheus: snapshots expired.
+pub const SNAPSHOTS_EXPIRED: &str = "surgstream_iceberg_snapshots_expired_total";
+/// Prometheus: retired lake files deleted.
+pub const RETIRED_DELETED: &str = "surgstream_compaction_retired_files_deleted_total";
+
+/// What to keep.
+#[derive(Debug, Clone)]
+pub struct ExpireOptions {
+    /// Snapshots older than this are expired (but the newest `retain_last`).
+    pub older_than: Duration,
+    /// Snapshots kept whatever their age (at least 1: the current one).
+    pub retain_last: usize,
+    /// A retired file is deleted no sooner than this after its compaction: a reader of the
+    /// PostgreSQL manifest (the warehouse, `verify`) that listed it before the swap may still
+    /// be reading it.
+    pub retired_grace: Duration,
+}
+
+/// What one maintenance run did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ExpireReport {
+    /// Snapshots expired.
+    pub snapshots_expired: usize,
+    /// Snapshots the table keeps.
+    pub snapshots_kept: usize,
+    /// Manifest lists and manifests deleted (only the expired snapshots referenced them).
+    pub metadata_files_deleted: usize,
+    /// Retired lake files deleted.
+    pub retired_deleted: usize,
+    /// Retired lake files kept: younger than the grace, or still in a retained snapshot.
+    pub retired_kept: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Every manifest list, manifest and live data file the snapshots of `table` reference.
+#[derive(Default)]
+struct Referenced {
+    lists: HashSet<String>,
+    manifests: HashSet<String>,
+    data: HashSet<String>,
+}
+
+async fn referenced(table: &Table) -> Result<Referenced, IcebergError> {
+    let mut r = Referenced::default();
+    let file_io = table.file_io();
+    for snapshot in table.metadata().snapshots() {
+        r.lists.insert(snapshot.manifest_list().to_owned());
+        let bytes = file_io
+            .new_input(snapshot.manifest_list())
+            .map_err(IcebergError::iceberg("open a manifest list"))?
+            .read()
+            .await
+            .map_err(IcebergError::iceberg(format!(
+                "read the manifest list {}",
+                snapshot.manifest_list()
+            )))?;
+        let list = ManifestList::parse_with_version(&bytes, table.metadata().format_version())
+            .map_err(IcebergError::iceberg("parse a manifest list"))?;
+        for manifest in list.entries() {
+            if !r.manifests.insert(manifest.manifest_path.clone()) {
+                continue;
+            }
+            let m = manifest
+                .load_manifest(file_io)
+                .await
+                .map_err(IcebergError::iceberg(format!(
+                    "read the manifest {}",
+                    manifest.manifest_path
+                )))?;
+            for e in m.entries().iter().filter(|e| e.is_alive()) {
+                r.data.insert(e.data_file().file_path().to_owned());
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Expires the telemetry table's old snapshots and deletes what only they referenced, then
+/// the retired lake files of `group` that no retained snapshot lists.
+pub async fn expire(
+    tables: &Tables,
+    pool: &PgPool,
+    group: &str,
+    opts: &ExpireOptions,
+) -> Result<ExpireReport, IcebergError> {
+    let started = Instant::now();
+    let mut report = ExpireReport::default();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let cutoff_ms =
+        now_ms.saturating_sub(i64::try_from(opts.older_than.as_millis()).unwrap_or(i64::MAX));
+    let kept: Option<Referenced> = match tables.telemetry_if_exists().await? {
+        None => None,
+        Some(table) => {
+            let current = table.metadata().current_snapshot_id();
+            let any_old = table
+                .metadata()
+                .snapshots()
+                .any(|s| Some(s.snapshot_id()) != current && s.timestamp_ms() < cutoff_ms);
+            if any_old {
+                let before = referenced(&table).await?;
+                let count = table.metadata().snapshots().len();
+                let tx = Transaction::new(&table);
+                let action = tx
+                    .expire_snapshots()
+                    .expire_older_than_ms(cutoff_ms)
+                    .retain_last(opts.retain_last.max(1));
+                let table = action
+                    .apply(tx)
+                    .map_err(IcebergError::iceberg("stage the snapshot expiry"))?
+                    .commit(tables.catalog())
+                    .await
+                    .map_err(IcebergError::iceberg("expire snapshots"))?;
+                report.snapshots_kept = table.metadata().snapshots().len();
+                report.snapshots_expired = count.saturating_sub(report.snapshots_kept);
+                metrics::counter!(SNAPSHOTS_EXPIRED).increment(report.snapshots_expired as u64);
+                let after = referenced(&table).await?;
+                let unreferenced = before
+                    .lists
+                    .difference(&after.lists)
+                    .chain(before.manifests.difference(&after.manifests));
+                for path in unreferenced {
+                    table
+                        .file_io()
+                        .delete(path)
+                        .await
+                        .map_err(IcebergError::iceberg(format!("delete {path}")))?;
+                    report.metadata_files_deleted += 1;
+                }
+                Some(after)
+            } else {
+                report.snapshots_kept = table.metadata().snapshots().len();
+                Some(referenced(&table).await?)
+            }
+        }
+    };
+    let grace = chrono::Duration::from_std(opts.retired_grace).unwrap_or(chrono::Duration::MAX);
+    let before = chrono::Utc::now()
+        .checked_sub_signed(grace)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let retired = compaction::retired(pool, group, before).await?;
+    let mut gone = Vec::new();
+    for r in &retired {
+        let location = tables.lake().location(&r.path);
+        if kept.as_ref().is_some_and(|k| k.data.contains(&location)) {
+            report.retired_kept += 1;
+            continue;
+        }
+        tables
+            .lake()
+            .delete(&r.path)
+            .await
+            .map_err(|e| IcebergError::File {
+                path: r.path.clone(),
+                reason: format!("cannot delete the retired file: {e}"),
+            })?;
+        gone.push(r.path.as_str());
+    }
+    compaction::forget_retired(pool, group, &gone).await?;
+    report.retired_deleted = gone.len();
+    metrics::counter!(RETIRED_DELETED).increment(gone.len() as u64);
+    report.seconds = started.elapsed().as_secs_f64();
+    if report.snapshots_expired + report.retired_deleted > 0 {
+        tracing::info!(
+            snapshots_expired = report.snapshots_expired,
+            metadata_files_deleted = report.metadata_files_deleted,
+            retired_deleted = report.retired_deleted,
+            retired_kept = report.retired_kept,
+            "expired Iceberg snapshots and deleted what they alone referenced"
+        );
+    }
+    Ok(report)
+}
