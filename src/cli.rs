@@ -290,6 +290,16 @@ pub struct IcebergOpts {
     /// catalog the same to see the tables, e.g. Spark's spark.sql.catalog.surgstream.
     #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
     pub iceberg_catalog: String,
+    /// Compact the small committed files of hours closed over an hour ago this often, e.g.
+    /// 10m (as `surgstream compact` does), then expire old Iceberg snapshots and delete what
+    /// only they referenced (as `surgstream iceberg expire` does).
+    #[arg(long, env = "SURGSTREAM_COMPACT_INTERVAL", default_value = "10m", value_parser = positive_duration)]
+    pub compact_interval: Duration,
+    /// Do not compact, nor expire snapshots.
+    #[arg(long, env = "SURGSTREAM_NO_COMPACT")]
+    pub no_compact: bool,
+    #[command(flatten)]
+    pub retention: SnapshotRetentionArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -581,10 +591,10 @@ pub struct CompactArgs {
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub older_than: Duration,
     /// Files with fewer rows than this are small.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(i64).range(2..))]
+    #[arg(long, default_value_t = surgstream_ingest::compact::DEFAULT_SMALL_ROWS, value_parser = clap::value_parser!(i64).range(2..))]
     pub small_rows: i64,
     /// Rows per compacted file, at most: one merge holds them in memory (~200 bytes a row).
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(2..))]
+    #[arg(long, default_value_t = surgstream_ingest::compact::DEFAULT_TARGET_ROWS, value_parser = clap::value_parser!(i64).range(2..))]
     pub target_rows: i64,
     /// Say what would be merged; change nothing.
     #[arg(long)]

@@ -517,16 +517,76 @@ pub fn iceberg_tables(lake: &Lake, store: &Store, catalog: &str) -> Result<Table
 /// `--iceberg-interval` and, at [`Publishing::finish`], once more after the ingestor's last
 /// commit. Nothing runs with `--no-iceberg`.
 #[derive(Debug)]
-pub struct Publishing(Option<(CancellationToken, tokio::task::JoinHandle<()>)>);
+pub struct Publishing(
+    Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    Option<tokio::task::JoinHandle<()>>,
+);
+
+/// Every `interval` (the first one interval after the start), compacts the small closed files
+/// the ingestor committed, then expires old snapshots and deletes what only they referenced.
+/// A failure is logged and tried again at the next interval (a role without DELETE on
+/// `lake_files` cannot compact: docs/security.md).
+async fn keep_compacted(
+    lake: Lake,
+    store: Store,
+    tables: Tables,
+    compact: surgstream_ingest::compact::CompactOptions,
+    expire: surgstream_iceberg::expire::ExpireOptions,
+    interval: Duration,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match surgstream_ingest::compact::compact(&lake, &store, &compact).await {
+            Ok(r) if r.compactions > 0 => tracing::info!(
+                files = r.files_replaced,
+                into = r.files_written,
+                rows = r.rows,
+                bytes_before = r.bytes_before,
+                bytes_after = r.bytes_after,
+                "compacted small closed lake files"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "compaction failed; trying again at the next interval")
+            }
+        }
+        if let Err(e) =
+            surgstream_iceberg::expire::expire(&tables, store.pool(), &compact.group, &expire).await
+        {
+            tracing::warn!(error = %e, "expiring Iceberg snapshots failed; trying again at the next interval");
+        }
+    }
+}
 
 impl Publishing {
     /// Starts publishing the telemetry files the ingestor of `o` and `k` commits (its group,
     /// its telemetry topic) to the table in `o`'s catalog.
     pub fn start(lake: &Lake, store: &Store, o: &IngestOpts, k: &KafkaArgs) -> Result<Self> {
-        if o.iceberg.no_iceberg {
-            return Ok(Self(None));
-        }
         let tables = iceberg_tables(lake, store, &o.iceberg.iceberg_catalog)?;
+        let maintenance = (!o.iceberg.no_compact).then(|| {
+            surgstream_ingest::compact::describe();
+            surgstream_iceberg::keep::describe();
+            tokio::spawn(keep_compacted(
+                lake.clone(),
+                store.clone(),
+                tables.clone(),
+                surgstream_ingest::compact::CompactOptions {
+                    group: o.group.clone(),
+                    topic: k.telemetry_topic.clone(),
+                    older_than: surgstream_ingest::compact::DEFAULT_OLDER_THAN,
+                    small_rows: surgstream_ingest::compact::DEFAULT_SMALL_ROWS,
+                    target_rows: surgstream_ingest::compact::DEFAULT_TARGET_ROWS,
+                    dry_run: false,
+                },
+                o.iceberg.retention.options(),
+                o.iceberg.compact_interval,
+            ))
+        });
+        if o.iceberg.no_iceberg {
+            return Ok(Self(None, maintenance));
+        }
         let publisher = Publisher::new(tables, store.pool().clone(), &o.group, &k.telemetry_topic);
         surgstream_iceberg::keep::describe();
         // Its own token, not a child of the process's: the last publish must follow the
@@ -537,13 +597,17 @@ impl Publishing {
             o.iceberg.iceberg_interval,
             stop.clone(),
         ));
-        Ok(Self(Some((stop, task))))
+        Ok(Self(Some((stop, task)), maintenance))
     }
 
     /// Stops publishing when the ingestor has returned: with `last_publish`, after one more
     /// publish given at most that long (the next start publishes what it could not); with
     /// `None` (the ingestor failed), at once.
     pub async fn finish(self, last_publish: Option<Duration>) {
+        // A compaction cut short is one that never happened (its objects, unnamed, are swept).
+        if let Some(maintenance) = self.1 {
+            maintenance.abort();
+        }
         let Some((stop, mut task)) = self.0 else {
             return;
         };

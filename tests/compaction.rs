@@ -206,3 +206,72 @@ async fn leftover_rows(env: &TestEnv) -> u64 {
     env.count("SELECT coalesce(sum(rows), 0)::bigint FROM lake_files WHERE compaction_id IS NULL")
         .await as u64
 }
+
+/// The ingestor compacts on its own (`--compact-interval`) while it commits, its publisher
+/// follows both kinds of commit in transaction order, and the table ends with every frame
+/// once: the first half of a backfill is compacted while the second half is ingested.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ingestor_compacts_while_it_commits_and_the_table_follows() {
+    let env = TestEnv::new("compact_live").await;
+    let records = env.simulate(&small_seed(80, 30, 83)).await;
+    let sent = frames_sent(&records);
+    let (first, second) = records.split_at(records.len() / 2);
+    env.send_records(first).await;
+    let log = env.lake.with_extension("compact-live.log");
+    let mut ingest = env.spawn_ingest_logged(
+        &[
+            "--max-age",
+            "200ms",
+            "--iceberg-interval",
+            "300ms",
+            "--compact-interval",
+            "500ms",
+        ],
+        &log,
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    while env.count("SELECT count(*) FROM lake_compactions").await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no compaction within 120 s:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    env.send_records(second).await;
+    let total = sent.len() as i64;
+    while env
+        .count("SELECT coalesce(sum(rows), 0)::bigint FROM lake_files")
+        .await
+        < total
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second half was not committed within 120 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Long enough for another compaction to take the second half's files.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    stop(&mut ingest, "the ingestor").await;
+    let _ = std::fs::remove_file(&log);
+
+    let compactions = env.count("SELECT count(*) FROM lake_compactions").await;
+    assert!(compactions >= 2, "{compactions} compactions");
+    let read = env.read_iceberg(&[]).await;
+    compare_rows(&read, &sent);
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["iceberg"]["unpublished_files"], 0, "{r}");
+    assert_eq!(
+        r["iceberg"]["table_files"],
+        env.count("SELECT count(*) FROM lake_files").await,
+        "{r}"
+    );
+    eprintln!(
+        "{compactions} compactions inside the ingestor; the table holds {} files, {} frames",
+        r["iceberg"]["table_files"],
+        sent.len()
+    );
+}

@@ -13,6 +13,7 @@ pub const FILES_PUBLISHED: &str = "surgstream_iceberg_files_published_total";
 pub const ROWS_PUBLISHED: &str = "surgstream_iceberg_rows_published_total";
 pub const LAST_SUCCESS: &str = "surgstream_iceberg_last_success_timestamp_seconds";
 pub const LAG: &str = "surgstream_iceberg_lag_seconds";
+pub const COMPACTIONS_FOLLOWED: &str = "surgstream_iceberg_compactions_followed_total";
 
 /// Publishes no more often than this, whatever the interval asked.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
@@ -28,7 +29,7 @@ pub fn describe() {
     describe_counter!(
         PUBLISHES,
         Unit::Count,
-        "Iceberg publishes, by result (appended, nothing: no new file, conflict: another publisher committed first, error)."
+        "Iceberg publishes, by result (appended, replaced: only compactions followed, nothing: no new file, conflict: another publisher committed first, error)."
     );
     describe_counter!(
         FILES_PUBLISHED,
@@ -44,6 +45,21 @@ pub fn describe() {
         LAST_SUCCESS,
         Unit::Seconds,
         "When the manifest was last read by a publish that succeeded (Unix seconds): everything committed before it is in the Iceberg table."
+    );
+    describe_counter!(
+        COMPACTIONS_FOLLOWED,
+        Unit::Count,
+        "Compactions followed into the Iceberg table, each as a replace snapshot."
+    );
+    describe_counter!(
+        crate::expire::SNAPSHOTS_EXPIRED,
+        Unit::Count,
+        "Iceberg snapshots expired (older than --snapshots-older-than)."
+    );
+    describe_counter!(
+        crate::expire::RETIRED_DELETED,
+        Unit::Count,
+        "Lake files a compaction replaced, deleted once past --retired-grace and listed by no retained Iceberg snapshot."
     );
     describe_gauge!(
         LAG,
@@ -65,9 +81,12 @@ pub async fn publish_recorded(publisher: &Publisher) -> Result<PublishReport, Ic
             histogram!(PUBLISH_DURATION).record(started.elapsed().as_secs_f64());
             counter!(FILES_PUBLISHED).increment(report.files as u64);
             counter!(ROWS_PUBLISHED).increment(u64::try_from(report.rows).unwrap_or(0));
+            counter!(COMPACTIONS_FOLLOWED).increment(report.compactions as u64);
             gauge!(LAST_SUCCESS).set(read_at);
             if report.files > 0 {
                 "appended"
+            } else if report.compactions > 0 {
+                "replaced"
             } else {
                 "nothing"
             }

@@ -33,6 +33,49 @@ pub const BYTES_BEFORE: &str = "surgstream_compaction_bytes_replaced_total";
 /// Prometheus: bytes of the files compactions wrote.
 pub const BYTES_AFTER: &str = "surgstream_compaction_bytes_written_total";
 
+/// Registers the compaction's metric descriptions, so that `/metrics` documents them.
+pub fn describe() {
+    use metrics::{Unit, describe_counter};
+    describe_counter!(
+        COMPACTIONS,
+        Unit::Count,
+        "Compactions committed (one per file written)."
+    );
+    describe_counter!(
+        FILES_REPLACED,
+        Unit::Count,
+        "Small lake files compactions took out of the manifest."
+    );
+    describe_counter!(
+        FILES_COMPACTED,
+        Unit::Count,
+        "Lake files compactions wrote."
+    );
+    describe_counter!(
+        ROWS_COMPACTED,
+        Unit::Count,
+        "Telemetry rows compactions rewrote."
+    );
+    describe_counter!(
+        BYTES_BEFORE,
+        Unit::Bytes,
+        "Bytes of the lake files compactions replaced."
+    );
+    describe_counter!(
+        BYTES_AFTER,
+        Unit::Bytes,
+        "Bytes of the lake files compactions wrote."
+    );
+}
+
+/// Files whose frames are all older than this (rounded down to the hour) are closed: the
+/// default of `--older-than`.
+pub const DEFAULT_OLDER_THAN: Duration = Duration::from_secs(3600);
+/// A file with fewer rows is small: the default of `--small-rows`.
+pub const DEFAULT_SMALL_ROWS: i64 = 100_000;
+/// Rows per compacted file, at most: the default of `--target-rows`.
+pub const DEFAULT_TARGET_ROWS: i64 = 1_000_000;
+
 /// What to compact.
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
