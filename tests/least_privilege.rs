@@ -1,7 +1,8 @@
 //! The ingestor runs with exactly the PostgreSQL grants docs/security.md lists — no superuser,
 //! no DDL, no DELETE — once `surgstream migrate` ran as the schema's owner: with
 //! `--skip-migrate` it checks the migrations instead of applying them, and sim → ingest →
-//! verify commits every frame once. Without `--skip-migrate` it stops with a line that says
+//! verify commits every frame once. Compaction and expiry need DELETE on two tables more, and
+//! without it compaction says so. Without `--skip-migrate` it stops with a line that says
 //! what to do; on a database that lacks a migration, `--skip-migrate` names it. The warehouse
 //! refresh builds and rebuilds with its own listed grants, which deny it `patient_id`.
 
@@ -57,7 +58,7 @@ async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
     let role = format!("{}_ingest", env.prefix.trim_end_matches('.').to_lowercase());
     let url = create_role(&env, &role, grants).await;
 
-    let report = env.sim(&small_seed(10, 100, 9)).await;
+    let report_sim = env.sim(&small_seed(10, 100, 9)).await;
 
     // Without --skip-migrate: the migrator needs DDL rights, and the line says what to do.
     let args = with_database_url(env.ingest_args(&["--until-idle", "3s"]), &url);
@@ -80,13 +81,82 @@ async fn the_ingestor_needs_only_the_listed_grants_with_skip_migrate() {
         "ingest with the listed grants: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_exactly_once(&[&report], &env.committed_frames().await);
+    assert_exactly_once(&[&report_sim], &env.committed_frames().await);
     let out = env.verify(&["--json", "--require-drained"]).await;
     assert!(
         out.status.success(),
         "verify: {}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // Compaction takes rows out of the manifest: without DELETE it is refused, and says so;
+    // with docs/security.md's one extra grant it compacts, and expiry deletes what it retired.
+    let compact = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "compact",
+            "--database-url",
+            url.as_str(),
+            "--lake",
+            env.lake_url.as_str(),
+            "--group",
+            env.group.as_str(),
+            "--telemetry-topic",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        a.push(env.topic("surgical.telemetry.v1"));
+        a.extend(["--skip-migrate".to_owned(), "--json".to_owned()]);
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let out = run_env(&compact(&[]), &env.lake_env, Duration::from_secs(120)).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("permission denied for table lake_files"),
+        "compaction without DELETE: {stderr}"
+    );
+    sqlx::query(&format!(
+        "GRANT DELETE ON lake_files, lake_retired TO \"{role}\""
+    ))
+    .execute(&env.pool)
+    .await
+    .expect("grant DELETE");
+    let out = run_env(&compact(&[]), &env.lake_env, Duration::from_secs(120)).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "compact with DELETE: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        report["compaction"]["files_replaced"].as_u64() > Some(1),
+        "{report}"
+    );
+    let expire = [
+        "iceberg",
+        "expire",
+        "--database-url",
+        url.as_str(),
+        "--lake",
+        env.lake_url.as_str(),
+        "--group",
+        env.group.as_str(),
+        "--snapshots-older-than",
+        "0s",
+        "--retired-grace",
+        "0s",
+        "--skip-migrate",
+        "--json",
+    ]
+    .map(str::to_owned);
+    let out = run_env(&expire, &env.lake_env, Duration::from_secs(120)).await;
+    let expired: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("expire: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        expired["retired_deleted"], report["compaction"]["files_replaced"],
+        "{expired}"
+    );
+    assert_exactly_once(&[&report_sim], &env.committed_frames().await);
 
     drop_role(&env, &role).await;
 }
