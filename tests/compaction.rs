@@ -275,3 +275,81 @@ async fn the_ingestor_compacts_while_it_commits_and_the_table_follows() {
         sent.len()
     );
 }
+
+/// A compaction killed between writing a merged file and swapping it in leaves an orphan (the
+/// sweeper's) and nothing half-done; one killed after its swap, before the Iceberg commit, is
+/// followed by the next publish; one killed after the catalog's commit is not followed twice.
+/// Every run of `compact` after a crash finishes the work, and the table ends with every frame
+/// once, equal to the manifest.
+#[tokio::test(flavor = "multi_thread")]
+async fn compaction_survives_aborts_before_and_after_its_swap_and_its_commit() {
+    let env = TestEnv::new("compact_crash").await;
+    let records = env.simulate(&small_seed(60, 30, 84)).await;
+    let sent = frames_sent(&records);
+    env.send_records(&records).await;
+    env.ingest_until_idle(&["--max-age", "1s"]).await;
+    let before = env.count("SELECT count(*) FROM lake_files").await;
+
+    let mut args = vec![
+        "compact".to_owned(),
+        "--database-url".into(),
+        env.database_url(),
+        "--lake".into(),
+        env.lake_url.clone(),
+        "--group".into(),
+        env.group.clone(),
+        "--telemetry-topic".into(),
+        env.topic("surgical.telemetry.v1"),
+        "--json".into(),
+    ];
+    // Small merges, so that a run has many swaps to die between.
+    args.extend(["--target-rows".into(), "40".into()]);
+    // (fault, swaps the aborted run must have committed; None: not counted)
+    for (fault, committed_before) in [
+        ("compaction_before_swap:3", Some(2)),
+        ("iceberg_before_commit:2", None),
+        ("iceberg_after_commit:3", None),
+    ] {
+        let swaps_before = env.count("SELECT count(*) FROM lake_compactions").await;
+        let mut cmd = surgstream();
+        cmd.args(&args)
+            .envs(env.lake_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("SURGSTREAM_FAULT", fault);
+        let out = cmd.output().await.expect("run compact");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let point = fault.split_once(':').expect("point:n").0;
+        assert!(
+            !out.status.success()
+                && stderr.contains(&format!("fault injection: aborting at {point}")),
+            "compact did not abort at {fault}: {stderr}"
+        );
+        let swaps = env.count("SELECT count(*) FROM lake_compactions").await - swaps_before;
+        if let Some(n) = committed_before {
+            assert_eq!(swaps, n, "the swaps before the abort, and no more");
+        }
+        // The table is readable and whole whatever the moment of the crash.
+        let read = env.read_iceberg(&["--keys"]).await;
+        assert_eq!(
+            read["rows"].as_array().map(Vec::len),
+            Some(sent.len()),
+            "after an abort at {fault}"
+        );
+    }
+    // The next run finishes the work and the publish follows every swap.
+    let report = env.compact(&["--target-rows", "40"]).await;
+    assert_eq!(report["iceberg"]["files"], 0, "{report}");
+    let out = env.sweep("1ms", &[]).await;
+    assert!(out.status.success());
+    let read = env.read_iceberg(&[]).await;
+    compare_rows(&read, &sent);
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["orphan_files"], serde_json::json!([]), "{r}");
+    assert_eq!(
+        r["iceberg"]["table_files"],
+        env.count("SELECT count(*) FROM lake_files").await,
+        "{r}"
+    );
+    assert!(env.count("SELECT count(*) FROM lake_files").await < before);
+}
