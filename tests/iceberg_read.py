@@ -4,6 +4,7 @@ through its SQL catalog in PostgreSQL, and prints what it read as JSON, for test
 usage: python3 tests/iceberg_read.py POSTGRES_URL [--catalog NAME] [--snapshot ID] [--no-rows | --keys]
 
 Prints {"pyiceberg", "format_version", "snapshot": {"id", "summary"}, "snapshots": [ids],
+"manifests": how many the snapshot lists,
 "partition_spec", "schema": {column: iceberg type}, "types": {column: arrow type},
 "files": [data file paths the scan plans], "rows": [{column: value}]}: values as
 tests/lake_values.py prints them (ids as 32 hex digits, timestamps as µs UTC, decimals as text
@@ -44,6 +45,7 @@ def main():
             "operation": str(snapshot.summary.operation) if snapshot else None,
         },
         "snapshots": [s.snapshot_id for s in table.metadata.snapshots],
+        "manifests": len(snapshot.manifests(table.io)) if snapshot else 0,
         "partition_spec": str(table.spec()),
         "schema": {f.name: str(f.field_type) for f in table.schema().fields},
         "files": files,

@@ -1,17 +1,18 @@
 //! A compaction, followed into the table as a `replace` snapshot: the files it retired marked
-//! deleted in the manifests that listed them, the files it wrote added in a manifest of the
-//! month partition spec, the rest carried over untouched. The released crate (0.10.1) has no
+//! deleted, the files it wrote added, and every other live file carried over as existing, in
+//! one manifest per partition spec (the appends' manifests merged). The released crate (0.10.1) has no
 //! rewrite action; this builds the snapshot on its public manifest, manifest-list and snapshot
 //! APIs and commits it with the catalog's compare-and-set ([`PgCatalog::commit_on`]).
 //!
 //! [`PgCatalog::commit_on`]: crate::catalog::PgCatalog::commit_on
 
-use std::collections::{HashMap, HashSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use iceberg::spec::{
     DataFile, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestList,
-    ManifestListWriter, ManifestWriterBuilder, Operation, PartitionSpecRef, Snapshot,
-    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary, Transform,
+    ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation, PartitionSpecRef,
+    Snapshot, SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary, Transform,
 };
 use iceberg::table::Table;
 use iceberg::{ErrorKind, TableUpdate};
@@ -137,6 +138,19 @@ pub(crate) async fn replace(
     let mut summary = SnapshotSummaryCollector::default();
     let mut found: HashSet<String> = HashSet::new();
     let mut list: Vec<ManifestFile> = Vec::new();
+    // Every data manifest is rewritten into one per partition spec (the compaction's added
+    // files in the month spec's): each publish appends a manifest, and each compaction merges
+    // them all again, so the count stays at one or two per spec plus the appends since.
+    let mut writers: BTreeMap<i32, ManifestWriter> = BTreeMap::new();
+    let mut new_writer = |spec: &PartitionSpecRef| -> Result<ManifestWriter, IcebergError> {
+        let output = file_io
+            .new_output(next_path())
+            .map_err(IcebergError::iceberg("create a manifest"))?;
+        Ok(
+            ManifestWriterBuilder::new(output, Some(id), schema.clone(), (**spec).clone())
+                .build_v2_data(),
+        )
+    };
     for manifest_file in manifests(&table).await? {
         let manifest =
             manifest_file
@@ -146,11 +160,7 @@ pub(crate) async fn replace(
                     "read the manifest {}",
                     manifest_file.manifest_path
                 )))?;
-        let touched = manifest
-            .entries()
-            .iter()
-            .any(|e| e.is_alive() && gone.contains_key(e.data_file().file_path()));
-        if !touched || manifest_file.content != ManifestContentType::Data {
+        if manifest_file.content != ManifestContentType::Data {
             list.push(manifest_file);
             continue;
         }
@@ -163,12 +173,10 @@ pub(crate) async fn replace(
                 ))
             })?
             .clone();
-        let output = file_io
-            .new_output(next_path())
-            .map_err(IcebergError::iceberg("create a manifest"))?;
-        let mut writer =
-            ManifestWriterBuilder::new(output, Some(id), schema.clone(), (*entry_spec).clone())
-                .build_v2_data();
+        let writer = match writers.entry(entry_spec.spec_id()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(new_writer(&entry_spec)?),
+        };
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
             let file = entry.data_file().clone();
             let (Some(seq), Some(snap)) = (entry.sequence_number(), entry.snapshot_id()) else {
@@ -187,12 +195,6 @@ pub(crate) async fn replace(
             }
             .map_err(IcebergError::iceberg("rewrite a manifest"))?;
         }
-        list.push(
-            writer
-                .write_manifest_file()
-                .await
-                .map_err(IcebergError::iceberg("write a manifest"))?,
-        );
     }
     for (location, xid) in &gone {
         if !found.contains(location) && *xid < published_below {
@@ -203,11 +205,10 @@ pub(crate) async fn replace(
             )));
         }
     }
-    let output = file_io
-        .new_output(next_path())
-        .map_err(IcebergError::iceberg("create a manifest"))?;
-    let mut writer = ManifestWriterBuilder::new(output, Some(id), schema.clone(), (*spec).clone())
-        .build_v2_data();
+    let writer = match writers.entry(spec.spec_id()) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => v.insert(new_writer(&spec)?),
+    };
     let timestamp_id = schema::field_id(&schema, "timestamp")?;
     for file in &compaction.added {
         let data = file_of(file, timestamp_id, &spec)?;
@@ -216,12 +217,14 @@ pub(crate) async fn replace(
             .add_file(data, -1)
             .map_err(IcebergError::iceberg("write the added manifest"))?;
     }
-    list.push(
-        writer
-            .write_manifest_file()
-            .await
-            .map_err(IcebergError::iceberg("write the added manifest"))?,
-    );
+    for (_, writer) in writers {
+        list.push(
+            writer
+                .write_manifest_file()
+                .await
+                .map_err(IcebergError::iceberg("write a manifest"))?,
+        );
+    }
 
     let list_path = format!("{}/metadata/snap-{id}-0-{commit}.avro", metadata.location());
     let parent = metadata.current_snapshot_id();
