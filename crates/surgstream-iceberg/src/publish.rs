@@ -8,13 +8,14 @@
 //! and skips nothing, and two publishers at once (two ingest members) meet at the catalog's
 //! compare-and-set, where the loser reloads and finds the rows already published.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use iceberg::spec::{DataContentType, DataFileBuilder, DataFileFormat, Datum, Literal, Struct};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use sqlx::PgPool;
+use surgstream_store::compaction::Compaction;
 use surgstream_store::offsets::{self, LakeFile};
 
 use crate::{IcebergError, Tables, schema};
@@ -161,7 +162,8 @@ impl Publisher {
         };
         let mut offsets = progress.offsets.clone();
         let mut files = changes.files.as_slice();
-        for compaction in &changes.compactions {
+        for (count, compaction) in merge_runs(&changes.compactions, files) {
+            let compaction = &compaction;
             let before = files.partition_point(|(xid, _)| *xid < compaction.xid);
             let (now, rest) = files.split_at(before);
             files = rest;
@@ -198,12 +200,13 @@ impl Publisher {
             .await?;
             table = next;
             report.watermark = compaction.xid + 1;
-            report.compactions += 1;
+            report.compactions += count;
             report.replaced_files += done.deleted;
             report.compacted_files += done.added;
             report.snapshot_id = table.metadata().current_snapshot().map(|s| s.snapshot_id());
             tracing::info!(
-                compaction = compaction.id,
+                compactions = count,
+                last = compaction.id,
                 replaced = done.deleted,
                 added = done.added,
                 watermark = report.watermark,
@@ -378,6 +381,31 @@ impl Publisher {
     }
 }
 
+/// The compactions in runs that no ingested file falls between (one `compact` run's swaps),
+/// each run as one compaction: the union of what they replaced and added, less the files one
+/// added and a later one replaced (never in the table), with the last one's id and
+/// transaction. One replace snapshot per run instead of one per swap: each rewrites the
+/// table's manifests. Returns (how many compactions, the merged one).
+fn merge_runs(compactions: &[Compaction], files: &[(i64, LakeFile)]) -> Vec<(usize, Compaction)> {
+    let mut out: Vec<(usize, Compaction)> = Vec::new();
+    for c in compactions {
+        if let Some((n, run)) = out.last_mut()
+            && !files.iter().any(|(xid, _)| *xid > run.xid && *xid < c.xid)
+        {
+            let replaced: HashSet<&str> = c.replaced.iter().map(|f| f.path.as_str()).collect();
+            run.added.retain(|f| !replaced.contains(f.path.as_str()));
+            run.replaced.extend(c.replaced.iter().cloned());
+            run.added.extend(c.added.iter().cloned());
+            run.id = c.id;
+            run.xid = c.xid;
+            *n += 1;
+            continue;
+        }
+        out.push((1, c.clone()));
+    }
+    out
+}
+
 /// Months since 1970-01 of an instant (microseconds since the epoch, UTC): Iceberg's
 /// `month` transform.
 fn month_of(micros: i64) -> i32 {
@@ -389,6 +417,58 @@ fn month_of(micros: i64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file(path: &str, xid: i64) -> surgstream_store::compaction::CompactedFile {
+        surgstream_store::compaction::CompactedFile {
+            path: path.into(),
+            xid,
+            rows: 1,
+            bytes: 1,
+            min_event_time: chrono::DateTime::UNIX_EPOCH,
+            max_event_time: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn lake_file(path: &str) -> LakeFile {
+        LakeFile {
+            path: path.into(),
+            partition: 0,
+            first_offset: 0,
+            last_offset: 0,
+            rows: 1,
+            bytes: 1,
+            min_event_time: chrono::DateTime::UNIX_EPOCH,
+            max_event_time: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn consecutive_compactions_are_followed_as_one_and_an_ingested_file_splits_them() {
+        let c = |id, xid, replaced: &[(&str, i64)], added: &str| Compaction {
+            id,
+            xid,
+            replaced: replaced.iter().map(|(p, x)| file(p, *x)).collect(),
+            added: vec![file(added, xid)],
+        };
+        let compactions = [
+            c(1, 10, &[("a", 1), ("b", 2)], "m1"),
+            c(2, 11, &[("m1", 10), ("c", 3)], "m2"),
+            c(3, 13, &[("d", 4), ("e", 5)], "m3"),
+        ];
+        // A file ingested at 12, between the second and the third.
+        let runs = merge_runs(&compactions, &[(12, lake_file("f"))]);
+        assert_eq!(runs.len(), 2);
+        let (n, first) = &runs[0];
+        assert_eq!((*n, first.id, first.xid), (2, 2, 11));
+        let paths = |f: &[surgstream_store::compaction::CompactedFile]| {
+            f.iter().map(|f| f.path.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(paths(&first.replaced), ["a", "b", "m1", "c"]);
+        assert_eq!(paths(&first.added), ["m2"], "m1 was added, then replaced");
+        assert_eq!(runs[1].0, 1);
+        // Nothing between them: one run.
+        assert_eq!(merge_runs(&compactions, &[]).len(), 1);
+    }
 
     #[test]
     fn offsets_round_trip_and_bad_ones_are_named() {
