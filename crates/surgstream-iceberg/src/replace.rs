@@ -142,6 +142,9 @@ pub(crate) async fn replace(
     // files in the month spec's): each publish appends a manifest, and each compaction merges
     // them all again, so the count stays at one or two per spec plus the appends since.
     let mut writers: BTreeMap<i32, ManifestWriter> = BTreeMap::new();
+    // Entries written per spec: a manifest left with none (every file of its spec replaced
+    // earlier) is not written.
+    let mut entries: HashMap<i32, usize> = HashMap::new();
     let mut new_writer = |spec: &PartitionSpecRef| -> Result<ManifestWriter, IcebergError> {
         let output = file_io
             .new_output(next_path())
@@ -194,6 +197,7 @@ pub(crate) async fn replace(
                 writer.add_existing_file(file, snap, seq, entry.file_sequence_number)
             }
             .map_err(IcebergError::iceberg("rewrite a manifest"))?;
+            *entries.entry(entry_spec.spec_id()).or_default() += 1;
         }
     }
     for (location, xid) in &gone {
@@ -216,8 +220,12 @@ pub(crate) async fn replace(
         writer
             .add_file(data, -1)
             .map_err(IcebergError::iceberg("write the added manifest"))?;
+        *entries.entry(spec.spec_id()).or_default() += 1;
     }
-    for (_, writer) in writers {
+    for (spec_id, writer) in writers {
+        if entries.get(&spec_id).copied().unwrap_or(0) == 0 {
+            continue;
+        }
         list.push(
             writer
                 .write_manifest_file()
