@@ -538,7 +538,10 @@ async fn keep_compacted(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match surgstream_ingest::compact::compact(&lake, &store, &compact).await {
+        let result = surgstream_ingest::compact::compact(&lake, &store, &compact).await;
+        metrics::counter!(surgstream_ingest::compact::RUNS, "result" => if result.is_ok() { "ok" } else { "error" })
+            .increment(1);
+        match result {
             Ok(r) if r.compactions > 0 => tracing::info!(
                 files = r.files_replaced,
                 into = r.files_written,

@@ -35,8 +35,8 @@ impl metrics::Recorder for Described {
     }
 }
 
-/// Every metric the binary records, with its kind: the ingest service's, the warehouse's and the
-/// Iceberg publisher's as
+/// Every metric the binary records, with its kind: the ingest service's, the warehouse's, the
+/// Iceberg publisher's and compaction's as
 /// their `describe()` registers them, the simulator's constants, and the binary's own.
 pub(super) fn recorded_metrics() -> Vec<(String, Kind)> {
     let described = Described::default();
@@ -44,6 +44,7 @@ pub(super) fn recorded_metrics() -> Vec<(String, Kind)> {
         surgstream_ingest::metrics::describe();
         surgstream_warehouse::fresh::describe();
         surgstream_iceberg::keep::describe();
+        surgstream_ingest::compact::describe();
     });
     let mut all = described
         .0

@@ -20,6 +20,8 @@ use surgstream_store::compaction::{self, CompactedFile};
 
 use crate::IngestError;
 
+/// Prometheus: compaction runs of `ingest --compact-interval`, by result (ok, error).
+pub const RUNS: &str = "surgstream_compaction_runs_total";
 /// Prometheus: compactions committed.
 pub const COMPACTIONS: &str = "surgstream_compactions_total";
 /// Prometheus: files compactions took out of the manifest.
@@ -36,6 +38,11 @@ pub const BYTES_AFTER: &str = "surgstream_compaction_bytes_written_total";
 /// Registers the compaction's metric descriptions, so that `/metrics` documents them.
 pub fn describe() {
     use metrics::{Unit, describe_counter};
+    describe_counter!(
+        RUNS,
+        Unit::Count,
+        "Periodic compaction runs (ingest --compact-interval), by result: ok, error (the log says why; a role without DELETE on lake_files cannot compact)."
+    );
     describe_counter!(
         COMPACTIONS,
         Unit::Count,
