@@ -167,6 +167,35 @@ async fn a_compacted_backfill_reads_the_same_rows_from_fewer_files() {
             .await
         }
     };
+    // Old metadata files go with the commit that drops them from the log: pyiceberg (another
+    // writer of the same catalog) keeps two previous versions from now on.
+    let metadata_files = || {
+        std::fs::read_dir(env.lake.join("procedure_telemetry/metadata"))
+            .expect("metadata dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".metadata.json"))
+            .count()
+    };
+    let many = metadata_files();
+    assert!(many > 5, "{many} metadata files");
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys\n\
+             from pyiceberg.catalog.sql import SqlCatalog\n\
+             c = SqlCatalog('surgstream', uri=sys.argv[1].replace('postgres://', 'postgresql+psycopg2://', 1), init_catalog_tables='false')\n\
+             t = c.load_table('surgstream.procedure_telemetry')\n\
+             with t.transaction() as tx:\n    tx.set_properties({'write.metadata.previous-versions-max': '2'})\n",
+            &env.database_url(),
+        ])
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "pyiceberg set a property: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let retired = env.count("SELECT count(*) FROM lake_retired").await;
     assert_eq!(retired as u64, replaced);
     let r = expire("1d", "1h").await;
@@ -191,6 +220,11 @@ async fn a_compacted_backfill_reads_the_same_rows_from_fewer_files() {
     assert_eq!(r["retired_deleted"].as_u64(), Some(replaced), "{r}");
     assert!(r["metadata_files_deleted"].as_u64() > Some(0), "{r}");
     assert_eq!(env.count("SELECT count(*) FROM lake_retired").await, 0);
+    assert!(
+        metadata_files() <= 3,
+        "{} metadata files after a commit with previous-versions-max 2 (from {many})",
+        metadata_files()
+    );
     for f in &files_before {
         let path = f.trim_start_matches("file://");
         assert_eq!(

@@ -49,6 +49,19 @@ fn db_error(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
     move |e| Error::new(ErrorKind::Unexpected, format!("cannot {what}")).with_source(e)
 }
 
+/// The table property that lets a commit delete the metadata files its log no longer keeps.
+const DELETE_AFTER_COMMIT: &str = "write.metadata.delete-after-commit.enabled";
+
+/// The metadata files a table at `location` with `metadata` knows of: its log, and itself.
+fn previous_files(metadata: &TableMetadata, location: &str) -> Vec<String> {
+    metadata
+        .metadata_log()
+        .iter()
+        .map(|l| l.metadata_file.clone())
+        .chain([location.to_owned()])
+        .collect()
+}
+
 fn namespace_key(namespace: &NamespaceIdent) -> String {
     namespace.join(".")
 }
@@ -129,17 +142,24 @@ impl PgCatalog {
             .with_next_version()
             .with_new_metadata(&metadata)
             .to_string();
-        self.swap_metadata(&ident, &location, at, metadata).await
+        let previous = previous_files(base.metadata(), &location);
+        self.swap_metadata(&ident, &location, at, metadata, previous)
+            .await
     }
 
     /// Writes `metadata` at `at`, then moves the table's row from `base` to it in one
     /// compare-and-set; a lost race deletes the file again and is `CatalogCommitConflicts`.
+    /// After the move, with `write.metadata.delete-after-commit.enabled`, deletes the metadata
+    /// files of `previous` (the base's log and the base) that the new log no longer keeps
+    /// (`write.metadata.previous-versions-max`, 100 by default): one file per commit otherwise
+    /// piles up for ever.
     async fn swap_metadata(
         &self,
         ident: &TableIdent,
         base: &str,
         at: String,
         metadata: TableMetadata,
+        previous: Vec<String>,
     ) -> Result<Table> {
         let location = MetadataLocation::from_str(&at)?;
         metadata.write_to(&self.file_io, &location).await?;
@@ -168,6 +188,23 @@ impl PgCatalog {
             .with_retryable(true));
         }
         surgstream_proto::fault::point_at("iceberg_after_commit", || format!("({at})"));
+        let delete_old = metadata
+            .properties()
+            .get(DELETE_AFTER_COMMIT)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if delete_old {
+            let kept: std::collections::HashSet<&str> = metadata
+                .metadata_log()
+                .iter()
+                .map(|l| l.metadata_file.as_str())
+                .chain([at.as_str()])
+                .collect();
+            for old in previous.iter().filter(|p| !kept.contains(p.as_str())) {
+                if let Err(e) = self.file_io.delete(old).await {
+                    tracing::warn!(file = %old, error = %e, "cannot delete an old Iceberg metadata file; it stays");
+                }
+            }
+        }
         self.table(ident, at, metadata)
     }
 
@@ -469,9 +506,10 @@ impl Catalog for PgCatalog {
         let ident = commit.identifier().clone();
         let current = self.load_table(&ident).await?;
         let base = current.metadata_location_result()?.to_owned();
+        let previous = previous_files(current.metadata(), &base);
         let staged = commit.apply(current)?;
         let at = staged.metadata_location_result()?.to_owned();
-        self.swap_metadata(&ident, &base, at, staged.metadata().clone())
+        self.swap_metadata(&ident, &base, at, staged.metadata().clone(), previous)
             .await
     }
 }
