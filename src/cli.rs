@@ -313,7 +313,8 @@ pub enum IcebergCommand {
     /// Append every lake file the manifest committed since the table's watermark to
     /// `surgstream.procedure_telemetry` (created if missing), as one snapshot.
     Publish(IcebergPublishArgs),
-    /// Expire the table's snapshots older than --older-than (keeping the newest --retain-last),
+    /// Merge the table's manifests when they pile up (--merge-manifests-at), expire the
+    /// table's snapshots older than --snapshots-older-than (keeping the newest --retain-last),
     /// delete the manifest lists and manifests only they referenced, and the lake files
     /// compactions retired that no retained snapshot lists (after --retired-grace). `ingest`
     /// does this after each periodic compaction.
@@ -353,6 +354,10 @@ pub struct SnapshotRetentionArgs {
     /// Snapshots kept whatever their age.
     #[arg(long, env = "SURGSTREAM_ICEBERG_RETAIN_LAST", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub retain_last: u32,
+    /// Merge the table's manifests (one per publish) into one per partition spec when the
+    /// current snapshot lists more than this many.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_MERGE_MANIFESTS_AT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub merge_manifests_at: u32,
     /// A file a compaction replaced is deleted no sooner than this after it (readers of the
     /// manifest that listed it before may still be reading it), e.g. 1h.
     #[arg(long, env = "SURGSTREAM_RETIRED_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
@@ -364,6 +369,7 @@ impl SnapshotRetentionArgs {
         surgstream_iceberg::expire::ExpireOptions {
             older_than: self.older_than,
             retain_last: self.retain_last as usize,
+            merge_manifests_at: self.merge_manifests_at as usize,
             retired_grace: self.retired_grace,
         }
     }

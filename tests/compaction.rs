@@ -403,3 +403,57 @@ async fn compaction_survives_aborts_before_and_after_its_swap_and_its_commit() {
     );
     assert!(env.count("SELECT count(*) FROM lake_files").await < before);
 }
+
+/// A fleet whose files are never small has nothing to compact, but each publish still appends
+/// a manifest: `iceberg expire` merges them past `--merge-manifests-at` into one per spec, in a
+/// snapshot that changes no row and keeps the publisher's watermark, so the next publish goes
+/// on from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn piled_up_manifests_are_merged_and_publishing_goes_on() {
+    let env = TestEnv::new("merge_manifests").await;
+    let records = env.simulate(&small_seed(40, 20, 85)).await;
+    let sent = frames_sent(&records);
+    let parts: Vec<_> = records.chunks(records.len().div_ceil(5)).collect();
+    for part in &parts[..4] {
+        env.send_records(part).await;
+        env.ingest_until_idle(&["--max-age", "1s", "--no-compact"])
+            .await;
+    }
+    let before = env.read_iceberg(&["--no-rows"]).await;
+    assert!(
+        before["manifests"].as_u64() >= Some(4),
+        "{}",
+        before["manifests"]
+    );
+    let r = env
+        .run_json_here(
+            &["iceberg", "expire", "--merge-manifests-at", "2", "--json"],
+            "iceberg expire",
+        )
+        .await;
+    assert_eq!(r["manifests_merged"], true, "{r}");
+    let merged = env.read_iceberg(&["--no-rows"]).await;
+    assert_eq!(merged["manifests"], 1, "one spec, one manifest");
+    assert_eq!(merged["snapshot"]["operation"], "Operation.REPLACE");
+    assert_eq!(
+        merged["snapshot"]["summary"]["surgstream.watermark"],
+        before["snapshot"]["summary"]["surgstream.watermark"],
+        "the watermark is kept"
+    );
+    assert_eq!(merged["files"], before["files"], "the same files");
+    // Under the threshold: nothing to merge.
+    let r = env
+        .run_json_here(
+            &["iceberg", "expire", "--merge-manifests-at", "2", "--json"],
+            "iceberg expire",
+        )
+        .await;
+    assert_eq!(r["manifests_merged"], false, "{r}");
+    // The publisher goes on from the kept watermark: the last part appended once.
+    env.send_records(parts[4]).await;
+    env.ingest_until_idle(&["--max-age", "1s", "--no-compact"])
+        .await;
+    let read = env.read_iceberg(&[]).await;
+    compare_rows(&read, &sent);
+    assert_eq!(read["manifests"], 2);
+}

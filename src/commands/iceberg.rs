@@ -62,7 +62,12 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
                 say!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 say!(
-                    "iceberg: expired {} snapshots ({} kept), deleted {} metadata files and {} retired lake files ({} still referenced), {:.2}s",
+                    "iceberg: {}expired {} snapshots ({} kept), deleted {} metadata files and {} retired lake files ({} still referenced), {:.2}s",
+                    if report.manifests_merged {
+                        "merged the manifests, "
+                    } else {
+                        ""
+                    },
                     report.snapshots_expired,
                     report.snapshots_kept,
                     report.metadata_files_deleted,

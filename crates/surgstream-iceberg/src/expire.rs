@@ -1,5 +1,6 @@
-//! Table maintenance: old snapshots expired (Iceberg's own `expire_snapshots` action, metadata
-//! only), then the files nothing retained references any more deleted — the expired
+//! Table maintenance: the appends' manifests merged when they pile up, old snapshots expired
+//! (Iceberg's own `expire_snapshots` action, metadata only), then the files nothing retained
+//! references any more deleted — the expired
 //! snapshots' manifest lists and manifests, and the lake files compactions retired
 //! (`lake_retired`), once their grace has passed and no retained snapshot lists them.
 
@@ -26,6 +27,9 @@ pub struct ExpireOptions {
     pub older_than: Duration,
     /// Snapshots kept whatever their age (at least 1: the current one).
     pub retain_last: usize,
+    /// The table's manifests are merged into one per partition spec when its current snapshot
+    /// lists more than this many.
+    pub merge_manifests_at: usize,
     /// A retired file is deleted no sooner than this after its compaction: a reader of the
     /// PostgreSQL manifest (the warehouse, `verify`) that listed it before the swap may still
     /// be reading it.
@@ -35,6 +39,9 @@ pub struct ExpireOptions {
 /// What one maintenance run did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ExpireReport {
+    /// Whether the manifests were merged (the current snapshot listed more than
+    /// `merge_manifests_at`).
+    pub manifests_merged: bool,
     /// Snapshots expired.
     pub snapshots_expired: usize,
     /// Snapshots the table keeps.
@@ -108,6 +115,22 @@ pub async fn expire(
     let kept: Option<Referenced> = match tables.telemetry_if_exists().await? {
         None => None,
         Some(table) => {
+            let table = match crate::replace::merge_manifests(
+                tables,
+                table.clone(),
+                opts.merge_manifests_at,
+            )
+            .await
+            {
+                Ok(Some(merged)) => {
+                    report.manifests_merged = true;
+                    merged
+                }
+                Ok(None) => table,
+                // A publish committed first: the next run merges.
+                Err(e) if e.is_conflict() => table,
+                Err(e) => return Err(e),
+            };
             let current = table.metadata().current_snapshot_id();
             let any_old = table
                 .metadata()

@@ -117,7 +117,13 @@ pub(crate) async fn replace(
             table.metadata().format_version()
         )));
     }
-    let (table, spec) = month_spec(tables, table).await?;
+    // Nothing added (a rewrite of the manifests alone): no month spec needed.
+    let (table, spec) = if compaction.added.is_empty() {
+        let spec = table.metadata().default_partition_spec().clone();
+        (table, spec)
+    } else {
+        month_spec(tables, table).await?
+    };
     let metadata = table.metadata();
     let schema = metadata.current_schema().clone();
     let file_io = table.file_io();
@@ -209,12 +215,12 @@ pub(crate) async fn replace(
             )));
         }
     }
-    let writer = match writers.entry(spec.spec_id()) {
-        Entry::Occupied(o) => o.into_mut(),
-        Entry::Vacant(v) => v.insert(new_writer(&spec)?),
-    };
     let timestamp_id = schema::field_id(&schema, "timestamp")?;
     for file in &compaction.added {
+        let writer = match writers.entry(spec.spec_id()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(new_writer(&spec)?),
+        };
         let data = file_of(file, timestamp_id, &spec)?;
         summary.add_file(&data, schema.clone(), spec.clone());
         writer
@@ -359,4 +365,45 @@ fn totals(
         ),
         ("total-files-size".into(), (size + size_delta).to_string()),
     ]
+}
+
+/// Rewrites the data manifests of `table`'s current snapshot into one per partition spec, in a
+/// `replace` snapshot that changes no data and carries the current snapshot's `surgstream.*`
+/// summary (its watermark, offsets, group and topic) unchanged: each publish appends a
+/// manifest, and a fleet whose files are never small (nothing to compact) would otherwise
+/// collect one per `--iceberg-interval` for ever, each read by every later append's duplicate
+/// check. Returns the new table, or `None` when it has no more than `at_most` manifests.
+pub(crate) async fn merge_manifests(
+    tables: &Tables,
+    table: Table,
+    at_most: usize,
+) -> Result<Option<Table>, IcebergError> {
+    let Some(current) = table.metadata().current_snapshot() else {
+        return Ok(None);
+    };
+    if manifests(&table).await?.len() <= at_most {
+        return Ok(None);
+    }
+    let properties: HashMap<String, String> = current
+        .summary()
+        .additional_properties
+        .iter()
+        .filter(|(k, _)| k.starts_with("surgstream."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let watermark = crate::publish::Progress::of(&table)?.watermark;
+    let nothing = Compaction {
+        id: 0,
+        xid: watermark,
+        replaced: Vec::new(),
+        added: Vec::new(),
+    };
+    let (table, _) = replace(tables, table, &nothing, watermark, properties, |f, _, _| {
+        Err(IcebergError::File {
+            path: f.path.clone(),
+            reason: "a manifest rewrite adds no file".into(),
+        })
+    })
+    .await?;
+    Ok(Some(table))
 }
