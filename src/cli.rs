@@ -426,6 +426,17 @@ pub struct WarehouseArgs {
     /// 127.0.0.1:9465); off when unset.
     #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Do not publish the star schema as Iceberg tables (`warehouse.fact_procedure`, … in the
+    /// catalog below); the plain month files and PostgreSQL's rows are written either way.
+    #[arg(long, env = "SURGSTREAM_NO_ICEBERG")]
+    pub no_iceberg: bool,
+    /// The Iceberg SQL catalog's name.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
+    /// How long a replaced snapshot of a warehouse Iceberg table, and the files only it lists,
+    /// are kept: the longest query a reader may run on it, e.g. 1h.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub iceberg_retention: Duration,
     /// Do not apply the database migrations: check that they were applied instead.
     #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
     pub skip_migrate: bool,

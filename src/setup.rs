@@ -639,14 +639,27 @@ impl Publishing {
     }
 }
 
-/// The warehouse over `lake`'s files committed by `group`.
-pub fn warehouse(lake: &Lake, store: &Store, group: &str, memory_limit: u64) -> Warehouse {
-    Warehouse::new(
+/// The warehouse over `lake`'s files committed by `group`; with `iceberg` (a catalog name and
+/// a retention), published as Iceberg tables in that catalog too.
+pub fn warehouse(
+    lake: &Lake,
+    store: &Store,
+    group: &str,
+    memory_limit: u64,
+    iceberg: Option<(&str, Duration)>,
+) -> Result<Warehouse> {
+    let wh = Warehouse::new(
         lake.clone(),
         store.pool().clone(),
         group,
         usize::try_from(memory_limit).unwrap_or(usize::MAX),
-    )
+    );
+    Ok(match iceberg {
+        Some((catalog, retention)) => {
+            wh.with_iceberg(iceberg_tables(lake, store, catalog)?, retention)
+        }
+        None => wh,
+    })
 }
 
 /// What a warehouse refresh rebuilt and read, in a few lines.
@@ -656,6 +669,7 @@ pub fn print_warehouse_report(r: &RefreshReport) {
             "warehouse: up to date (no input changed since the last refresh), {:.2}s",
             r.seconds
         );
+        print_iceberg(r);
         return;
     }
     let months = match (r.months.first(), r.months.last()) {
@@ -681,6 +695,19 @@ pub fn print_warehouse_report(r: &RefreshReport) {
     );
     for (table, rows) in &r.rows {
         say!("  {table:<20} {rows:>10} rows written");
+    }
+    print_iceberg(r);
+}
+
+/// The warehouse's Iceberg tables a refresh changed (files added, removed).
+fn print_iceberg(r: &RefreshReport) {
+    if !r.iceberg.is_empty() {
+        let tables: Vec<String> = r
+            .iceberg
+            .iter()
+            .map(|t| format!("{} (+{} −{})", t.table, t.added, t.removed))
+            .collect();
+        say!("  Iceberg snapshots: {}", tables.join(", "));
     }
 }
 

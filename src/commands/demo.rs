@@ -167,7 +167,16 @@ pub async fn run(a: DemoArgs) -> Result<()> {
 
     // The warehouse: the star schema over what just landed, and three of its answers.
     say!();
-    let wh = warehouse(&lake, &store, &a.opts.group, a.opts.warehouse_memory_limit);
+    let wh = warehouse(
+        &lake,
+        &store,
+        &a.opts.group,
+        a.opts.warehouse_memory_limit,
+        (!a.opts.iceberg.no_iceberg).then_some((
+            a.opts.iceberg.iceberg_catalog.as_str(),
+            surgstream_warehouse::ICEBERG_RETENTION,
+        )),
+    )?;
     let report = fresh::refresh_recorded(&wh, true)
         .await?
         .unwrap_or_default();

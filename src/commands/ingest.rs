@@ -11,15 +11,27 @@ pub async fn run(a: IngestArgs) -> Result<()> {
     let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, a.until_idle).await?;
     let shutdown = shutdown_token();
     // The warehouse refreshes beside the ingest, until the ingest ends.
-    let refreshing = a.opts.warehouse_interval.map(|interval| {
-        fresh::describe();
-        let wh = warehouse(&lake, &store, &a.opts.group, a.opts.warehouse_memory_limit);
-        let stop = shutdown.child_token();
-        (
-            stop.clone(),
-            tokio::spawn(fresh::keep_fresh(wh, interval, stop)),
-        )
-    });
+    let refreshing = match a.opts.warehouse_interval {
+        None => None,
+        Some(interval) => {
+            fresh::describe();
+            let wh = warehouse(
+                &lake,
+                &store,
+                &a.opts.group,
+                a.opts.warehouse_memory_limit,
+                (!a.opts.iceberg.no_iceberg).then_some((
+                    a.opts.iceberg.iceberg_catalog.as_str(),
+                    surgstream_warehouse::ICEBERG_RETENTION,
+                )),
+            )?;
+            let stop = shutdown.child_token();
+            Some((
+                stop.clone(),
+                tokio::spawn(fresh::keep_fresh(wh, interval, stop)),
+            ))
+        }
+    };
     // The Iceberg table follows the manifest.
     let publishing = Publishing::start(&lake, &store, &a.opts, &a.kafka)?;
     let result = surgstream_ingest::run(cfg, lake, store, shutdown, None).await;

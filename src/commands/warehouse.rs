@@ -9,7 +9,13 @@ use crate::setup::{migrated_db, open_lake, print_warehouse_report, shutdown_toke
 pub async fn run(a: WarehouseArgs) -> Result<()> {
     let lake = open_lake(&a.lake)?;
     let store = migrated_db(&a.db, a.skip_migrate).await?;
-    let warehouse = warehouse(&lake, &store, &a.group, a.memory_limit);
+    let warehouse = warehouse(
+        &lake,
+        &store,
+        &a.group,
+        a.memory_limit,
+        (!a.no_iceberg).then_some((a.iceberg_catalog.as_str(), a.iceberg_retention)),
+    )?;
     if let Some(interval) = a.interval {
         say!(
             "warehouse: refreshing every {} until stopped",

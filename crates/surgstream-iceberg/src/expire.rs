@@ -99,6 +99,84 @@ async fn referenced(table: &Table) -> Result<Referenced, IcebergError> {
     Ok(r)
 }
 
+/// What expiring one table's snapshots did, and what its retained snapshots still reference.
+pub(crate) struct Expired {
+    pub expired: usize,
+    pub kept: usize,
+    pub metadata_files_deleted: usize,
+    referenced: Referenced,
+}
+
+impl Expired {
+    /// Every data file a retained snapshot lists.
+    pub(crate) fn data(&self) -> &HashSet<String> {
+        &self.referenced.data
+    }
+}
+
+/// Expires the snapshots of `table` older than `cutoff_ms` (but the newest `retain_last`, and
+/// the current one) with Iceberg's own action, then deletes the manifest lists and manifests
+/// only they referenced.
+pub(crate) async fn expire_table(
+    tables: &Tables,
+    table: Table,
+    cutoff_ms: i64,
+    retain_last: usize,
+) -> Result<Expired, IcebergError> {
+    let current = table.metadata().current_snapshot_id();
+    let any_old = table
+        .metadata()
+        .snapshots()
+        .any(|s| Some(s.snapshot_id()) != current && s.timestamp_ms() < cutoff_ms);
+    if !any_old {
+        return Ok(Expired {
+            expired: 0,
+            kept: table.metadata().snapshots().len(),
+            metadata_files_deleted: 0,
+            referenced: referenced(&table).await?,
+        });
+    }
+    let before = referenced(&table).await?;
+    let count = table.metadata().snapshots().len();
+    let tx = Transaction::new(&table);
+    let action = tx
+        .expire_snapshots()
+        .expire_older_than_ms(cutoff_ms)
+        .retain_last(retain_last.max(1));
+    let table = action
+        .apply(tx)
+        .map_err(IcebergError::iceberg("stage the snapshot expiry"))?
+        .commit(tables.catalog())
+        .await
+        .map_err(IcebergError::iceberg(format!(
+            "expire snapshots of {}",
+            table.identifier()
+        )))?;
+    let kept = table.metadata().snapshots().len();
+    let expired = count.saturating_sub(kept);
+    metrics::counter!(SNAPSHOTS_EXPIRED).increment(expired as u64);
+    let after = referenced(&table).await?;
+    let unreferenced = before
+        .lists
+        .difference(&after.lists)
+        .chain(before.manifests.difference(&after.manifests));
+    let mut deleted = 0;
+    for path in unreferenced {
+        table
+            .file_io()
+            .delete(path)
+            .await
+            .map_err(IcebergError::iceberg(format!("delete {path}")))?;
+        deleted += 1;
+    }
+    Ok(Expired {
+        expired,
+        kept,
+        metadata_files_deleted: deleted,
+        referenced: after,
+    })
+}
+
 /// Expires the telemetry table's old snapshots and deletes what only they referenced, then
 /// the retired lake files of `group` that no retained snapshot lists.
 pub async fn expire(
@@ -131,46 +209,11 @@ pub async fn expire(
                 Err(e) if e.is_conflict() => table,
                 Err(e) => return Err(e),
             };
-            let current = table.metadata().current_snapshot_id();
-            let any_old = table
-                .metadata()
-                .snapshots()
-                .any(|s| Some(s.snapshot_id()) != current && s.timestamp_ms() < cutoff_ms);
-            if any_old {
-                let before = referenced(&table).await?;
-                let count = table.metadata().snapshots().len();
-                let tx = Transaction::new(&table);
-                let action = tx
-                    .expire_snapshots()
-                    .expire_older_than_ms(cutoff_ms)
-                    .retain_last(opts.retain_last.max(1));
-                let table = action
-                    .apply(tx)
-                    .map_err(IcebergError::iceberg("stage the snapshot expiry"))?
-                    .commit(tables.catalog())
-                    .await
-                    .map_err(IcebergError::iceberg("expire snapshots"))?;
-                report.snapshots_kept = table.metadata().snapshots().len();
-                report.snapshots_expired = count.saturating_sub(report.snapshots_kept);
-                metrics::counter!(SNAPSHOTS_EXPIRED).increment(report.snapshots_expired as u64);
-                let after = referenced(&table).await?;
-                let unreferenced = before
-                    .lists
-                    .difference(&after.lists)
-                    .chain(before.manifests.difference(&after.manifests));
-                for path in unreferenced {
-                    table
-                        .file_io()
-                        .delete(path)
-                        .await
-                        .map_err(IcebergError::iceberg(format!("delete {path}")))?;
-                    report.metadata_files_deleted += 1;
-                }
-                Some(after)
-            } else {
-                report.snapshots_kept = table.metadata().snapshots().len();
-                Some(referenced(&table).await?)
-            }
+            let expired = expire_table(tables, table, cutoff_ms, opts.retain_last).await?;
+            report.snapshots_kept = expired.kept;
+            report.snapshots_expired = expired.expired;
+            report.metadata_files_deleted = expired.metadata_files_deleted;
+            Some(expired.referenced)
         }
     };
     let grace = chrono::Duration::from_std(opts.retired_grace).unwrap_or(chrono::Duration::MAX);

@@ -16,6 +16,7 @@ pub mod publish;
 mod replace;
 pub mod schema;
 pub mod storage;
+pub mod warehouse;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub use publish::{PublishReport, Publisher};
 /// engine's catalog must carry the same name to see them, e.g. Spark's
 /// `spark.sql.catalog.surgstream`.
 pub const DEFAULT_CATALOG: &str = "surgstream";
-/// The namespace (database) of every table.
+/// The namespace (database) of the telemetry table (the warehouse's are in [`warehouse::NAMESPACE`]).
 pub const NAMESPACE: &str = "surgstream";
 /// The telemetry table's name, the lake directory it lies over.
 pub const TELEMETRY_TABLE: &str = surgstream_lake::TABLE;
@@ -150,22 +151,7 @@ impl Tables {
         let ident = &self.telemetry;
         let catalog = self.catalog.as_ref();
         let namespace = ident.namespace();
-        let has_namespace =
-            catalog
-                .namespace_exists(namespace)
-                .await
-                .map_err(IcebergError::iceberg(format!(
-                    "look up namespace {NAMESPACE}"
-                )))?;
-        if !has_namespace
-            && let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await
-            // Two processes creating it at once: the loser finds it made.
-            && !catalog.namespace_exists(namespace).await.unwrap_or(false)
-        {
-            return Err(IcebergError::iceberg(format!(
-                "create namespace {NAMESPACE}"
-            ))(e));
-        }
+        self.ensure_namespace(namespace).await?;
         let schema = schema::telemetry()?;
         let creation = TableCreation::builder()
             .name(TELEMETRY_TABLE.to_owned())
@@ -191,7 +177,16 @@ impl Tables {
     /// lake: a catalog shared by two lakes (one database, two consumer groups) would otherwise
     /// mix their files. One look-up of the catalog's row, then its metadata file.
     pub async fn telemetry_if_exists(&self) -> Result<Option<Table>, IcebergError> {
-        let ident = &self.telemetry;
+        self.load_over_lake(&self.telemetry, TELEMETRY_TABLE).await
+    }
+
+    /// The table `ident`, or `None` when the catalog has none; it must lie in `dir` of this
+    /// lake.
+    pub(crate) async fn load_over_lake(
+        &self,
+        ident: &TableIdent,
+        dir: &str,
+    ) -> Result<Option<Table>, IcebergError> {
         let Some(location) = self
             .catalog
             .metadata_location(ident)
@@ -200,7 +195,7 @@ impl Tables {
         else {
             return Ok(None);
         };
-        let here = self.lake.location(TELEMETRY_TABLE);
+        let here = self.lake.location(dir);
         if !location.starts_with(&format!("{here}/")) {
             return Err(IcebergError::Table(format!(
                 "{ident} of catalog {} lies over {location}, not over this lake ({here}): it is another lake's; give this one a catalog of its own (--iceberg-catalog)",
@@ -212,5 +207,29 @@ impl Tables {
             .await
             .map(Some)
             .map_err(IcebergError::iceberg(format!("load {ident}")))
+    }
+
+    /// Creates `namespace` unless the catalog has it (two processes creating it at once: the
+    /// loser finds it made).
+    pub(crate) async fn ensure_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+    ) -> Result<(), IcebergError> {
+        let catalog = self.catalog.as_ref();
+        let exists = catalog
+            .namespace_exists(namespace)
+            .await
+            .map_err(IcebergError::iceberg(format!(
+                "look up namespace {namespace}"
+            )))?;
+        if !exists
+            && let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await
+            && !catalog.namespace_exists(namespace).await.unwrap_or(false)
+        {
+            return Err(IcebergError::iceberg(format!(
+                "create namespace {namespace}"
+            ))(e));
+        }
+        Ok(())
     }
 }

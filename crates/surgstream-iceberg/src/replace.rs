@@ -111,12 +111,6 @@ pub(crate) async fn replace(
         &PartitionSpecRef,
     ) -> Result<DataFile, IcebergError>,
 ) -> Result<(Table, Replaced), IcebergError> {
-    if table.metadata().format_version() != FormatVersion::V2 {
-        return Err(IcebergError::Table(format!(
-            "format version {} (compaction writes version 2 manifests)",
-            table.metadata().format_version()
-        )));
-    }
     // Nothing added (a rewrite of the manifests alone): no month spec needed.
     let (table, spec) = if compaction.added.is_empty() {
         let spec = table.metadata().default_partition_spec().clone();
@@ -124,15 +118,83 @@ pub(crate) async fn replace(
     } else {
         month_spec(tables, table).await?
     };
-    let metadata = table.metadata();
-    let schema = metadata.current_schema().clone();
-    let file_io = table.file_io();
     let lake = tables.lake();
     let gone: HashMap<String, i64> = compaction
         .replaced
         .iter()
         .map(|f| (lake.location(&f.path), f.xid))
         .collect();
+    let timestamp_id = schema::field_id(table.metadata().current_schema(), "timestamp")?;
+    let added = compaction
+        .added
+        .iter()
+        .map(|f| file_of(f, timestamp_id, &spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let change = Change {
+        gone: gone.keys().cloned().collect(),
+        added,
+        spec,
+        properties,
+        what: format!("compaction {}", compaction.id),
+    };
+    let id = compaction.id;
+    rewrite(tables, table, change, |found| {
+        for (location, xid) in &gone {
+            if !found.contains(location) && *xid < published_below {
+                return Err(IcebergError::Table(format!(
+                    "compaction {id} replaced {location}, committed below the table's watermark \
+                     {published_below}, but the table does not hold it"
+                )));
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// One snapshot's change of a table's live files.
+pub(crate) struct Change {
+    /// Locations of live files to mark deleted (those the table does not hold are skipped:
+    /// the `check` decides whether that is acceptable).
+    pub gone: HashSet<String>,
+    /// Files to add, all under `spec`.
+    pub added: Vec<DataFile>,
+    pub spec: PartitionSpecRef,
+    /// Summary properties of the snapshot beside the counts.
+    pub properties: HashMap<String, String>,
+    /// What is committed, for messages ("compaction 7", "warehouse.fact_procedure").
+    pub what: String,
+}
+
+/// Commits `change` to `table` as one snapshot that rewrites every data manifest into one per
+/// partition spec: the gone files marked deleted, the added files added, every other live file
+/// carried over as existing. `check` sees which gone files the table held before anything is
+/// written. The operation is `replace` when as many rows go as come (a compaction, a manifest
+/// merge), `append` when nothing goes, `overwrite` otherwise. The released crate (0.10.1) has
+/// no action for this; the snapshot is built on its public manifest, manifest-list and
+/// snapshot APIs and committed with the catalog's compare-and-set.
+pub(crate) async fn rewrite(
+    tables: &Tables,
+    table: Table,
+    change: Change,
+    check: impl FnOnce(&HashSet<String>) -> Result<(), IcebergError>,
+) -> Result<(Table, Replaced), IcebergError> {
+    if table.metadata().format_version() != FormatVersion::V2 {
+        return Err(IcebergError::Table(format!(
+            "format version {} (surgstream writes version 2 manifests)",
+            table.metadata().format_version()
+        )));
+    }
+    let Change {
+        gone,
+        added,
+        spec,
+        properties,
+        what,
+    } = change;
+    let metadata = table.metadata();
+    let schema = metadata.current_schema().clone();
+    let file_io = table.file_io();
     let id = snapshot_id(&table);
     let sequence = metadata.next_sequence_number();
     let commit = uuid::Uuid::new_v4();
@@ -143,10 +205,11 @@ pub(crate) async fn replace(
     };
     let mut summary = SnapshotSummaryCollector::default();
     let mut found: HashSet<String> = HashSet::new();
+    let (mut deleted_rows, mut deleted_bytes) = (0u64, 0u64);
     let mut list: Vec<ManifestFile> = Vec::new();
-    // Every data manifest is rewritten into one per partition spec (the compaction's added
-    // files in the month spec's): each publish appends a manifest, and each compaction merges
-    // them all again, so the count stays at one or two per spec plus the appends since.
+    // Every data manifest is rewritten into one per partition spec: each publish appends a
+    // manifest, and each rewrite merges them all again, so the count stays at one or two per
+    // spec plus the appends since.
     let mut writers: BTreeMap<i32, ManifestWriter> = BTreeMap::new();
     // Entries written per spec: a manifest left with none (every file of its spec replaced
     // earlier) is not written.
@@ -195,8 +258,10 @@ pub(crate) async fn replace(
                     file.file_path()
                 )));
             };
-            if gone.contains_key(file.file_path()) {
+            if gone.contains(file.file_path()) {
                 found.insert(file.file_path().to_owned());
+                deleted_rows += file.record_count();
+                deleted_bytes += file.file_size_in_bytes();
                 summary.remove_file(&file, schema.clone(), entry_spec.clone());
                 writer.add_delete_file(file, seq, entry.file_sequence_number)
             } else {
@@ -206,22 +271,16 @@ pub(crate) async fn replace(
             *entries.entry(entry_spec.spec_id()).or_default() += 1;
         }
     }
-    for (location, xid) in &gone {
-        if !found.contains(location) && *xid < published_below {
-            return Err(IcebergError::Table(format!(
-                "compaction {} replaced {location}, committed below the table's watermark \
-                 {published_below}, but the table does not hold it",
-                compaction.id
-            )));
-        }
-    }
-    let timestamp_id = schema::field_id(&schema, "timestamp")?;
-    for file in &compaction.added {
+    check(&found)?;
+    let added_files = added.len();
+    let (mut added_rows, mut added_bytes) = (0u64, 0u64);
+    for data in added {
         let writer = match writers.entry(spec.spec_id()) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => v.insert(new_writer(&spec)?),
         };
-        let data = file_of(file, timestamp_id, &spec)?;
+        added_rows += data.record_count();
+        added_bytes += data.file_size_in_bytes();
         summary.add_file(&data, schema.clone(), spec.clone());
         writer
             .add_file(data, -1)
@@ -257,17 +316,12 @@ pub(crate) async fn replace(
         .await
         .map_err(IcebergError::iceberg("write the manifest list"))?;
 
-    let added_rows: i64 = compaction.added.iter().map(|f| f.rows).sum();
-    let deleted_rows: i64 = compaction
-        .replaced
-        .iter()
-        .filter(|f| found.contains(&lake.location(&f.path)))
-        .map(|f| f.rows)
-        .sum();
-    // Same rows in, same rows out: a replace. A compaction of files never published adds rows
-    // the table did not have: an overwrite, honestly named.
+    // Same rows in, same rows out: a replace (a compaction of files never published adds rows
+    // the table did not have: an overwrite, honestly named).
     let operation = if added_rows == deleted_rows {
         Operation::Replace
+    } else if found.is_empty() {
+        Operation::Append
     } else {
         Operation::Overwrite
     };
@@ -275,12 +329,8 @@ pub(crate) async fn replace(
     additional.extend(summary.build());
     additional.extend(totals(
         &table,
-        &compaction.added,
-        found.len(),
-        added_rows - deleted_rows,
-        lake,
-        &compaction.replaced,
-        &found,
+        (added_files, added_rows, added_bytes),
+        (found.len(), deleted_rows, deleted_bytes),
     ));
     let snapshot = Snapshot::builder()
         .with_snapshot_id(id)
@@ -303,7 +353,7 @@ pub(crate) async fn replace(
     ];
     let done = Replaced {
         deleted: found.len(),
-        added: compaction.added.len(),
+        added: added_files,
     };
     let table = tables
         .catalog()
@@ -312,37 +362,31 @@ pub(crate) async fn replace(
         .map_err(|e| {
             let conflict = e.kind() == ErrorKind::CatalogCommitConflicts;
             IcebergError::iceberg(if conflict {
-                format!(
-                    "commit compaction {} (another publisher moved the table)",
-                    compaction.id
-                )
+                format!("commit {what} (another writer moved the table)")
             } else {
-                format!("commit compaction {}", compaction.id)
+                format!("commit {what}")
             })(e)
         })?;
     Ok((table, done))
 }
 
 /// The snapshot's running totals (`total-records`, `total-data-files`, `total-files-size`), from
-/// its parent's and what it changed; engines show them, none relies on them.
+/// its parent's and what it changed (files, rows, bytes added and deleted); engines show them,
+/// none relies on them. The first snapshot's are its additions.
 fn totals(
     table: &Table,
-    added: &[surgstream_store::compaction::CompactedFile],
-    deleted_files: usize,
-    record_delta: i64,
-    lake: &surgstream_lake::Lake,
-    replaced: &[surgstream_store::compaction::CompactedFile],
-    found: &HashSet<String>,
+    added: (usize, u64, u64),
+    deleted: (usize, u64, u64),
 ) -> Vec<(String, String)> {
-    let Some(parent) = table.metadata().current_snapshot() else {
-        return Vec::new();
-    };
     let get = |key: &str| -> Option<i64> {
-        parent
-            .summary()
-            .additional_properties
-            .get(key)
-            .and_then(|v| v.parse().ok())
+        match table.metadata().current_snapshot() {
+            None => Some(0),
+            Some(parent) => parent
+                .summary()
+                .additional_properties
+                .get(key)
+                .and_then(|v| v.parse().ok()),
+        }
     };
     let (Some(records), Some(files), Some(size)) = (
         get("total-records"),
@@ -351,19 +395,20 @@ fn totals(
     ) else {
         return Vec::new();
     };
-    let size_delta: i64 = added.iter().map(|f| f.bytes).sum::<i64>()
-        - replaced
-            .iter()
-            .filter(|f| found.contains(&lake.location(&f.path)))
-            .map(|f| f.bytes)
-            .sum::<i64>();
+    let delta = |a: u64, d: u64| a as i64 - d as i64;
     vec![
-        ("total-records".into(), (records + record_delta).to_string()),
+        (
+            "total-records".into(),
+            (records + delta(added.1, deleted.1)).to_string(),
+        ),
         (
             "total-data-files".into(),
-            (files + added.len() as i64 - deleted_files as i64).to_string(),
+            (files + delta(added.0 as u64, deleted.0 as u64)).to_string(),
         ),
-        ("total-files-size".into(), (size + size_delta).to_string()),
+        (
+            "total-files-size".into(),
+            (size + delta(added.2, deleted.2)).to_string(),
+        ),
     ]
 }
 

@@ -125,11 +125,19 @@ pub fn name_mapping(schema: &Schema) -> Result<String, IcebergError> {
 /// The table's properties: the name mapping, the writer settings of the lake's files (for
 /// engines that write to the table: ZSTD Parquet), and metadata files kept bounded.
 pub fn properties(schema: &Schema) -> Result<HashMap<String, String>, IcebergError> {
-    Ok(HashMap::from([
-        (
-            "schema.name-mapping.default".to_owned(),
-            name_mapping(schema)?,
-        ),
+    let mut p = table_properties();
+    p.insert(
+        "schema.name-mapping.default".to_owned(),
+        name_mapping(schema)?,
+    );
+    p.insert("surgstream.source".to_owned(), "lake_files".to_owned());
+    Ok(p)
+}
+
+/// The properties of every table surgstream creates: ZSTD Parquet for engines that write to
+/// it, and at most 100 old metadata files kept (deleted by each commit).
+pub fn table_properties() -> HashMap<String, String> {
+    HashMap::from([
         ("write.format.default".to_owned(), "parquet".to_owned()),
         (
             "write.parquet.compression-codec".to_owned(),
@@ -143,8 +151,7 @@ pub fn properties(schema: &Schema) -> Result<HashMap<String, String>, IcebergErr
             "write.metadata.previous-versions-max".to_owned(),
             "100".to_owned(),
         ),
-        ("surgstream.source".to_owned(), "lake_files".to_owned()),
-    ]))
+    ])
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub enum WarehouseError {
     Output { table: String, reason: String },
     #[error("the lake: {0}")]
     Lake(#[from] surgstream_lake::LakeError),
+    #[error("the warehouse's Iceberg tables: {0}")]
+    Iceberg(#[from] surgstream_iceberg::IcebergError),
     #[error(
         "warehouse/{file} put month_key {found} in month {month}: the SQL's month and the planner's disagree"
     )]
@@ -100,6 +102,11 @@ pub struct RefreshReport {
     /// Lake files and telemetry rows read.
     pub files_scanned: u64,
     pub frames_scanned: u64,
+    /// The Iceberg tables that changed (files added and removed by their snapshot).
+    pub iceberg: Vec<surgstream_iceberg::warehouse::SyncReport>,
+    /// Snapshots of the warehouse's Iceberg tables expired, and retired files deleted.
+    pub iceberg_snapshots_expired: usize,
+    pub iceberg_retired_deleted: usize,
     pub seconds: f64,
 }
 
@@ -127,7 +134,20 @@ pub struct Warehouse {
     pool: PgPool,
     group: String,
     memory_limit: usize,
+    iceberg: Option<Iceberg>,
 }
+
+/// The Iceberg tables the warehouse publishes to.
+#[derive(Debug, Clone)]
+struct Iceberg {
+    tables: surgstream_iceberg::Tables,
+    retention: Duration,
+}
+
+/// How long a warehouse table's snapshot, and the files only it lists, are kept after a newer
+/// one replaced it: what a reader's query may take. Older versions are not kept for time
+/// travel: the warehouse is rebuilt from its inputs at will.
+pub const ICEBERG_RETENTION: Duration = Duration::from_secs(3600);
 
 /// Name the lake's object store is registered under in DataFusion.
 const LAKE_URL: &str = "surgstream-lake://lake/";
@@ -141,7 +161,16 @@ impl Warehouse {
             pool,
             group: group.to_owned(),
             memory_limit,
+            iceberg: None,
         }
+    }
+
+    /// Publishes the star schema as Iceberg tables too (`warehouse.fact_procedure`, … in the
+    /// catalog of `tables`), each rebuilt part a new snapshot; a replaced snapshot and the
+    /// files only it lists are kept `retention` (at least).
+    pub fn with_iceberg(mut self, tables: surgstream_iceberg::Tables, retention: Duration) -> Self {
+        self.iceberg = Some(Iceberg { tables, retention });
+        self
     }
 
     /// Refreshes the warehouse, waiting for a refresh already running elsewhere to end.
@@ -189,7 +218,12 @@ impl Warehouse {
 
     async fn refresh_inner(&self) -> Result<RefreshReport, WarehouseError> {
         let started = Instant::now();
-        let plan = plan::plan(&self.pool, &self.group, &sql::version()).await?;
+        // Publishing to Iceberg, or starting to, rebuilds every part once: its files must exist.
+        let version = match self.iceberg {
+            Some(_) => format!("{}+iceberg", sql::version()),
+            None => sql::version(),
+        };
+        let plan = plan::plan(&self.pool, &self.group, &version).await?;
         let mut report = RefreshReport::default();
         for month in &plan.months {
             self.build_month(month, &mut report).await?;
@@ -202,6 +236,9 @@ impl Warehouse {
         if let Some(fingerprint) = &plan.dimensions {
             self.build_dimensions(fingerprint, &mut report).await?;
             report.dimensions = true;
+        }
+        if let Some(iceberg) = &self.iceberg {
+            self.publish_iceberg(iceberg, &mut report).await?;
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
@@ -281,12 +318,7 @@ impl Warehouse {
             built.push((step.table, batch));
         }
 
-        for (table, batch) in &built {
-            let bytes = output::parquet(table, batch)?;
-            self.lake
-                .put(&output::object_name(table, Some(&label)), bytes)
-                .await?;
-        }
+        let written = self.write(&built, Some(&label), Some(month.key)).await?;
         let mut tx = self
             .pool
             .begin()
@@ -298,12 +330,96 @@ impl Warehouse {
             report.add_rows(table, batch.num_rows());
             rows += batch.num_rows();
         }
+        if self.iceberg.is_some() {
+            output::record_iceberg(&mut tx, &label, Some(month.key), &written).await?;
+        }
         let frames: i64 = files.iter().map(|f| f.2).sum();
         save_state(&mut tx, &label, &month.fingerprint, rows, frames).await?;
         tx.commit()
             .await
             .map_err(WarehouseError::query("commit a month"))?;
         tracing::info!(month = %label, rows, files = files.len(), frames, "warehouse month rebuilt");
+        Ok(())
+    }
+
+    /// Writes each built table: its plain object (replaced in place), and with Iceberg a new
+    /// object of the table's (the same bytes, with the table's field ids), not yet recorded.
+    async fn write(
+        &self,
+        built: &[(&'static str, RecordBatch)],
+        label: Option<&str>,
+        month_key: Option<i32>,
+    ) -> Result<Vec<output::IcebergFile>, WarehouseError> {
+        let mut files = Vec::new();
+        for (table, batch) in built {
+            let Some(iceberg) = &self.iceberg else {
+                let bytes = output::parquet(table, batch)?;
+                self.lake
+                    .put(&output::object_name(table, label), bytes)
+                    .await?;
+                continue;
+            };
+            let ids = surgstream_iceberg::warehouse::prepare(
+                &iceberg.tables,
+                table,
+                &batch.schema(),
+                month_key.is_some(),
+            )
+            .await?;
+            let batch = output::with_field_ids(table, batch, &ids)?;
+            let bytes = output::parquet(table, &batch)?;
+            let size = bytes.len();
+            self.lake
+                .put(&output::object_name(table, label), bytes.clone())
+                .await?;
+            let path = output::iceberg_name(table, month_key);
+            self.lake.put(&path, bytes).await?;
+            files.push(output::IcebergFile {
+                table,
+                path,
+                rows: batch.num_rows() as i64,
+                bytes: size as i64,
+            });
+        }
+        Ok(files)
+    }
+
+    /// Makes each Iceberg table list the files PostgreSQL records as current (one snapshot per
+    /// table that changed; nothing when equal, so an interrupted refresh is finished here),
+    /// expires its snapshots older than the retention and deletes the retired files past it
+    /// that no retained snapshot lists.
+    async fn publish_iceberg(
+        &self,
+        iceberg: &Iceberg,
+        report: &mut RefreshReport,
+    ) -> Result<(), WarehouseError> {
+        let before = chrono::Utc::now()
+            - chrono::Duration::from_std(iceberg.retention).unwrap_or(chrono::Duration::MAX);
+        for step in sql::FACTS.iter().chain(sql::DIMENSIONS.iter()) {
+            let files = output::current_iceberg(&self.pool, step.table).await?;
+            let synced =
+                surgstream_iceberg::warehouse::sync(&iceberg.tables, step.table, &files).await?;
+            if synced.added + synced.removed > 0 {
+                report.iceberg.push(synced);
+            }
+            let (expired, listed) = surgstream_iceberg::warehouse::expire(
+                &iceberg.tables,
+                step.table,
+                iceberg.retention,
+            )
+            .await?;
+            report.iceberg_snapshots_expired += expired;
+            let mut gone = Vec::new();
+            for path in output::retired_iceberg(&self.pool, step.table, before).await? {
+                if listed.contains(&self.lake.location(&path)) {
+                    continue;
+                }
+                self.lake.delete(&path).await?;
+                gone.push(path);
+            }
+            output::forget_iceberg(&self.pool, &gone).await?;
+            report.iceberg_retired_deleted += gone.len();
+        }
         Ok(())
     }
 
@@ -357,6 +473,9 @@ impl Warehouse {
             .await
             .map_err(WarehouseError::query("delete a month"))?;
         }
+        if self.iceberg.is_some() {
+            output::retire_iceberg(&mut tx, label).await?;
+        }
         sqlx::query("DELETE FROM warehouse.refresh_state WHERE part = $1")
             .bind(label)
             .execute(&mut *tx)
@@ -395,12 +514,7 @@ impl Warehouse {
         for step in sql::DIMENSIONS {
             built.push((step.table, run(&ctx, step).await?));
         }
-        for (table, batch) in &built {
-            let bytes = output::parquet(table, batch)?;
-            self.lake
-                .put(&output::object_name(table, None), bytes)
-                .await?;
-        }
+        let written = self.write(&built, None, None).await?;
         let mut tx = self
             .pool
             .begin()
@@ -411,6 +525,9 @@ impl Warehouse {
             output::replace_rows(&mut tx, table, None, batch).await?;
             report.add_rows(table, batch.num_rows());
             rows += batch.num_rows();
+        }
+        if self.iceberg.is_some() {
+            output::record_iceberg(&mut tx, plan::DIMENSIONS, None, &written).await?;
         }
         save_state(&mut tx, plan::DIMENSIONS, fingerprint, rows, 0).await?;
         tx.commit()

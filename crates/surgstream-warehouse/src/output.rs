@@ -4,13 +4,17 @@
 
 use arrow::array::Array;
 use arrow::datatypes::DataType;
+use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::collections::HashMap;
+use std::sync::Arc;
+use surgstream_lake::schema::FIELD_ID_KEY;
 
 use crate::WarehouseError;
 
@@ -23,6 +27,157 @@ pub fn object_name(table: &str, month: Option<&str>) -> String {
         Some(m) => format!("{ROOT}/{table}/month={m}/part-0.parquet"),
         None => format!("{ROOT}/{table}/part-0.parquet"),
     }
+}
+
+/// Object name of a new data file of the Iceberg table `warehouse.<table>`, for `month_key`
+/// (a fact) or none (a dimension): never the name of an earlier one, so that a snapshot's
+/// files stay as they were while readers hold it.
+pub fn iceberg_name(table: &str, month_key: Option<i32>) -> String {
+    let dir = surgstream_iceberg::warehouse::data_dir(table);
+    let id = uuid::Uuid::new_v4();
+    match month_key {
+        Some(k) => format!("{dir}/month_key={k}/{id}.parquet"),
+        None => format!("{dir}/{id}.parquet"),
+    }
+}
+
+/// `batch` with each column's Iceberg field id (`PARQUET:field_id`), which the Parquet writer
+/// stores in the file's schema: Iceberg readers match columns by it.
+pub fn with_field_ids(
+    table: &str,
+    batch: &RecordBatch,
+    ids: &HashMap<String, i32>,
+) -> Result<RecordBatch, WarehouseError> {
+    let fields = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let id = ids.get(f.name()).ok_or_else(|| WarehouseError::Output {
+                table: table.to_owned(),
+                reason: format!("column {} has no Iceberg field id", f.name()),
+            })?;
+            let mut metadata = f.metadata().clone();
+            metadata.insert(FIELD_ID_KEY.to_owned(), id.to_string());
+            Ok(Arc::new(f.as_ref().clone().with_metadata(metadata)))
+        })
+        .collect::<Result<Vec<_>, WarehouseError>>()?;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec()).map_err(|e| {
+        WarehouseError::Output {
+            table: table.to_owned(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// One data file of a warehouse Iceberg table, as written.
+#[derive(Debug, Clone)]
+pub struct IcebergFile {
+    pub table: &'static str,
+    pub path: String,
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+/// Records `files` as the current data of `part` (`YYYY-MM` with its key, or the dimensions)
+/// inside `tx`, retiring the files that were: the month's rows and its Iceberg files change
+/// together.
+pub async fn record_iceberg(
+    tx: &mut Transaction<'_, Postgres>,
+    part: &str,
+    month_key: Option<i32>,
+    files: &[IcebergFile],
+) -> Result<(), WarehouseError> {
+    retire_iceberg(tx, part).await?;
+    for f in files {
+        sqlx::query(
+            "INSERT INTO warehouse.iceberg_files (path, tbl, part, month_key, rows, bytes)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&f.path)
+        .bind(f.table)
+        .bind(part)
+        .bind(month_key)
+        .bind(f.rows)
+        .bind(f.bytes)
+        .execute(&mut **tx)
+        .await
+        .map_err(WarehouseError::query("record a warehouse Iceberg file"))?;
+    }
+    Ok(())
+}
+
+/// Marks the current Iceberg files of `part` retired, inside `tx`.
+pub async fn retire_iceberg(
+    tx: &mut Transaction<'_, Postgres>,
+    part: &str,
+) -> Result<(), WarehouseError> {
+    sqlx::query(
+        "UPDATE warehouse.iceberg_files SET retired_at = now() WHERE part = $1 AND retired_at IS NULL",
+    )
+    .bind(part)
+    .execute(&mut **tx)
+    .await
+    .map_err(WarehouseError::query("retire a part's warehouse Iceberg files"))?;
+    Ok(())
+}
+
+/// The current data files of `warehouse.<table>`.
+pub async fn current_iceberg(
+    pool: &PgPool,
+    table: &str,
+) -> Result<Vec<surgstream_iceberg::warehouse::WarehouseFile>, WarehouseError> {
+    let rows: Vec<(String, i64, i64, Option<i32>)> = sqlx::query_as(
+        "SELECT path, rows, bytes, month_key FROM warehouse.iceberg_files
+         WHERE tbl = $1 AND retired_at IS NULL ORDER BY path",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .map_err(WarehouseError::query("read the warehouse's Iceberg files"))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(path, rows, bytes, month_key)| surgstream_iceberg::warehouse::WarehouseFile {
+                path,
+                rows,
+                bytes,
+                month_key,
+            },
+        )
+        .collect())
+}
+
+/// Retired data files of `warehouse.<table>` retired before `before`.
+pub async fn retired_iceberg(
+    pool: &PgPool,
+    table: &str,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>, WarehouseError> {
+    sqlx::query_scalar(
+        "SELECT path FROM warehouse.iceberg_files WHERE tbl = $1 AND retired_at < $2 ORDER BY path",
+    )
+    .bind(table)
+    .bind(before)
+    .fetch_all(pool)
+    .await
+    .map_err(WarehouseError::query(
+        "read the warehouse's retired Iceberg files",
+    ))
+}
+
+/// Forgets retired files whose objects were deleted.
+pub async fn forget_iceberg(pool: &PgPool, paths: &[String]) -> Result<(), WarehouseError> {
+    sqlx::query(
+        "DELETE FROM warehouse.iceberg_files WHERE path = ANY($1) AND retired_at IS NOT NULL",
+    )
+    .bind(paths)
+    .execute(pool)
+    .await
+    .map_err(WarehouseError::query(
+        "forget deleted warehouse Iceberg files",
+    ))?;
+    Ok(())
 }
 
 /// `batch` as one Parquet file (ZSTD, statistics on every column).
@@ -168,8 +323,6 @@ fn copy_text(table: &str, batch: &RecordBatch) -> Result<String, WarehouseError>
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use arrow::array::{Int32Array, StringArray};
     use arrow::datatypes::{Field, Schema};
 

@@ -1,0 +1,403 @@
+//! The warehouse's star schema as Iceberg tables (`warehouse.fact_procedure`, …, in the same
+//! catalog as the telemetry table), so that Spark, Trino, Athena and Snowflake read it in
+//! place with snapshot isolation. The warehouse writes each rebuilt month (or the dimensions)
+//! as a new, never overwritten object under [`ROOT`] and records it in PostgreSQL
+//! (`warehouse.iceberg_files`) in the same transaction as the month's rows; [`sync`] then makes
+//! the table's live files equal to the recorded ones in one snapshot. The database is the
+//! truth, the table follows it: a sync interrupted anywhere is finished by the next one.
+//!
+//! The namespace is `warehouse`, as PostgreSQL's schema, so that `warehouse/queries/*.sql`
+//! (which name `warehouse.fact_robot_day`, …) run unchanged on an engine whose current catalog
+//! is this one.
+
+use std::collections::{HashMap, HashSet};
+
+use arrow::datatypes::{DataType, Schema as ArrowSchema, TimeUnit};
+use iceberg::spec::{
+    DataContentType, DataFileBuilder, DataFileFormat, Literal, NestedField, PrimitiveType, Schema,
+    Struct, Transform, Type, UnboundPartitionSpec,
+};
+use iceberg::table::Table;
+use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent, TableUpdate};
+
+use crate::replace::{Change, rewrite};
+use crate::{IcebergError, Tables};
+
+/// The namespace of the warehouse's tables.
+pub const NAMESPACE: &str = "warehouse";
+/// The lake directory the tables lie in (`warehouse_iceberg/<table>/data/…`, `…/metadata/`):
+/// beside, not inside, the warehouse's plain month files (`warehouse/<table>/month=…/`), which
+/// are replaced in place for readers that list a directory.
+pub const ROOT: &str = "warehouse_iceberg";
+/// The partition column of the fact tables (`yyyymm`).
+pub const MONTH_KEY: &str = "month_key";
+
+/// One data file the warehouse recorded for a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarehouseFile {
+    /// Lake-relative path.
+    pub path: String,
+    pub rows: i64,
+    pub bytes: i64,
+    /// The month it holds (fact tables); `None` for a dimension table.
+    pub month_key: Option<i32>,
+}
+
+/// What one sync of one table did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    pub table: String,
+    /// Files added and removed by the snapshot (0 and 0: the table was already equal).
+    pub added: usize,
+    pub removed: usize,
+}
+
+/// The directory of `table`'s data files: `warehouse_iceberg/<table>/data`.
+pub fn data_dir(table: &str) -> String {
+    format!("{ROOT}/{table}/data")
+}
+
+fn ident(table: &str) -> TableIdent {
+    TableIdent::new(NamespaceIdent::new(NAMESPACE.to_owned()), table.to_owned())
+}
+
+/// The Iceberg type of a column the warehouse's SQL produces.
+fn primitive(name: &str, ty: &DataType) -> Result<PrimitiveType, IcebergError> {
+    Ok(match ty {
+        DataType::Boolean => PrimitiveType::Boolean,
+        DataType::Int32 => PrimitiveType::Int,
+        DataType::Int64 => PrimitiveType::Long,
+        DataType::Float32 => PrimitiveType::Float,
+        DataType::Float64 => PrimitiveType::Double,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => PrimitiveType::String,
+        DataType::Date32 => PrimitiveType::Date,
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => PrimitiveType::Timestamptz,
+        DataType::Timestamp(TimeUnit::Microsecond, None) => PrimitiveType::Timestamp,
+        DataType::Decimal128(precision, scale) if *scale >= 0 => PrimitiveType::Decimal {
+            precision: u32::from(*precision),
+            scale: u32::try_from(*scale).unwrap_or(0),
+        },
+        DataType::FixedSizeBinary(n) => PrimitiveType::Fixed(u64::try_from(*n).unwrap_or(0)),
+        DataType::Binary | DataType::LargeBinary => PrimitiveType::Binary,
+        other => {
+            return Err(IcebergError::Schema(format!(
+                "column {name} is {other}, which has no Iceberg type here (cast it in the SQL: \
+                 INT, BIGINT, DOUBLE, DECIMAL, VARCHAR, DATE, TIMESTAMP, BOOLEAN)"
+            )));
+        }
+    })
+}
+
+/// The table schema for `arrow`'s columns, in their order: a column the table has under the
+/// same name and type keeps its field id, any other gets a new one above `last_id`. Every
+/// column is optional (a SQL's nullability differs from month to month).
+fn schema_for(
+    arrow: &ArrowSchema,
+    current: Option<&Schema>,
+    last_id: i32,
+) -> Result<(Vec<NestedField>, bool), IcebergError> {
+    let mut next = last_id;
+    let mut changed = current.is_none_or(|c| c.as_struct().fields().len() != arrow.fields().len());
+    let mut fields = Vec::new();
+    for f in arrow.fields() {
+        let ty = Type::Primitive(primitive(f.name(), f.data_type())?);
+        let id = match current.and_then(|c| c.field_by_name(f.name())) {
+            Some(old) if *old.field_type == ty => old.id,
+            _ => {
+                changed = true;
+                next += 1;
+                next
+            }
+        };
+        fields.push(NestedField::optional(id, f.name(), ty));
+    }
+    Ok((fields, changed))
+}
+
+/// The table `warehouse.<name>` with columns for `arrow`, created (a fact table partitioned by
+/// its `month_key`, with `by_month`) or given a new current schema when its columns changed; and each column's
+/// field id, which the Parquet files written for it must carry.
+pub async fn prepare(
+    tables: &Tables,
+    name: &str,
+    arrow: &ArrowSchema,
+    by_month: bool,
+) -> Result<HashMap<String, i32>, IcebergError> {
+    let ids = |t: &Table| -> HashMap<String, i32> {
+        t.metadata()
+            .current_schema()
+            .as_struct()
+            .fields()
+            .iter()
+            .map(|f| (f.name.clone(), f.id))
+            .collect()
+    };
+    let table = match load(tables, name).await? {
+        Some(table) => table,
+        None => create(tables, name, arrow, by_month).await?,
+    };
+    let metadata = table.metadata();
+    let (fields, changed) = schema_for(
+        arrow,
+        Some(metadata.current_schema()),
+        metadata.last_column_id(),
+    )?;
+    if !changed {
+        return Ok(ids(&table));
+    }
+    let schema = Schema::builder()
+        .with_schema_id(metadata.current_schema_id() + 1)
+        .with_fields(fields.into_iter().map(Into::into))
+        .build()
+        .map_err(IcebergError::iceberg(format!(
+            "build the new schema of warehouse.{name}"
+        )))?;
+    let table = tables
+        .catalog()
+        .commit_on(
+            &table,
+            vec![
+                TableUpdate::AddSchema { schema },
+                TableUpdate::SetCurrentSchema { schema_id: -1 },
+            ],
+        )
+        .await
+        .map_err(IcebergError::iceberg(format!(
+            "change the schema of warehouse.{name}"
+        )))?;
+    tracing::info!(table = %ident(name), "the warehouse table's columns changed: new current schema");
+    Ok(ids(&table))
+}
+
+/// `warehouse.<name>`, or `None` when nothing created it yet; it must lie over this lake.
+pub async fn load(tables: &Tables, name: &str) -> Result<Option<Table>, IcebergError> {
+    tables
+        .load_over_lake(&ident(name), &format!("{ROOT}/{name}"))
+        .await
+}
+
+async fn create(
+    tables: &Tables,
+    name: &str,
+    arrow: &ArrowSchema,
+    by_month: bool,
+) -> Result<Table, IcebergError> {
+    let ident = ident(name);
+    tables.ensure_namespace(ident.namespace()).await?;
+    let (fields, _) = schema_for(arrow, None, 0)?;
+    let schema = Schema::builder()
+        .with_schema_id(0)
+        .with_fields(fields.into_iter().map(Into::into))
+        .build()
+        .map_err(IcebergError::iceberg(format!(
+            "build the schema of {ident}"
+        )))?;
+    let mut spec = UnboundPartitionSpec::builder().with_spec_id(0);
+    if by_month {
+        let month = schema.field_by_name(MONTH_KEY).ok_or_else(|| {
+            IcebergError::Schema(format!(
+                "{ident} is partitioned by {MONTH_KEY}, which it lacks"
+            ))
+        })?;
+        spec = spec
+            .add_partition_field(month.id, MONTH_KEY, Transform::Identity)
+            .map_err(IcebergError::iceberg(format!(
+                "build the partition spec of {ident}"
+            )))?;
+    }
+    let mut properties = crate::schema::table_properties();
+    properties.insert("surgstream.source".to_owned(), "warehouse".to_owned());
+    let location = tables.lake().location(&format!("{ROOT}/{name}"));
+    let creation = TableCreation::builder()
+        .name(name.to_owned())
+        .location(location.clone())
+        .partition_spec(spec.build())
+        .properties(properties)
+        .schema(schema)
+        .build();
+    match tables
+        .catalog()
+        .create_table(ident.namespace(), creation)
+        .await
+    {
+        Ok(table) => {
+            tracing::info!(table = %ident, %location, "created the Iceberg table");
+            Ok(table)
+        }
+        // Two processes creating it at once: the loser loads the winner's.
+        Err(e) => match load(tables, name).await {
+            Ok(Some(table)) => Ok(table),
+            _ => Err(IcebergError::iceberg(format!("create {ident}"))(e)),
+        },
+    }
+}
+
+/// Makes the live files of `warehouse.<name>` equal to `files` (what PostgreSQL recorded as
+/// current) in one snapshot: an `append` the first time, an `overwrite` for each rebuild. The
+/// table must exist ([`prepare`] made it before its files were written).
+pub async fn sync(
+    tables: &Tables,
+    name: &str,
+    files: &[WarehouseFile],
+) -> Result<SyncReport, IcebergError> {
+    let mut report = SyncReport {
+        table: format!("{NAMESPACE}.{name}"),
+        ..SyncReport::default()
+    };
+    let Some(table) = load(tables, name).await? else {
+        if files.is_empty() {
+            return Ok(report);
+        }
+        return Err(IcebergError::Table(format!(
+            "{} has files recorded but no Iceberg table",
+            report.table
+        )));
+    };
+    let live: HashSet<String> = crate::check::live_files(&table)
+        .await?
+        .into_iter()
+        .map(|f| f.location)
+        .collect();
+    let lake = tables.lake();
+    let wanted: HashMap<String, &WarehouseFile> =
+        files.iter().map(|f| (lake.location(&f.path), f)).collect();
+    let gone: HashSet<String> = live
+        .iter()
+        .filter(|l| !wanted.contains_key(*l))
+        .cloned()
+        .collect();
+    let spec = table.metadata().default_partition_spec().clone();
+    let partitioned = !spec.fields().is_empty();
+    let mut added = Vec::new();
+    for (location, f) in &wanted {
+        if live.contains(location) {
+            continue;
+        }
+        let partition = match (partitioned, f.month_key) {
+            (true, Some(key)) => Struct::from_iter([Some(Literal::int(key))]),
+            (false, None) => Struct::empty(),
+            _ => {
+                return Err(IcebergError::File {
+                    path: f.path.clone(),
+                    reason: format!(
+                        "its month ({:?}) does not fit {}'s partitioning",
+                        f.month_key, report.table
+                    ),
+                });
+            }
+        };
+        added.push(
+            DataFileBuilder::default()
+                .content(DataContentType::Data)
+                .file_path(location.clone())
+                .file_format(DataFileFormat::Parquet)
+                .partition(partition)
+                .partition_spec_id(spec.spec_id())
+                .record_count(u64::try_from(f.rows).unwrap_or(0))
+                .file_size_in_bytes(u64::try_from(f.bytes).unwrap_or(0))
+                .build()
+                .map_err(|e| IcebergError::File {
+                    path: f.path.clone(),
+                    reason: format!("cannot describe it for Iceberg: {e}"),
+                })?,
+        );
+    }
+    if gone.is_empty() && added.is_empty() {
+        return Ok(report);
+    }
+    report.added = added.len();
+    let change = Change {
+        gone,
+        added,
+        spec,
+        properties: HashMap::from([("surgstream.source".to_owned(), "warehouse".to_owned())]),
+        what: format!("the rebuilt months of {}", report.table),
+    };
+    let (_, done) = rewrite(tables, table, change, |_| Ok(())).await?;
+    report.removed = done.deleted;
+    Ok(report)
+}
+
+/// Expires the snapshots of `warehouse.<name>` older than `older_than` (the current one stays)
+/// and deletes the metadata only they referenced. Returns how many went, and every data file
+/// a retained snapshot still lists: a retired file is deleted only when none does.
+pub async fn expire(
+    tables: &Tables,
+    name: &str,
+    older_than: std::time::Duration,
+) -> Result<(usize, HashSet<String>), IcebergError> {
+    let Some(table) = load(tables, name).await? else {
+        return Ok((0, HashSet::new()));
+    };
+    let cutoff_ms = chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+    let expired = crate::expire::expire_table(tables, table, cutoff_ms, 1).await?;
+    Ok((expired.expired, expired.data().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::Field;
+
+    use super::*;
+
+    fn arrow(fields: &[(&str, DataType)]) -> ArrowSchema {
+        ArrowSchema::new(
+            fields
+                .iter()
+                .map(|(n, t)| Arc::new(Field::new(*n, t.clone(), false)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn columns_keep_their_ids_by_name_and_type() {
+        let first = arrow(&[
+            ("month_key", DataType::Int32),
+            ("cost", DataType::Decimal128(10, 2)),
+            (
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            ),
+        ]);
+        let (fields, changed) = schema_for(&first, None, 0).expect("schema");
+        assert!(changed);
+        let schema = Schema::builder()
+            .with_fields(fields.into_iter().map(Into::into))
+            .build()
+            .expect("schema");
+        assert_eq!(schema.field_by_name("at").map(|f| f.id), Some(3));
+        assert!(!schema.field_by_name("cost").is_some_and(|f| f.required));
+        let (_, changed) = schema_for(&first, Some(&schema), 3).expect("same");
+        assert!(!changed, "the same columns are the same schema");
+        // A column's type changed and one was added: new ids above the last, the rest kept.
+        let second = arrow(&[
+            ("month_key", DataType::Int32),
+            ("cost", DataType::Float64),
+            (
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            ),
+            ("n", DataType::Int64),
+        ]);
+        let (fields, changed) = schema_for(&second, Some(&schema), 3).expect("evolved");
+        assert!(changed);
+        let ids: Vec<(String, i32)> = fields.iter().map(|f| (f.name.clone(), f.id)).collect();
+        assert_eq!(
+            ids,
+            [("month_key", 1), ("cost", 4), ("at", 3), ("n", 5)]
+                .map(|(n, i)| (n.to_owned(), i))
+                .to_vec()
+        );
+    }
+
+    #[test]
+    fn an_unmapped_type_is_named() {
+        let bad = arrow(&[("x", DataType::Timestamp(TimeUnit::Nanosecond, None))]);
+        let e = schema_for(&bad, None, 0).expect_err("nanoseconds");
+        assert!(e.to_string().contains("column x"), "{e}");
+    }
+}
