@@ -160,33 +160,6 @@ async fn a_live_run_reads_back_through_pyiceberg_every_frame_once_as_sent() {
     check_table(&env, &read).await;
 }
 
-/// The jars Spark reads the table with (scripts/spark.sh installs pyspark and fetches them).
-async fn spark_jars() -> String {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/spark.sh"))
-        .arg("install")
-        .output()
-        .await
-        .expect("scripts/spark.sh");
-    assert!(
-        out.status.success(),
-        "scripts/spark.sh install failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// The Python of the virtual environment with DuckDB and its iceberg extension from PyPI
-/// (scripts/setup.sh makes it: the extension is built for one DuckDB release).
-fn duckdb_iceberg_python() -> String {
-    let cache = std::env::var("SURGSTREAM_CACHE").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/surgstream",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    format!("{cache}/duckdb-iceberg-venv/bin/python")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
     let env = TestEnv::new("ice_spark").await;

@@ -58,7 +58,7 @@ SELECT
     ROUND(t.force_max_n, 4) AS force_max_n,
     ROUND(t.tremor_compensation_mean_pct, 2) AS tremor_compensation_mean_pct,
     ROUND(t.grip_pressure_mean, 2) AS grip_pressure_mean,
-    t.grip_pressure_max,
+    CAST(t.grip_pressure_max AS DECIMAL(6, 2)) AS grip_pressure_max,
     t.system_temperature_max_c,
     ROUND(t.energy_wh, 3) AS energy_wh,
     t.camera_zoom_min,

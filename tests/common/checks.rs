@@ -74,3 +74,30 @@ pub async fn digest_without_clocks(pool: &PgPool, tables: &[&str]) -> Vec<(Strin
     }
     out
 }
+
+/// The jars Spark reads the table with (scripts/spark.sh installs pyspark and fetches them).
+pub async fn spark_jars() -> String {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/spark.sh"))
+        .arg("install")
+        .output()
+        .await
+        .expect("scripts/spark.sh");
+    assert!(
+        out.status.success(),
+        "scripts/spark.sh install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The Python of the virtual environment with DuckDB and its iceberg extension from PyPI
+/// (scripts/setup.sh makes it: the extension is built for one DuckDB release).
+pub fn duckdb_iceberg_python() -> String {
+    let cache = std::env::var("SURGSTREAM_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/surgstream",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    format!("{cache}/duckdb-iceberg-venv/bin/python")
+}

@@ -136,6 +136,7 @@ pub(crate) async fn replace(
         spec,
         properties,
         what: format!("compaction {}", compaction.id),
+        operation: None,
     };
     let id = compaction.id;
     rewrite(tables, table, change, |found| {
@@ -164,6 +165,9 @@ pub(crate) struct Change {
     pub properties: HashMap<String, String>,
     /// What is committed, for messages ("compaction 7", "warehouse.fact_procedure").
     pub what: String,
+    /// The snapshot's operation; `None`: `replace` when as many rows go as come, `append`
+    /// when nothing goes, `overwrite` otherwise (a compaction's, a manifest merge's).
+    pub operation: Option<Operation>,
 }
 
 /// Commits `change` to `table` as one snapshot that rewrites every data manifest into one per
@@ -191,6 +195,7 @@ pub(crate) async fn rewrite(
         spec,
         properties,
         what,
+        operation,
     } = change;
     let metadata = table.metadata();
     let schema = metadata.current_schema().clone();
@@ -318,7 +323,9 @@ pub(crate) async fn rewrite(
 
     // Same rows in, same rows out: a replace (a compaction of files never published adds rows
     // the table did not have: an overwrite, honestly named).
-    let operation = if added_rows == deleted_rows {
+    let operation = if let Some(operation) = operation {
+        operation
+    } else if added_rows == deleted_rows {
         Operation::Replace
     } else if found.is_empty() {
         Operation::Append

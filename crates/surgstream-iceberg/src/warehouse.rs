@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 
 use arrow::datatypes::{DataType, Schema as ArrowSchema, TimeUnit};
 use iceberg::spec::{
-    DataContentType, DataFileBuilder, DataFileFormat, Literal, NestedField, PrimitiveType, Schema,
-    Struct, Transform, Type, UnboundPartitionSpec,
+    DataContentType, DataFileBuilder, DataFileFormat, Literal, NestedField, Operation,
+    PrimitiveType, Schema, Struct, Transform, Type, UnboundPartitionSpec,
 };
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent, TableUpdate};
@@ -306,12 +306,19 @@ pub async fn sync(
         return Ok(report);
     }
     report.added = added.len();
+    // Rebuilt rows are new data, however many: never a `replace` (same data, other files).
+    let operation = if gone.is_empty() {
+        Operation::Append
+    } else {
+        Operation::Overwrite
+    };
     let change = Change {
         gone,
         added,
         spec,
         properties: HashMap::from([("surgstream.source".to_owned(), "warehouse".to_owned())]),
         what: format!("the rebuilt months of {}", report.table),
+        operation: Some(operation),
     };
     let (_, done) = rewrite(tables, table, change, |_| Ok(())).await?;
     report.removed = done.deleted;

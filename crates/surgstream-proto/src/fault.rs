@@ -11,7 +11,9 @@
 //! compare-and-set not yet tried; for a partition this consumer has never committed, and for
 //! one it has). Of the Iceberg publisher: `iceberg_before_commit` (a snapshot's manifests and
 //! metadata file written, the catalog's compare-and-set not yet tried) and
-//! `iceberg_after_commit` (the catalog moved to the new snapshot, nothing else done yet).
+//! `iceberg_after_commit` (the catalog moved to the new snapshot, nothing else done yet). Of the
+//! warehouse: `warehouse_after_write` (a month's objects written, PostgreSQL not yet committed)
+//! and `warehouse_before_iceberg` (every part committed, the Iceberg tables not yet synced).
 //!
 //! Here, at the bottom of the crates, so that every process that commits can be stopped at
 //! its commit points; it reads one environment variable and touches nothing else.

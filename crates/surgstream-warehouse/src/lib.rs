@@ -107,6 +107,8 @@ pub struct RefreshReport {
     /// Snapshots of the warehouse's Iceberg tables expired, and retired files deleted.
     pub iceberg_snapshots_expired: usize,
     pub iceberg_retired_deleted: usize,
+    /// Objects a refresh that died wrote for them, deleted.
+    pub iceberg_orphans_deleted: usize,
     pub seconds: f64,
 }
 
@@ -319,6 +321,7 @@ impl Warehouse {
         }
 
         let written = self.write(&built, Some(&label), Some(month.key)).await?;
+        surgstream_proto::fault::point_at("warehouse_after_write", || label.clone());
         let mut tx = self
             .pool
             .begin()
@@ -393,8 +396,12 @@ impl Warehouse {
         iceberg: &Iceberg,
         report: &mut RefreshReport,
     ) -> Result<(), WarehouseError> {
+        surgstream_proto::fault::point("warehouse_before_iceberg");
         let before = chrono::Utc::now()
-            - chrono::Duration::from_std(iceberg.retention).unwrap_or(chrono::Duration::MAX);
+            .checked_sub_signed(
+                chrono::Duration::from_std(iceberg.retention).unwrap_or(chrono::Duration::MAX),
+            )
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         for step in sql::FACTS.iter().chain(sql::DIMENSIONS.iter()) {
             let files = output::current_iceberg(&self.pool, step.table).await?;
             let synced =
@@ -419,6 +426,23 @@ impl Warehouse {
             }
             output::forget_iceberg(&self.pool, &gone).await?;
             report.iceberg_retired_deleted += gone.len();
+            // Objects a refresh wrote but never recorded (it died first). Refreshes hold the
+            // warehouse lock, and this one recorded all it wrote: none is in progress.
+            let known: std::collections::HashSet<String> =
+                output::known_iceberg(&self.pool, step.table)
+                    .await?
+                    .into_iter()
+                    .collect();
+            for (path, _) in self
+                .lake
+                .list(&surgstream_iceberg::warehouse::data_dir(step.table))
+                .await?
+            {
+                if !known.contains(&path) {
+                    self.lake.delete(&path).await?;
+                    report.iceberg_orphans_deleted += 1;
+                }
+            }
         }
         Ok(())
     }

@@ -166,6 +166,15 @@ pub async fn retired_iceberg(
     ))
 }
 
+/// Every data file of `warehouse.<table>` recorded, current or retired.
+pub async fn known_iceberg(pool: &PgPool, table: &str) -> Result<Vec<String>, WarehouseError> {
+    sqlx::query_scalar("SELECT path FROM warehouse.iceberg_files WHERE tbl = $1")
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .map_err(WarehouseError::query("read the warehouse's Iceberg files"))
+}
+
 /// Forgets retired files whose objects were deleted.
 pub async fn forget_iceberg(pool: &PgPool, paths: &[String]) -> Result<(), WarehouseError> {
     sqlx::query(
