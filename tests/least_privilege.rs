@@ -190,7 +190,8 @@ async fn skip_migrate_on_a_database_without_the_schema_names_the_missing_migrati
 }
 
 /// docs/security.md's grants for the warehouse refresh: read the inputs — surgical_procedures
-/// without its `patient_id` column — and replace the `warehouse` schema's rows.
+/// without its `patient_id` column — replace the `warehouse` schema's rows, and commit to the
+/// warehouse's Iceberg tables.
 fn warehouse_grants(role: &str, db: &str) -> Vec<String> {
     vec![
         format!("CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"),
@@ -208,6 +209,10 @@ fn warehouse_grants(role: &str, db: &str) -> Vec<String> {
         ),
         format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA warehouse TO \"{role}\""
+        ),
+        // The warehouse's Iceberg tables, in the SQL catalog.
+        format!(
+            "GRANT SELECT, INSERT, UPDATE ON iceberg_tables, iceberg_namespace_properties TO \"{role}\""
         ),
     ]
 }
