@@ -8,7 +8,7 @@
 #   scripts/spark.sh sql FILE.sql | -e 'SQL'
 #                              runs SQL on the lake's Iceberg tables, the catalog `surgstream` as
 #                              Spark's default one (so `warehouse.fact_procedure` and
-#                              `surgstream.procedure_telemetry` name the tables), and prints the
+#                              `surgstream.surgstream.procedure_telemetry` name the tables), and prints the
 #                              result. The lake and database: $SURGSTREAM_LAKE (./data/lake) and
 #                              $DATABASE_URL (postgres://postgres@127.0.0.1:5432/surgstream), as
 #                              `scripts/demo.sh` leaves them.
@@ -77,7 +77,8 @@ b = (SparkSession.builder.master("local[*]").appName("surgstream-sql")
      .config(f"{c}.warehouse", lake)
      .config("spark.sql.defaultCatalog", "surgstream")
      .config("spark.sql.session.timeZone", "UTC")
-     .config("spark.ui.enabled", "false"))
+     .config("spark.ui.enabled", "false")
+     .config("spark.ui.showConsoleProgress", "false"))
 if u.password:
     b = b.config(f"{c}.jdbc.password", u.password)
 spark = b.getOrCreate()

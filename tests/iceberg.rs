@@ -359,3 +359,66 @@ async fn files_without_field_ids_are_read_through_the_name_mapping() {
     compare_rows(&read, &sent);
     check_table(&env, &read).await;
 }
+
+/// Another engine's maintenance on the table — a snapshot of its own on top, then every
+/// snapshot but that one expired (Spark's `expire_snapshots(retain_last => 1)`) — leaves no
+/// snapshot of the publisher's to read its watermark from: the table properties it sets in the
+/// same commits still say how far it got, and the next publish appends only what is new.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_engine_expiring_the_publishers_snapshots_loses_no_progress() {
+    let env = TestEnv::new("ice_foreign").await;
+    let records = env.simulate(&small_seed(30, 20, 91)).await;
+    let sent = frames_sent(&records);
+    let (first, second) = records.split_at(records.len() / 2);
+    env.send_records(first).await;
+    env.ingest_until_idle(&["--max-age", "1s", "--no-compact"])
+        .await;
+    let foreign = r#"
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+url = sys.argv[1].replace("postgres://", "postgresql+psycopg2://", 1)
+t = SqlCatalog("surgstream", uri=url, init_catalog_tables="false").load_table("surgstream.procedure_telemetry")
+ours = [s.snapshot_id for s in t.metadata.snapshots]
+t.append(t.scan(limit=0).to_arrow())
+t = t.refresh()
+t.maintenance.expire_snapshots().by_ids(ours).commit()
+t = t.refresh()
+json.dump({"ours": len(ours), "snapshots": [dict(s.summary.additional_properties) | {"operation": s.summary.operation.value} for s in t.metadata.snapshots],
+           "properties": dict(t.properties)}, sys.stdout)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", foreign, &env.database_url()])
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "pyiceberg's maintenance: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let snapshots = after["snapshots"].as_array().expect("snapshots");
+    assert!(after["ours"].as_u64() >= Some(1), "{after}");
+    assert_eq!(
+        snapshots.len(),
+        1,
+        "only the other engine's snapshot is left: {after}"
+    );
+    assert!(
+        snapshots[0].get("surgstream.watermark").is_none(),
+        "the snapshot left is not the publisher's: {after}"
+    );
+    assert!(
+        after["properties"]["surgstream.watermark"].is_string(),
+        "{after}"
+    );
+
+    env.send_records(second).await;
+    env.ingest_until_idle(&["--max-age", "1s", "--no-compact"])
+        .await;
+    let read = env.read_iceberg(&[]).await;
+    compare_rows(&read, &sent);
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+    assert!(out.status.success(), "{r}");
+}

@@ -191,5 +191,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         lake.url(),
         surgstream_warehouse::output::ROOT
     );
+    if !a.opts.iceberg.no_iceberg {
+        say!(
+            "and the Iceberg tables surgstream.procedure_telemetry and warehouse.* in the SQL catalog \
+             (Spark: scripts/spark.sh sql warehouse/queries/by_facility.sql)"
+        );
+    }
     Ok(())
 }

@@ -98,7 +98,23 @@ impl Progress {
                 .parent_snapshot_id()
                 .and_then(|id| metadata.snapshot_by_id(id));
         }
-        Ok(Self::default())
+        // No snapshot of the publisher's left in the current ancestry, though the table has
+        // data: another engine committed on top and expired the publisher's snapshots (Spark's
+        // expire_snapshots with retain_last 1). The table properties, set in each of the
+        // publisher's commits, still say how far it got.
+        let properties = metadata.properties();
+        match (metadata.current_snapshot(), properties.get(WATERMARK)) {
+            (Some(_), Some(w)) => Ok(Self {
+                watermark: w.parse().map_err(|_| {
+                    IcebergError::Table(format!(
+                        "table property {WATERMARK} is not a number: {w:?}"
+                    ))
+                })?,
+                offsets: parse_offsets(properties.get(OFFSETS).map_or("", String::as_str))
+                    .map_err(|e| IcebergError::Table(format!("table property {OFFSETS}: {e}")))?,
+            }),
+            _ => Ok(Self::default()),
+        }
     }
 }
 
@@ -287,6 +303,14 @@ impl Publisher {
         let tx = append
             .apply(tx)
             .map_err(IcebergError::iceberg("stage the append"))?;
+        // The same progress as table properties, in the same commit: they outlive the
+        // snapshot if another engine's maintenance expires it ([`Progress::of`]).
+        let tx = tx
+            .update_table_properties()
+            .set(WATERMARK.to_owned(), watermark.to_string())
+            .set(OFFSETS.to_owned(), format_offsets(offsets))
+            .apply(tx)
+            .map_err(IcebergError::iceberg("stage the progress properties"))?;
         let ident = self.tables.telemetry_ident().clone();
         let committed = tx
             .commit(self.tables.catalog())

@@ -332,6 +332,12 @@ pub(crate) async fn rewrite(
     } else {
         Operation::Overwrite
     };
+    // The publisher's progress in its summary is also kept as table properties, in the same
+    // commit (see `Progress::of`).
+    let progress: HashMap<String, String> = [crate::publish::WATERMARK, crate::publish::OFFSETS]
+        .into_iter()
+        .filter_map(|k| properties.get(k).map(|v| (k.to_owned(), v.clone())))
+        .collect();
     let mut additional = properties;
     additional.extend(summary.build());
     additional.extend(totals(
@@ -351,13 +357,16 @@ pub(crate) async fn rewrite(
             additional_properties: additional,
         })
         .build();
-    let updates = vec![
+    let mut updates = vec![
         TableUpdate::AddSnapshot { snapshot },
         TableUpdate::SetSnapshotRef {
             ref_name: MAIN_BRANCH.to_owned(),
             reference: SnapshotReference::new(id, SnapshotRetention::branch(None, None, None)),
         },
     ];
+    if !progress.is_empty() {
+        updates.push(TableUpdate::SetProperties { updates: progress });
+    }
     let done = Replaced {
         deleted: found.len(),
         added: added_files,
