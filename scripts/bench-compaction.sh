@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The compaction benchmark: the data model's two-year seed backfill (at --scale N) goes through
 # Kafka and the ingestor into a scratch lake and database (not timed; the ingestor does not
-# compact), the warehouse is built from it (timed), then `surgstream compact` merges the small
+# compact), the warehouse is built from it (timed: without its Iceberg tables, with them, and
+# once more with nothing to rebuild), then `surgstream compact` merges the small
 # files and follows the swap into the Iceberg table (timed, with its peak RSS), and the
 # warehouse is rebuilt from the compacted files (timed). pyiceberg reads the table after it: it
 # must hold every frame the simulator delivered, from the compacted files. One JSON line is
@@ -68,7 +69,14 @@ manifest() {
                           FROM lake_files WHERE consumer_group = '$group'"
 }
 before=$(manifest)
+# The warehouse without and with its Iceberg tables (each a full build: publishing to Iceberg
+# or not is part of a month's digest), then a run with nothing to rebuild (the Iceberg sync
+# alone).
+timed warehouse-no-iceberg "$bin" warehouse "${db_lake[@]}" --no-iceberg --json
 timed warehouse-hour-files "$bin" warehouse "${db_lake[@]}" --json
+timed warehouse-unchanged "$bin" warehouse "${db_lake[@]}" --json
+warehouse_iceberg=$(psql "$PG/$db" -Atc "SELECT json_build_object('files', count(*), 'bytes', sum(bytes))
+                                         FROM warehouse.iceberg_files WHERE retired_at IS NULL")
 # shellcheck disable=SC2086 # BENCH_COMPACT_ARGS: extra options, split on spaces
 timed compact "$bin" compact "${db_lake[@]}" --telemetry-topic "${prefix}surgical.telemetry.v1" --json ${BENCH_COMPACT_ARGS:-}
 after=$(manifest)
@@ -82,9 +90,9 @@ scan = table.scan()
 print(json.dumps({"files": len(list(scan.plan_files())), "rows": scan.select("seq").to_arrow().num_rows,
                   "manifests": len(table.current_snapshot().manifests(table.io))}))
 EOF
-python3 - "$scale" "$out" "$stamp" "$before" "$after" <<'EOF' | tee -a "$out/results.jsonl"
+python3 - "$scale" "$out" "$stamp" "$before" "$after" "$warehouse_iceberg" <<'EOF' | tee -a "$out/results.jsonl"
 import json, os, sys
-scale, out, stamp, before, after = sys.argv[1:6]
+scale, out, stamp, before, after, wh_iceberg = sys.argv[1:7]
 before, after = json.loads(before), json.loads(after)
 def timing(name):
     t = {}
@@ -111,7 +119,10 @@ print(json.dumps({
                 "iceberg_seconds": round(report["iceberg"]["seconds"], 2),
                 "compactions": report["compaction"]["compactions"]},
     "iceberg_manifests_after": read["manifests"],
+    "warehouse_hour_files_no_iceberg": timing("warehouse-no-iceberg"),
     "warehouse_hour_files": timing("warehouse-hour-files"),
+    "warehouse_unchanged": timing("warehouse-unchanged"),
+    "warehouse_iceberg_files": json.loads(wh_iceberg),
     "warehouse_compacted": timing("warehouse-compacted"),
 }))
 EOF

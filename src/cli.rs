@@ -453,7 +453,9 @@ pub struct IngestArgs {
     pub db: DbArgs,
     #[command(flatten)]
     pub opts: IngestOpts,
-    /// Drain and exit once no record arrived for this long and every partition is caught up.
+    /// Drain and exit once no record arrived for this long and the group has consumed every
+    /// partition of both topics to its end (those of other members too: a dead member's are
+    /// waited for until its session times out and they move here).
     #[arg(long, env = "SURGSTREAM_UNTIL_IDLE", value_parser = positive_duration)]
     pub until_idle: Option<Duration>,
 }

@@ -188,3 +188,68 @@ async fn members_killed_added_and_frozen_lose_and_duplicate_nothing() {
         (0.into(), 0.into())
     );
 }
+
+/// `--until-idle` ends a member's run only when the group has consumed every partition of both
+/// topics to its end, not merely the partitions this member holds: a member that holds the
+/// others and stops answering (frozen here; killed, or a ghost of one, in the crash tests)
+/// keeps them until its session times out, and the member left must then take and drain them
+/// before it stops.
+#[tokio::test(flavor = "multi_thread")]
+async fn until_idle_waits_for_the_partitions_another_member_holds() {
+    let env = TestEnv::new("idle_group").await;
+    let records = env.simulate(&small_seed(24, 60, 61)).await;
+    env.send_records(&records).await;
+    let (log_b, log_c) = (
+        env.lake.with_extension("idle-b.log"),
+        env.lake.with_extension("idle-c.log"),
+    );
+    // C first, so that it holds every partition; B joins and the group splits them. C never
+    // flushes (its --max-age is long): what it holds stays uncommitted.
+    let mut c = env.spawn_ingest_logged(&["--until-idle", "600s", "--max-age", "300s"], &log_c);
+    let assigned = |log: std::path::PathBuf| {
+        move || {
+            let log = log.clone();
+            async move {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains("partitions assigned")
+            }
+        }
+    };
+    wait_for(
+        "C is assigned partitions",
+        Duration::from_secs(60),
+        assigned(log_c.clone()),
+    )
+    .await;
+    let mut b = env.spawn_ingest_logged(&["--until-idle", "2s"], &log_b);
+    wait_for(
+        "B is assigned partitions",
+        Duration::from_secs(60),
+        assigned(log_b.clone()),
+    )
+    .await;
+    // C, holding half of them, stops answering: its partitions stay its own for the session
+    // timeout (10 s), far longer than B's --until-idle.
+    signal(&c, "-STOP");
+    let split = std::fs::read_to_string(&log_b).unwrap_or_default();
+    let status = tokio::time::timeout(Duration::from_secs(180), b.wait())
+        .await
+        .expect("B stopped within 180 s")
+        .expect("reap B");
+    let log = std::fs::read_to_string(&log_b).unwrap_or_default();
+    assert!(status.success(), "B: {status}\n{log}");
+    assert!(
+        log.matches("partitions assigned").count() >= 2,
+        "B was given C's partitions after C's session timed out:\n{log}\n(before C froze:\n{split})"
+    );
+    signal(&c, "-CONT");
+    c.start_kill().expect("kill C");
+    let _ = c.wait().await;
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("verify JSON");
+    assert!(
+        out.status.success() && r["pending_records"] == 0,
+        "B stopped with records of the group's topics unconsumed: {r}"
+    );
+}

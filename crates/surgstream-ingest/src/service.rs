@@ -243,29 +243,56 @@ impl Ingest {
         }
     }
 
-    /// Whether every assigned partition has been consumed up to its high watermark.
+    /// Whether every partition of both topics has been consumed up to its high watermark: the
+    /// assigned ones by this member (its position), the others by the group (PostgreSQL's
+    /// durable offsets). Not the assigned ones alone: a member killed with `kill -9` keeps its
+    /// partitions until its session times out, and a member that stopped beside it, drained of
+    /// what it held, would leave the rest unread.
     pub(crate) async fn caught_up(&self) -> Result<bool, IngestError> {
         if self.parts.is_empty() {
             return Ok(false);
         }
-        for ((topic, partition), state) in &self.parts {
-            let c = self.consumer.clone();
-            let (t, p, timeout) = (topic.clone(), *partition, self.cfg.timeout);
-            let high = tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, p, timeout))
-                .await
-                .map_err(|_| IngestError::Kafka {
-                    brokers: self.cfg.kafka.brokers().to_owned(),
-                    what: "fetch watermarks".into(),
-                    source: Box::new(KafkaError::Canceled),
-                })?
-                .map_err(|source| IngestError::Kafka {
-                    brokers: self.cfg.kafka.brokers().to_owned(),
-                    what: format!("fetch watermarks of {topic}/{partition}"),
+        for topic in [&self.cfg.telemetry_topic, &self.cfg.events_topic] {
+            let kafka = |what: String| {
+                let brokers = self.cfg.kafka.brokers().to_owned();
+                move |source: KafkaError| IngestError::Kafka {
+                    brokers,
+                    what,
                     source: Box::new(source),
-                })?
-                .1;
-            if state.position < high {
-                return Ok(false);
+                }
+            };
+            let canceled = |what: &str| IngestError::Kafka {
+                brokers: self.cfg.kafka.brokers().to_owned(),
+                what: what.to_owned(),
+                source: Box::new(KafkaError::Canceled),
+            };
+            let (c, t, timeout) = (self.consumer.clone(), topic.clone(), self.cfg.timeout);
+            let partitions: Vec<i32> = tokio::task::spawn_blocking(move || {
+                c.fetch_metadata(Some(&t), timeout).map(|m| {
+                    m.topics()
+                        .iter()
+                        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                        .collect()
+                })
+            })
+            .await
+            .map_err(|_| canceled("fetch metadata"))?
+            .map_err(kafka(format!("fetch the partitions of {topic}")))?;
+            let durable = offsets::load(self.store.pool(), &self.cfg.group, topic).await?;
+            for p in partitions {
+                let (c, t, timeout) = (self.consumer.clone(), topic.clone(), self.cfg.timeout);
+                let (low, high) =
+                    tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, p, timeout))
+                        .await
+                        .map_err(|_| canceled("fetch watermarks"))?
+                        .map_err(kafka(format!("fetch watermarks of {topic}/{p}")))?;
+                let next = match self.parts.get(&(topic.clone(), p)) {
+                    Some(state) => state.position,
+                    None => durable.get(&p).copied().unwrap_or(low),
+                };
+                if next < high {
+                    return Ok(false);
+                }
             }
         }
         Ok(true)
