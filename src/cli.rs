@@ -58,6 +58,9 @@ pub enum Command {
     /// relational tables, as Parquet under warehouse/ in the lake and in PostgreSQL's
     /// `warehouse` schema. Only months whose inputs changed are rebuilt.
     Warehouse(WarehouseArgs),
+    /// One procedure's case file: its robot and facility, the procedure, its lifecycle, its
+    /// outcome and every telemetry frame in order, from PostgreSQL and the lake.
+    Export(ExportArgs),
     /// The lake as Apache Iceberg tables (catalog in PostgreSQL): publish what the manifest
     /// committed. `ingest` publishes every --iceberg-interval.
     Iceberg(IcebergArgs),
@@ -632,6 +635,40 @@ pub struct CompactArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// The consumer group whose committed lake files are read.
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    /// The procedure (its UUID).
+    #[arg(long)]
+    pub procedure: uuid::Uuid,
+    /// jsonl: one JSON object per line (`record`: robot, procedure, status, outcome, frame), to
+    /// --output or standard output; parquet: a directory --output with case.json and
+    /// telemetry.parquet.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    /// Where to write (a file for jsonl, a directory for parquet); jsonl goes to standard output
+    /// without it.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Do not apply the database migrations: check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+}
+
+/// `export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Parquet,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod compact;
 pub mod create_topics;
 pub mod demo;
+pub mod export;
 pub mod iceberg;
 pub mod ingest;
 pub mod migrate;

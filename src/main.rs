@@ -105,6 +105,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         Command::Compact(a) => commands::compact::run(a).await,
         Command::Bench(a) => commands::bench::run(a).await,
         Command::Warehouse(a) => commands::warehouse::run(a).await,
+        Command::Export(a) => commands::export::run(a).await,
         Command::Iceberg(a) => commands::iceberg::run(a).await,
     }
 }

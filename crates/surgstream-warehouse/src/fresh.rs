@@ -14,6 +14,8 @@ pub const MONTHS_REBUILT: &str = "surgstream_warehouse_months_rebuilt_total";
 pub const FRAMES_SCANNED: &str = "surgstream_warehouse_frames_scanned_total";
 pub const LAST_SUCCESS: &str = "surgstream_warehouse_last_success_timestamp_seconds";
 pub const LAG: &str = "surgstream_warehouse_lag_seconds";
+pub const ICEBERG_SNAPSHOTS: &str = "surgstream_warehouse_iceberg_snapshots_total";
+pub const ICEBERG_FILES_DELETED: &str = "surgstream_warehouse_iceberg_files_deleted_total";
 
 /// Registers the warehouse's metric descriptions, so that `/metrics` documents them.
 pub fn describe() {
@@ -37,6 +39,16 @@ pub fn describe() {
         FRAMES_SCANNED,
         Unit::Count,
         "Telemetry rows in the lake files the warehouse read."
+    );
+    describe_counter!(
+        ICEBERG_SNAPSHOTS,
+        Unit::Count,
+        "Snapshots committed to the warehouse's Iceberg tables (one per table a refresh changed)."
+    );
+    describe_counter!(
+        ICEBERG_FILES_DELETED,
+        Unit::Count,
+        "Data files of the warehouse's Iceberg tables deleted: retired past the retention, or left by a refresh that died."
     );
     describe_gauge!(
         LAST_SUCCESS,
@@ -71,6 +83,10 @@ pub async fn refresh_recorded(
             histogram!(REFRESH_DURATION).record(started.elapsed().as_secs_f64());
             counter!(MONTHS_REBUILT).increment(report.months.len() as u64);
             counter!(FRAMES_SCANNED).increment(report.frames_scanned);
+            counter!(ICEBERG_SNAPSHOTS).increment(report.iceberg.len() as u64);
+            counter!(ICEBERG_FILES_DELETED).increment(
+                (report.iceberg_retired_deleted + report.iceberg_orphans_deleted) as u64,
+            );
             gauge!(LAST_SUCCESS).set(read_at);
             "ok"
         }

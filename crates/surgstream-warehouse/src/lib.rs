@@ -30,6 +30,7 @@ use surgstream_lake::Lake;
 use surgstream_lake::schema::telemetry_schema;
 
 pub mod answers;
+pub mod export;
 pub mod fresh;
 pub mod input;
 pub mod output;
