@@ -353,9 +353,13 @@ pub(super) fn env_file_problems(file: &str, text: &str) -> (Vec<String>, usize) 
                     break;
                 }
             };
-            // Alone, so that a profile's options are not held against the other's default.
+            // Alone, so that a profile's options are not held against the other's default. A
+            // subcommand's own required argument (`export --procedure`) is not the value's
+            // fault.
             let clap_only = cli_without_env().try_get_matches_from(&argv);
-            if let Err(e) = clap_only {
+            if let Err(e) = clap_only
+                && e.kind() != clap::error::ErrorKind::MissingRequiredArgument
+            {
                 problems.push(format!(
                     "{place}: {var}={value} is refused by `surgstream {}`: {}",
                     path,
