@@ -15,21 +15,9 @@ use common::*;
 use sent_rows::{Row, compare_rows, frames_sent};
 
 fn export_args(env: &TestEnv, procedure: &str, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "export",
-        "--database-url",
-        &env.database_url(),
-        "--lake",
-        &env.lake_url,
-        "--group",
-        &env.group,
-        "--procedure",
-        procedure,
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    a.extend(extra.iter().map(|s| (*s).to_owned()));
-    a
+    let mut a = vec!["export", "--procedure", procedure];
+    a.extend_from_slice(extra);
+    env.args_here(&a)
 }
 
 #[tokio::test(flavor = "multi_thread")]

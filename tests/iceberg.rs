@@ -216,15 +216,7 @@ async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
     assert!(
         out.status.success(),
         "Spark could not read the table:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
+        last_lines(&out.stderr, 30)
     );
     let read: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from Spark");
     eprintln!(

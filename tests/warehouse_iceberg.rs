@@ -33,19 +33,10 @@ async fn python(program: &str, args: &[String], what: &str) -> serde_json::Value
         .output()
         .await
         .unwrap_or_else(|e| panic!("run {program} for {what}: {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "{what} failed:\n{}",
-        stderr
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
+        last_lines(&out.stderr, 30)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"))
 }
@@ -369,13 +360,7 @@ async fn a_refresh_that_dies_is_finished_by_the_next_with_no_orphan() {
             "parts committed before the abort at {fault}: {states}"
         );
         let unrecorded = {
-            let known: std::collections::HashSet<String> =
-                sqlx::query_scalar("SELECT path FROM warehouse.iceberg_files")
-                    .fetch_all(&env.pool)
-                    .await
-                    .expect("files")
-                    .into_iter()
-                    .collect();
+            let known = recorded_files(&env).await;
             iceberg_data_files(&env)
                 .into_iter()
                 .filter(|p| !known.contains(p))
@@ -404,13 +389,7 @@ async fn a_refresh_that_dies_is_finished_by_the_next_with_no_orphan() {
             Some(unrecorded as u64),
             "{next}"
         );
-        let known: std::collections::HashSet<String> =
-            sqlx::query_scalar("SELECT path FROM warehouse.iceberg_files")
-                .fetch_all(&env.pool)
-                .await
-                .expect("files")
-                .into_iter()
-                .collect();
+        let known = recorded_files(&env).await;
         for p in iceberg_data_files(&env) {
             assert!(known.contains(&p), "orphan {p} left after {fault}");
         }
@@ -423,6 +402,16 @@ async fn a_refresh_that_dies_is_finished_by_the_next_with_no_orphan() {
         )
         .await;
     }
+}
+
+/// Every data file `warehouse.iceberg_files` records, current or retired.
+async fn recorded_files(env: &TestEnv) -> std::collections::HashSet<String> {
+    sqlx::query_scalar("SELECT path FROM warehouse.iceberg_files")
+        .fetch_all(&env.pool)
+        .await
+        .expect("warehouse.iceberg_files")
+        .into_iter()
+        .collect()
 }
 
 /// Every object under warehouse_iceberg/*/data/, lake-relative.

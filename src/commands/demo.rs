@@ -11,8 +11,9 @@ use crate::cli::{DemoArgs, ProfileArg};
 use surgstream_warehouse::{answers, fresh};
 
 use crate::setup::{
-    Publishing, iceberg_tables, ingest_config, migrated_db, open_lake, print_sim_report,
-    print_warehouse_report, shutdown_token, sim_config, sink_options, verify_config, warehouse,
+    Publishing, iceberg_tables, ingest_config, ingest_warehouse, migrated_db, open_lake,
+    print_sim_report, print_warehouse_report, shutdown_token, sim_config, sink_options,
+    verify_config,
 };
 
 pub async fn run(a: DemoArgs) -> Result<()> {
@@ -167,16 +168,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
 
     // The warehouse: the star schema over what just landed, and three of its answers.
     say!();
-    let wh = warehouse(
-        &lake,
-        &store,
-        &a.opts.group,
-        a.opts.warehouse_memory_limit,
-        (!a.opts.iceberg.no_iceberg).then_some((
-            a.opts.iceberg.iceberg_catalog.as_str(),
-            surgstream_warehouse::ICEBERG_RETENTION,
-        )),
-    )?;
+    let wh = ingest_warehouse(&lake, &store, &a.opts)?;
     let report = fresh::refresh_recorded(&wh, true)
         .await?
         .unwrap_or_default();

@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::cli::IngestArgs;
 use surgstream_warehouse::fresh;
 
-use crate::setup::{Publishing, flush_causes, prepare_ingest, shutdown_token, warehouse};
+use crate::setup::{Publishing, flush_causes, ingest_warehouse, prepare_ingest, shutdown_token};
 
 pub async fn run(a: IngestArgs) -> Result<()> {
     let (lake, store, cfg) = prepare_ingest(&a.kafka, &a.db, &a.opts, a.until_idle).await?;
@@ -15,16 +15,7 @@ pub async fn run(a: IngestArgs) -> Result<()> {
         None => None,
         Some(interval) => {
             fresh::describe();
-            let wh = warehouse(
-                &lake,
-                &store,
-                &a.opts.group,
-                a.opts.warehouse_memory_limit,
-                (!a.opts.iceberg.no_iceberg).then_some((
-                    a.opts.iceberg.iceberg_catalog.as_str(),
-                    surgstream_warehouse::ICEBERG_RETENTION,
-                )),
-            )?;
+            let wh = ingest_warehouse(&lake, &store, &a.opts)?;
             let stop = shutdown.child_token();
             Some((
                 stop.clone(),

@@ -167,6 +167,21 @@ pub fn warehouse(
     })
 }
 
+/// The warehouse an ingestor's options describe (`ingest --warehouse-interval`, `demo`): its
+/// group and memory limit, published to Iceberg in its catalog unless `--no-iceberg`.
+pub fn ingest_warehouse(lake: &Lake, store: &Store, o: &IngestOpts) -> Result<Warehouse> {
+    warehouse(
+        lake,
+        store,
+        &o.group,
+        o.warehouse_memory_limit,
+        (!o.iceberg.no_iceberg).then_some((
+            o.iceberg.iceberg_catalog.as_str(),
+            surgstream_warehouse::ICEBERG_RETENTION,
+        )),
+    )
+}
+
 /// What a warehouse refresh rebuilt and read, in a few lines.
 pub fn print_warehouse_report(r: &RefreshReport) {
     if !r.changed() {

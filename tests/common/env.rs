@@ -199,6 +199,11 @@ impl TestEnv {
 
     /// [`Self::run_json`] with this test's `--database-url` and `--lake` (and `--group`) added.
     pub async fn run_json_here(&self, args: &[&str], what: &str) -> serde_json::Value {
+        self.run_json(&self.args_here(args), what).await
+    }
+
+    /// `args` with this test's `--database-url`, `--lake` and `--group` added.
+    pub fn args_here(&self, args: &[&str]) -> Vec<String> {
         let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         all.extend([
             "--database-url".into(),
@@ -208,7 +213,7 @@ impl TestEnv {
             "--group".into(),
             self.group.clone(),
         ]);
-        self.run_json(&all, what).await
+        all
     }
 
     /// Runs a command with `--json` on this test's lake to its end (at most 5 min); its report.

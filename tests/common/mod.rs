@@ -214,3 +214,10 @@ pub fn verify_json(out: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// The last `n` lines of a process's output (a Python traceback's end, a JVM's last words).
+pub fn last_lines(bytes: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

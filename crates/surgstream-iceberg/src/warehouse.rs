@@ -234,19 +234,20 @@ async fn create(
 
 /// Makes the live files of `warehouse.<name>` equal to `files` (what PostgreSQL recorded as
 /// current) in one snapshot: an `append` the first time, an `overwrite` for each rebuild. The
-/// table must exist ([`prepare`] made it before its files were written).
+/// table must exist ([`prepare`] made it before its files were written). Returns the table as
+/// it now is (`None`: there is none, nor any file for it).
 pub async fn sync(
     tables: &Tables,
     name: &str,
     files: &[WarehouseFile],
-) -> Result<SyncReport, IcebergError> {
+) -> Result<(SyncReport, Option<Table>), IcebergError> {
     let mut report = SyncReport {
         table: format!("{NAMESPACE}.{name}"),
         ..SyncReport::default()
     };
     let Some(table) = load(tables, name).await? else {
         if files.is_empty() {
-            return Ok(report);
+            return Ok((report, None));
         }
         return Err(IcebergError::Table(format!(
             "{} has files recorded but no Iceberg table",
@@ -303,7 +304,7 @@ pub async fn sync(
         );
     }
     if gone.is_empty() && added.is_empty() {
-        return Ok(report);
+        return Ok((report, Some(table)));
     }
     report.added = added.len();
     // Rebuilt rows are new data, however many: never a `replace` (same data, other files).
@@ -320,20 +321,21 @@ pub async fn sync(
         what: format!("the rebuilt months of {}", report.table),
         operation: Some(operation),
     };
-    let (_, done) = rewrite(tables, table, change, |_| Ok(())).await?;
+    let (table, done) = rewrite(tables, table, change, |_| Ok(())).await?;
     report.removed = done.deleted;
-    Ok(report)
+    Ok((report, Some(table)))
 }
 
-/// Expires the snapshots of `warehouse.<name>` older than `older_than` (the current one stays)
-/// and deletes the metadata only they referenced. Returns how many went, and every data file
-/// a retained snapshot still lists: a retired file is deleted only when none does.
+/// Expires the snapshots of a warehouse table ([`sync`]'s) older than `older_than` (the
+/// current one stays) and deletes the metadata only they referenced. Returns how many went,
+/// and every data file a retained snapshot still lists: a retired file is deleted only when
+/// none does.
 pub async fn expire(
     tables: &Tables,
-    name: &str,
+    table: Option<Table>,
     older_than: std::time::Duration,
 ) -> Result<(usize, HashSet<String>), IcebergError> {
-    let Some(table) = load(tables, name).await? else {
+    let Some(table) = table else {
         return Ok((0, HashSet::new()));
     };
     let cutoff_ms = chrono::Utc::now()

@@ -405,17 +405,14 @@ impl Warehouse {
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         for step in sql::FACTS.iter().chain(sql::DIMENSIONS.iter()) {
             let files = output::current_iceberg(&self.pool, step.table).await?;
-            let synced =
+            let (synced, table) =
                 surgstream_iceberg::warehouse::sync(&iceberg.tables, step.table, &files).await?;
             if synced.added + synced.removed > 0 {
                 report.iceberg.push(synced);
             }
-            let (expired, listed) = surgstream_iceberg::warehouse::expire(
-                &iceberg.tables,
-                step.table,
-                iceberg.retention,
-            )
-            .await?;
+            let (expired, listed) =
+                surgstream_iceberg::warehouse::expire(&iceberg.tables, table, iceberg.retention)
+                    .await?;
             report.iceberg_snapshots_expired += expired;
             let mut gone = Vec::new();
             for path in output::retired_iceberg(&self.pool, step.table, before).await? {
