@@ -260,6 +260,12 @@ pub struct IngestOpts {
     /// Apply pending events at least this often, e.g. 500ms.
     #[arg(long, env = "SURGSTREAM_EVENT_MAX_AGE", default_value = "500ms", value_parser = positive_duration)]
     pub event_max_age: Duration,
+    /// Keep every consumed record of both topics as it came (key, headers, value, Kafka
+    /// partition, offset and timestamp; dead-lettered ones too) in the lake's raw archive,
+    /// `raw/topic=…/date=…/hour=…/`, committed exactly once with the typed data of the same
+    /// offsets (docs/lake.md). `off` keeps only the typed lake and tables.
+    #[arg(long, env = "SURGSTREAM_RAW_ARCHIVE", default_value = "on", value_name = "on|off", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub raw_archive: bool,
     /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "SURGSTREAM_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,

@@ -235,6 +235,7 @@ pub fn ingest_config(
         sweep_grace: o.sweep_grace,
         store_retry_timeout: o.store_retry_timeout,
         pg_retry_timeout: o.pg_retry_timeout,
+        raw_archive: o.raw_archive,
         max_bytes: usize::try_from(o.max_bytes).unwrap_or(usize::MAX),
         memory_limit: usize::try_from(o.memory_limit).unwrap_or(usize::MAX),
         max_age: o.max_age,

@@ -57,3 +57,12 @@ pub fn parse_scale(s: &str) -> Result<f64, String> {
         _ => Err("expected a number greater than 0 and at most 10000, e.g. 10".into()),
     }
 }
+
+/// `on` or `off` (also `true`/`false`, `1`/`0`, `yes`/`no`, for environment variables).
+pub fn on_off(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        other => Err(format!("expected on or off, not {other:?}")),
+    }
+}

@@ -112,6 +112,21 @@ fn print_table(cfg: &VerifyConfig, r: &VerifyReport) {
         r.events_sent,
         r.events_unprocessed
     );
+    if r.raw_checked {
+        say!(
+            "raw archive: {} files, {} records: {} missing, {} duplicated, {} never consumed, {} altered",
+            r.raw_files,
+            r.raw_records,
+            r.raw_missing,
+            r.raw_duplicated,
+            r.raw_unexpected,
+            r.raw_altered
+        );
+    } else {
+        say!(
+            "raw archive: none committed by this group (it ran with --raw-archive off): not checked"
+        );
+    }
     for e in &r.examples {
         say!("  {e}");
     }

@@ -14,17 +14,20 @@
 //!       the transaction is dropped before it touches anything else, the files that no manifest
 //!       row names are removed ([`discard_uncommitted`]), and the partition's state is reloaded
 //!       from PostgreSQL;
-//!    2. telemetry: the files are named in the `lake_files` manifest; events: the batch is
+//!    2. the raw files (`--raw-archive`: every record of the range as it came, dead letters
+//!       included) are named in the `raw_files` manifest;
+//!    3. telemetry: the files are named in the `lake_files` manifest; events: the batch is
 //!       applied (each keyed by its event id, so an event seen before changes nothing), and the
 //!       rejected ones are dead-lettered, their delivery awaited;
-//!    3. `COMMIT`.
+//!    4. `COMMIT`.
 //! 3. **Kafka's committed offset** is moved to `next`, asynchronously and best effort. It serves
 //!    lag monitoring only: on assignment the consumer seeks to PostgreSQL's offset.
 //!
 //! Invariants:
 //!
-//! - A record's effect (a manifest row naming its file, an applied event) exists if and only if
-//!   `ingest_offsets` is past the record: both change in one transaction.
+//! - A record's effect (a manifest row naming its file, an applied event, a raw manifest row
+//!   naming the file that archives it) exists if and only if `ingest_offsets` is past the
+//!   record: all change in one transaction.
 //! - Readers see only the files the manifest names; a file no row names is an orphan, and the
 //!   sweep removes it once older than `--sweep-grace`.
 //! - `ingest_offsets` moves only from the value its mover read: two members that both believe
@@ -58,10 +61,11 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use surgstream_lake::Lake;
 use surgstream_proto::time::now_micros;
 use surgstream_proto::v1::Event;
-use surgstream_store::offsets::{self, LakeFile};
 use surgstream_store::{Applied, Source, Store, StoreError, apply_events};
+use surgstream_store::{offsets, raw};
 
 use crate::error::IngestError;
+use crate::flush::Written;
 use crate::partition::PartitionState;
 use crate::policy::FlushCause;
 use crate::service::Ingest;
@@ -75,7 +79,7 @@ impl Ingest {
         &mut self,
         key: &(String, i32),
         cause: FlushCause,
-        written: &[LakeFile],
+        written: &Written,
         started: Instant,
     ) -> Result<(), IngestError> {
         let retrying = Instant::now();
@@ -104,15 +108,16 @@ impl Ingest {
         }
     }
 
-    /// Names one partition's files in the manifest (or applies its events) and advances its
-    /// offset, in one transaction.
+    /// Names one partition's files in the manifest (or applies its events), names its raw
+    /// files, and advances its offset, in one transaction.
     pub(crate) async fn commit_once(
         &mut self,
         key: &(String, i32),
         cause: FlushCause,
-        written: &[LakeFile],
+        all: &Written,
         started: Instant,
     ) -> Result<(), IngestError> {
+        let written = &all.files[..];
         let Some(state) = self.parts.get_mut(key) else {
             return Ok(());
         };
@@ -148,8 +153,7 @@ impl Ingest {
                     ?expected,
                     "fenced: another consumer committed this partition; discarding the flush"
                 );
-                let paths: Vec<String> = written.iter().map(|f| f.path.clone()).collect();
-                discard_uncommitted(&self.lake, &self.store, &paths).await?;
+                discard_uncommitted(&self.lake, &self.store, &all.paths()).await?;
                 self.report.fenced_flushes += 1;
                 ::metrics::counter!(metrics::FENCED_FLUSHES).increment(1);
                 let durable = offsets::load(self.store.pool(), &self.cfg.group, topic).await?;
@@ -158,6 +162,8 @@ impl Ingest {
             }
             Err(e) => return Err(e.into()),
         }
+        // The raw records of the range, whatever the typed side makes of them.
+        raw::record_raw_files(&mut tx, &self.cfg.group, topic, &all.raw).await?;
         let mut rejected = Vec::new();
         let mut applied = 0u64;
         let mut replayed = 0u64;
@@ -223,6 +229,15 @@ impl Ingest {
         for f in written {
             ::metrics::histogram!(metrics::BYTES_PER_FILE).record(f.bytes as f64);
         }
+        let raw_records: i64 = all.raw.iter().map(|f| f.records).sum();
+        let raw_bytes: i64 = all.raw.iter().map(|f| f.bytes).sum();
+        ::metrics::counter!(metrics::RAW_RECORDS_WRITTEN, "topic" => topic.to_owned())
+            .increment(raw_records as u64);
+        ::metrics::counter!(metrics::RAW_FILES_WRITTEN).increment(all.raw.len() as u64);
+        ::metrics::counter!(metrics::RAW_BYTES_WRITTEN).increment(raw_bytes as u64);
+        self.report.raw_records_written += raw_records as u64;
+        self.report.raw_files_written += all.raw.len() as u64;
+        self.report.raw_bytes_written += raw_bytes as u64;
         if rows > 0
             && let Some(latency) = state.frame_latency(now_micros())
         {
@@ -244,6 +259,7 @@ impl Ingest {
         state.frames.clear();
         state.events.clear();
         state.event_bytes = 0;
+        state.raw.clear();
         state.due = None;
         state.newest_frame = i64::MIN;
         state.oldest_frame = i64::MAX;

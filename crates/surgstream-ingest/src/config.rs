@@ -38,6 +38,9 @@ pub struct IngestConfig {
     pub sweep_interval: Duration,
     /// Orphans are files older than this that no manifest row names.
     pub sweep_grace: Duration,
+    /// Whether every consumed record is also kept as it came, in the lake's `raw/` archive,
+    /// committed with the typed files and events of its range.
+    pub raw_archive: bool,
     /// How long a flush keeps trying while the lake's store fails transiently.
     pub store_retry_timeout: Duration,
     /// How long a flush keeps trying while PostgreSQL is unreachable.

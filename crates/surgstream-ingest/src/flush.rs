@@ -7,8 +7,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
+use surgstream_lake::raw::{RawHour, RawPath, encode_raw};
 use surgstream_lake::{Lake, LakeError, LakePath, encode_parquet, writer_properties};
 use surgstream_store::offsets::LakeFile;
+use surgstream_store::raw::RawFile;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::IngestError;
@@ -31,7 +33,7 @@ impl Ingest {
                     } else {
                         s.events.len()
                     },
-                    bytes: s.frames.bytes() + s.event_bytes,
+                    bytes: s.frames.bytes() + s.event_bytes + s.raw.bytes(),
                     due: s.due,
                     max_rows: if telemetry {
                         self.cfg.max_rows
@@ -68,10 +70,10 @@ impl Ingest {
     }
 
     /// Makes everything consumed from these partitions durable, then commits their offsets:
-    /// first the lake files of all of them, under their final names and before any
-    /// transaction is open (a store that is down holds no PostgreSQL lock while the ingestor
-    /// waits for it), each stored while the next is encoded ([`PUTS_IN_FLIGHT`] at most); then
-    /// one transaction per partition, in order. Nothing is consumed meanwhile.
+    /// first the lake files (typed and raw) of all of them, under their final names and before
+    /// any transaction is open (a store that is down holds no PostgreSQL lock while the
+    /// ingestor waits for it), each stored while the next is encoded ([`PUTS_IN_FLIGHT`] at
+    /// most); then one transaction per partition, in order. Nothing is consumed meanwhile.
     pub(crate) async fn flush(
         &mut self,
         due: Vec<((String, i32), FlushCause)>,
@@ -84,72 +86,136 @@ impl Ingest {
         Ok(())
     }
 
-    /// The lake files of each telemetry partition in `due` (none for events, or for a
-    /// partition with no frames pending), in `due`'s order.
+    /// The objects of each partition in `due`, in `due`'s order: a telemetry partition's lake
+    /// files (none for events, or without frames pending) and, with the raw archive on, every
+    /// partition's raw files.
     pub(crate) async fn write_files(
         &self,
         due: &[((String, i32), FlushCause)],
-    ) -> Result<Vec<Vec<LakeFile>>, IngestError> {
-        let mut files: Vec<Vec<LakeFile>> = due.iter().map(|_| Vec::new()).collect();
+    ) -> Result<Vec<Written>, IngestError> {
+        let mut files: Vec<Written> = due.iter().map(|_| Written::default()).collect();
         let mut running: std::collections::VecDeque<(usize, tokio::task::JoinHandle<_>)> =
             std::collections::VecDeque::new();
-        let result = async {
-            for (i, (key, _)) in due.iter().enumerate() {
-                let Some(state) = self.parts.get(key) else {
-                    continue;
-                };
-                if key.0 != self.cfg.telemetry_topic || state.frames.is_empty() {
-                    continue;
-                }
-                let partition = key.1;
-                let hours =
-                    state
-                        .frames
-                        .to_hour_batches()
-                        .map_err(|source| IngestError::Arrow {
-                            topic: key.0.clone(),
-                            partition,
-                            source,
-                        })?;
-                let (first, last) = state
-                    .frames
-                    .offsets()
-                    .unwrap_or((state.position - 1, state.position - 1));
-                for h in &hours {
-                    let file = LakePath {
-                        hour: h.hour,
-                        partition,
-                        first_offset: first,
-                        last_offset: last,
+        let result =
+            async {
+                for (i, (key, _)) in due.iter().enumerate() {
+                    let Some(state) = self.parts.get(key) else {
+                        continue;
                     };
-                    let (meta, bytes) = encode_file(&file, h)?;
-                    if running.len() >= PUTS_IN_FLIGHT
-                        && let Some((j, task)) = running.pop_front()
-                    {
-                        files[j].push(finish(task).await?);
+                    let partition = key.1;
+                    let mut objects: Vec<(Stored, bytes::Bytes)> = Vec::new();
+                    if key.0 == self.cfg.telemetry_topic && !state.frames.is_empty() {
+                        let hours = state.frames.to_hour_batches().map_err(|source| {
+                            IngestError::Arrow {
+                                topic: key.0.clone(),
+                                partition,
+                                source,
+                            }
+                        })?;
+                        let (first, last) = state
+                            .frames
+                            .offsets()
+                            .unwrap_or((state.position - 1, state.position - 1));
+                        for h in &hours {
+                            let file = LakePath {
+                                hour: h.hour,
+                                partition,
+                                first_offset: first,
+                                last_offset: last,
+                            };
+                            let (meta, bytes) = encode_file(&file, h)?;
+                            objects.push((Stored::Lake(meta), bytes));
+                        }
                     }
-                    let task = tokio::spawn(store_file(
-                        self.lake.clone(),
-                        meta,
-                        bytes,
-                        self.shutdown.clone(),
-                        self.cfg.store_retry_timeout,
-                    ));
-                    running.push_back((i, task));
+                    if let Some((first, last)) = state.raw.offsets() {
+                        let hours = state.raw.to_hour_batches(partition).map_err(|source| {
+                            IngestError::Arrow {
+                                topic: key.0.clone(),
+                                partition,
+                                source,
+                            }
+                        })?;
+                        for h in &hours {
+                            let path = RawPath {
+                                topic: &key.0,
+                                hour: h.hour,
+                                partition,
+                                first_offset: first,
+                                last_offset: last,
+                            };
+                            let (meta, bytes) = encode_raw_file(&path, h)?;
+                            objects.push((Stored::Raw(meta), bytes));
+                        }
+                    }
+                    for (meta, bytes) in objects {
+                        if running.len() >= PUTS_IN_FLIGHT
+                            && let Some((j, task)) = running.pop_front()
+                        {
+                            files[j].add(finish(task).await?);
+                        }
+                        let task = tokio::spawn(store_object(
+                            self.lake.clone(),
+                            meta,
+                            bytes,
+                            self.shutdown.clone(),
+                            self.cfg.store_retry_timeout,
+                        ));
+                        running.push_back((i, task));
+                    }
                 }
+                while let Some((j, task)) = running.pop_front() {
+                    files[j].add(finish(task).await?);
+                }
+                Ok(())
             }
-            while let Some((j, task)) = running.pop_front() {
-                files[j].push(finish(task).await?);
-            }
-            Ok(())
-        }
-        .await;
+            .await;
         // On a failure the files still being written are not waited for: they are named by no
         // manifest row, and the sweep removes them (as after a crash).
         for (_, task) in running {
             task.abort();
         }
         result.map(|()| files)
+    }
+}
+
+/// What one partition's flush stored: its typed lake files and its raw files.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    /// Typed telemetry files (`procedure_telemetry/…`).
+    pub(crate) files: Vec<LakeFile>,
+    /// Raw archive files (`raw/…`).
+    pub(crate) raw: Vec<RawFile>,
+}
+
+impl Written {
+    fn add(&mut self, stored: Stored) {
+        match stored {
+            Stored::Lake(f) => self.files.push(f),
+            Stored::Raw(f) => self.raw.push(f),
+        }
+    }
+
+    /// Every object's path.
+    pub(crate) fn paths(&self) -> Vec<String> {
+        let lake = self.files.iter().map(|f| f.path.clone());
+        lake.chain(self.raw.iter().map(|f| f.path.clone()))
+            .collect()
+    }
+}
+
+/// One stored object, by its manifest.
+#[derive(Debug)]
+pub(crate) enum Stored {
+    Lake(LakeFile),
+    Raw(RawFile),
+}
+
+impl Stored {
+    fn path(&self) -> &str {
+        match self {
+            Self::Lake(f) => &f.path,
+            Self::Raw(f) => &f.path,
+        }
     }
 }
 
@@ -225,22 +291,46 @@ pub(crate) fn encode_file(
     Ok((meta, bytes))
 }
 
-/// Stores one encoded lake file ([`put_with_retry`]), as a task of its own.
-pub(crate) async fn store_file(
+/// Stores one encoded object ([`put_with_retry`]), as a task of its own.
+pub(crate) async fn store_object(
     lake: Lake,
-    file: LakeFile,
+    object: Stored,
     bytes: bytes::Bytes,
     shutdown: CancellationToken,
     give_up_after: Duration,
-) -> Result<LakeFile, IngestError> {
-    put_with_retry(&lake, &file.path, bytes, &shutdown, give_up_after).await?;
-    Ok(file)
+) -> Result<Stored, IngestError> {
+    put_with_retry(&lake, object.path(), bytes, &shutdown, give_up_after).await?;
+    Ok(object)
 }
 
-/// The file a [`store_file`] task stored; a panic in it is a panic here.
+/// Encodes one hour of a partition's raw records.
+pub(crate) fn encode_raw_file(
+    path: &RawPath<'_>,
+    h: &RawHour,
+) -> Result<(RawFile, bytes::Bytes), LakeError> {
+    let name = path.to_string();
+    let bytes = encode_raw(&h.batch).map_err(|source| LakeError::Encode {
+        path: name.clone(),
+        source,
+    })?;
+    let time = |ms: i64| DateTime::from_timestamp_millis(ms);
+    let meta = RawFile {
+        path: name,
+        partition: path.partition,
+        first_offset: path.first_offset,
+        last_offset: path.last_offset,
+        records: h.batch.num_rows() as i64,
+        bytes: bytes.len() as i64,
+        min_timestamp: h.timestamps.and_then(|(lo, _)| time(lo)),
+        max_timestamp: h.timestamps.and_then(|(_, hi)| time(hi)),
+    };
+    Ok((meta, bytes))
+}
+
+/// The object a [`store_object`] task stored; a panic in it is a panic here.
 pub(crate) async fn finish(
-    task: tokio::task::JoinHandle<Result<LakeFile, IngestError>>,
-) -> Result<LakeFile, IngestError> {
+    task: tokio::task::JoinHandle<Result<Stored, IngestError>>,
+) -> Result<Stored, IngestError> {
     match task.await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

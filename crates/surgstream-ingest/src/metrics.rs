@@ -23,6 +23,12 @@ pub const DEAD_LETTERS: &str = "surgstream_dead_letters_total";
 pub const FILES_WRITTEN: &str = "surgstream_lake_files_written_total";
 /// Bytes of Parquet committed to the lake.
 pub const BYTES_WRITTEN: &str = "surgstream_lake_bytes_written_total";
+/// Records committed to the raw archive (`raw/`), by `topic`.
+pub const RAW_RECORDS_WRITTEN: &str = "surgstream_raw_records_written_total";
+/// Raw archive files committed.
+pub const RAW_FILES_WRITTEN: &str = "surgstream_raw_files_written_total";
+/// Bytes of raw archive files committed.
+pub const RAW_BYTES_WRITTEN: &str = "surgstream_raw_bytes_written_total";
 /// Rows per committed Parquet file.
 pub const ROWS_PER_FILE: &str = "surgstream_lake_file_rows";
 /// Duration of a telemetry flush (encode, write, manifest commit).
@@ -209,6 +215,21 @@ pub fn describe() {
         FENCED_FLUSHES,
         Unit::Count,
         "Flushes that lost the offset compare-and-set to another consumer; their files were discarded."
+    );
+    describe_counter!(
+        RAW_RECORDS_WRITTEN,
+        Unit::Count,
+        "Consumed records committed to the raw archive (raw/), dead-lettered ones included."
+    );
+    describe_counter!(
+        RAW_FILES_WRITTEN,
+        Unit::Count,
+        "Raw archive files committed."
+    );
+    describe_counter!(
+        RAW_BYTES_WRITTEN,
+        Unit::Bytes,
+        "Bytes of raw archive files committed."
     );
     describe_counter!(
         FILES_SWEPT,

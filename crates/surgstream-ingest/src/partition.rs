@@ -1,11 +1,12 @@
 //! What the ingestor holds per assigned partition between two commits: where it is (the
 //! durable offset PostgreSQL has, the next offset Kafka should give), the buffered frames or
-//! pending events, the dead letters awaiting their broker's acknowledgement, and when the
-//! buffer is due.
+//! pending events, the raw records, the dead letters awaiting their broker's acknowledgement,
+//! and when the buffer is due.
 
 use std::time::Instant;
 
 use surgstream_lake::FrameBuffer;
+use surgstream_lake::raw::RawBuffer;
 use surgstream_proto::v1::Event;
 
 use crate::dlq;
@@ -37,6 +38,9 @@ pub(crate) struct PartitionState {
     pub(crate) events: Vec<PendingEvent>,
     /// Bytes of the pending events' payloads.
     pub(crate) event_bytes: usize,
+    /// Every record consumed since the last commit, as it came (`--raw-archive`; empty when
+    /// off).
+    pub(crate) raw: RawBuffer,
     /// Dead letters handed to the producer, to be acknowledged before the offset moves on.
     pub(crate) dead_letters: Vec<dlq::PendingDelivery>,
     /// Newest frame timestamp buffered (µs), for latency; `i64::MIN`: none.
@@ -65,6 +69,7 @@ impl PartitionState {
             frames: FrameBuffer::new(),
             events: Vec::new(),
             event_bytes: 0,
+            raw: RawBuffer::new(),
             dead_letters: Vec::new(),
             newest_frame: i64::MIN,
             oldest_frame: i64::MAX,

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::{BorrowedMessage, Headers, Timestamp};
 use rdkafka::topic_partition_list::Offset;
+use surgstream_lake::raw::{RawRecord, TimestampType};
 use surgstream_proto::headers;
 use surgstream_proto::time::now_micros;
 use surgstream_store::Source;
@@ -71,6 +72,27 @@ impl Ingest {
         }
         state.position = offset + 1;
         let arrived = Instant::now();
+        if self.cfg.raw_archive {
+            // Every record the offset moves past, whatever becomes of it below: the archive
+            // is of what was consumed, dead letters included.
+            let timestamp = match m.timestamp() {
+                Timestamp::CreateTime(t) => Some((t, TimestampType::CreateTime)),
+                Timestamp::LogAppendTime(t) => Some((t, TimestampType::LogAppendTime)),
+                Timestamp::NotAvailable => None,
+            };
+            let record = RawRecord {
+                offset,
+                timestamp,
+                key: m.key(),
+                value: m.payload(),
+            };
+            let headers = m
+                .headers()
+                .into_iter()
+                .flat_map(|h| h.iter())
+                .map(|h| (h.key, h.value));
+            state.raw.push(record, headers, now_micros() / 1000);
+        }
         let schema = m
             .headers()
             .and_then(|h| h.iter().find(|h| h.key == headers::SCHEMA))

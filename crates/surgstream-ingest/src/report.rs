@@ -12,6 +12,12 @@ pub struct IngestReport {
     pub files_written: u64,
     /// Bytes of Parquet committed.
     pub bytes_written: u64,
+    /// Records committed to the raw archive.
+    pub raw_records_written: u64,
+    /// Raw archive files committed.
+    pub raw_files_written: u64,
+    /// Bytes of raw archive files committed.
+    pub raw_bytes_written: u64,
     /// Events applied to PostgreSQL.
     pub events_applied: u64,
     /// Events processed before (same event id): replays that changed nothing.

@@ -346,6 +346,7 @@ mod tests {
             sweep_grace: Duration::from_secs(600),
             store_retry_timeout: Duration::from_secs(600),
             pg_retry_timeout: Duration::from_secs(300),
+            raw_archive: true,
             until_idle: None,
             timeout: Duration::from_secs(10),
             health: crate::health::Health::default(),

@@ -6,7 +6,8 @@
 //! records the ingestor dead-letters (judged by the same checks). Records at or above it are
 //! pending: not yet ingested, not a discrepancy (unless `require_drained`). Files in the store
 //! that no manifest row names, older than the grace period, are orphans; manifest rows whose file
-//! is gone are missing files.
+//! is gone are missing files. With the raw archive on, every record below the committed offset
+//! must also be in `raw/` exactly once, with the key, headers and value the topic has.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,9 +17,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::Serialize;
+use surgstream_lake::raw::{RAW, read_raw_digests, record_digest};
 use surgstream_lake::{FrameBuffer, Lake, TABLE, read_keys};
 use surgstream_proto::headers;
-use surgstream_store::{Store, offsets};
+use surgstream_store::{Store, offsets, raw};
 use uuid::Uuid;
 
 use surgstream_proto::time::now_micros;
@@ -96,6 +98,22 @@ pub struct VerifyReport {
     pub events_unprocessed: u64,
     /// Records at or above the committed offsets, all partitions.
     pub pending_records: u64,
+    /// Whether the raw archive was checked: the group has committed raw files (it ran with
+    /// `--raw-archive on`). Then every record below the committed offsets must be in it once,
+    /// byte for byte.
+    pub raw_checked: bool,
+    /// Raw files the raw manifest names (of both topics).
+    pub raw_files: u64,
+    /// Records in them.
+    pub raw_records: u64,
+    /// Records below the committed offsets that no raw file holds.
+    pub raw_missing: u64,
+    /// Records more than once in the raw archive.
+    pub raw_duplicated: u64,
+    /// Records in the raw archive that the topic does not have below the committed offset.
+    pub raw_unexpected: u64,
+    /// Records whose archived key, headers or value differ from the topic's.
+    pub raw_altered: u64,
 }
 
 impl VerifyReport {
@@ -105,18 +123,104 @@ impl VerifyReport {
     }
 
     /// What makes the committed lake or tables differ from what was sent: missing, duplicated
-    /// or never-sent frames, missing files, unprocessed events. (Orphan files are not read by
-    /// anyone: untidy, not wrong.)
+    /// or never-sent frames, missing files, unprocessed events, raw records missing, twice,
+    /// never consumed or altered. (Orphan files are not read by anyone: untidy, not wrong.)
     pub fn data_discrepancies(&self) -> u64 {
         self.missing
             + self.duplicated
             + self.unexpected
             + self.missing_files.len() as u64
             + self.events_unprocessed
+            + self.raw_missing
+            + self.raw_duplicated
+            + self.raw_unexpected
+            + self.raw_altered
     }
 }
 
 type Pair = ([u8; 16], i64);
+
+/// A record by (partition, offset, [`record_digest`] of its key, headers and value).
+type RawKey = (i32, i64, u64);
+
+/// The records the raw files hold; a file the manifest names but the store lacks is a missing
+/// file.
+async fn read_raw(
+    lake: &Lake,
+    files: &[raw::RawFile],
+    present: &HashMap<&str, chrono::DateTime<chrono::Utc>>,
+    report: &mut VerifyReport,
+) -> Result<Vec<RawKey>, IngestError> {
+    let mut out = Vec::new();
+    for f in files {
+        report.raw_files += 1;
+        if !present.contains_key(f.path.as_str()) {
+            report.missing_files.push(f.path.clone());
+            continue;
+        }
+        let held = read_raw_digests(&f.path, lake.get(&f.path).await?)?;
+        report.raw_records += held.len() as u64;
+        out.extend(held);
+    }
+    Ok(out)
+}
+
+/// Each record below the committed offsets once in the raw archive, byte for byte.
+fn compare_raw(
+    topic: &str,
+    sent: &mut [RawKey],
+    mut archived: Vec<RawKey>,
+    report: &mut VerifyReport,
+) {
+    sent.sort_unstable();
+    archived.sort_unstable();
+    let example = |report: &mut VerifyReport, (p, offset): (i32, i64), what: &str| {
+        if report.examples.len() < 10 {
+            report
+                .examples
+                .push(format!("raw {topic}/{p}@{offset}: {what}"));
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < sent.len() || j < archived.len() {
+        let at = |k: &RawKey| (k.0, k.1);
+        let key = match (sent.get(i), archived.get(j)) {
+            (Some(a), Some(b)) => at(a).min(at(b)),
+            (Some(a), None) => at(a),
+            (None, Some(b)) => at(b),
+            (None, None) => break,
+        };
+        let digest = sent.get(i).filter(|k| at(k) == key).map(|k| k.2);
+        let mut s = 0u64;
+        while sent.get(i).is_some_and(|k| at(k) == key) {
+            s += 1;
+            i += 1;
+        }
+        let mut copies = Vec::new();
+        while let Some(k) = archived.get(j).filter(|k| at(k) == key) {
+            copies.push(k.2);
+            j += 1;
+        }
+        let held = copies.len() as u64;
+        if s == 0 {
+            report.raw_unexpected += held;
+            example(
+                report,
+                key,
+                "in the raw archive, not in the topic below the committed offset",
+            );
+        } else if held == 0 {
+            report.raw_missing += s;
+            example(report, key, "missing from the raw archive");
+        } else if held > s {
+            report.raw_duplicated += held - s;
+            example(report, key, "more than once in the raw archive");
+        } else if copies.iter().any(|&d| Some(d) != digest) {
+            report.raw_altered += 1;
+            example(report, key, "archived with other bytes than the topic has");
+        }
+    }
+}
 
 /// Runs the check.
 pub async fn verify(
@@ -131,10 +235,27 @@ pub async fn verify(
     let mut scratch = FrameBuffer::new();
     let now = now_micros();
     let mut sent: Vec<Pair> = Vec::new();
+    let raw_telemetry = raw::raw_files(
+        store.pool(),
+        &cfg.group,
+        &cfg.telemetry_topic,
+        Default::default(),
+    )
+    .await?;
+    let raw_events = raw::raw_files(
+        store.pool(),
+        &cfg.group,
+        &cfg.events_topic,
+        Default::default(),
+    )
+    .await?;
+    report.raw_checked = !raw_telemetry.is_empty() || !raw_events.is_empty();
+    let mut raw_sent: Vec<RawKey> = Vec::new();
     let parts = read_topic(
         cfg,
         &cfg.telemetry_topic,
         &committed,
+        report.raw_checked.then_some(&mut raw_sent),
         |offset, schema, payload| {
             let batch = decode_telemetry(schema, payload).ok()?;
             let valid = scratch.push_record(offset, &batch.frames, now).is_ok();
@@ -161,7 +282,8 @@ pub async fn verify(
         Some((cfg.group.as_str(), cfg.telemetry_topic.as_str())),
     )
     .await?;
-    let listed = lake.list(TABLE).await?;
+    let mut listed = lake.list(TABLE).await?;
+    listed.extend(lake.list(RAW).await?);
     let present: HashMap<&str, chrono::DateTime<chrono::Utc>> =
         listed.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     let mut lake_pairs: Vec<Pair> = Vec::new();
@@ -179,17 +301,32 @@ pub async fn verify(
     report.orphan_files = unnamed.orphans;
     report.in_flight_files = unnamed.in_flight;
     compare(&mut sent, &mut lake_pairs, &mut report);
+    if report.raw_checked {
+        let archived = read_raw(lake, &raw_telemetry, &present, &mut report).await?;
+        compare_raw(&cfg.telemetry_topic, &mut raw_sent, archived, &mut report);
+    }
 
     // Events: every valid event below the committed offsets was processed (applied or rejected).
     let committed = offsets::load(store.pool(), &cfg.group, &cfg.events_topic).await?;
     let mut ids: Vec<Uuid> = Vec::new();
-    let parts = read_topic(cfg, &cfg.events_topic, &committed, |_, schema, payload| {
-        let event = decode_event(schema, payload).ok()?;
-        let id = Uuid::from_slice(&event.event_id).ok()?;
-        ids.push(id);
-        Some(1)
-    })
+    let mut raw_sent: Vec<RawKey> = Vec::new();
+    let parts = read_topic(
+        cfg,
+        &cfg.events_topic,
+        &committed,
+        report.raw_checked.then_some(&mut raw_sent),
+        |_, schema, payload| {
+            let event = decode_event(schema, payload).ok()?;
+            let id = Uuid::from_slice(&event.event_id).ok()?;
+            ids.push(id);
+            Some(1)
+        },
+    )
     .await?;
+    if report.raw_checked {
+        let archived = read_raw(lake, &raw_events, &present, &mut report).await?;
+        compare_raw(&cfg.events_topic, &mut raw_sent, archived, &mut report);
+    }
     report.partitions.extend(parts);
     report.events_sent = ids.len() as u64;
     ids.sort_unstable();
@@ -246,7 +383,8 @@ pub async fn sweep(
     grace: Duration,
     dry_run: bool,
 ) -> Result<Unnamed, IngestError> {
-    let listed = lake.list(TABLE).await?;
+    let mut listed = lake.list(TABLE).await?;
+    listed.extend(lake.list(RAW).await?);
     let unnamed = unnamed_files(&listed, store, grace).await?;
     if !dry_run {
         for name in &unnamed.orphans {
@@ -303,11 +441,12 @@ fn compare(sent: &mut [Pair], lake: &mut [Pair], report: &mut VerifyReport) {
 
 /// Reads every partition of `topic` from its low to its high watermark (as of the start), calling
 /// `item` for each record below the committed offset: Some(items in it), or None when the
-/// ingestor dead-letters it.
+/// ingestor dead-letters it; with `raw`, also noting each such record's [`RawKey`].
 async fn read_topic(
     cfg: &VerifyConfig,
     topic: &str,
     committed: &HashMap<i32, i64>,
+    mut raw: Option<&mut Vec<RawKey>>,
     mut item: impl FnMut(i64, Option<&[u8]>, &[u8]) -> Option<u64>,
 ) -> Result<Vec<PartitionCheck>, IngestError> {
     let kafka = |what: String| {
@@ -406,6 +545,11 @@ async fn read_topic(
                     what: format!("unknown partition {topic}/{p}"),
                     waited: Duration::ZERO,
                 })?;
+            if let Some(raw) = raw.as_mut() {
+                let headers = m.headers().into_iter().flat_map(|h| h.iter());
+                let digest = record_digest(m.key(), headers.map(|h| (h.key, h.value)), m.payload());
+                raw.push((p, offset, digest));
+            }
             match item(offset, schema, m.payload().unwrap_or_default()) {
                 Some(n) => check.items += n,
                 None => check.invalid_records += 1,

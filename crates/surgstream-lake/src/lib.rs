@@ -6,10 +6,12 @@
 //! - [`LakePath`] — `procedure_telemetry/date=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.parquet`.
 //! - [`Lake`] — Parquet encoding and object storage behind a URL.
 //! - [`compact`] — small files merged into one sorted month file.
+//! - [`raw`] — the raw record archive: every consumed record as it came, by Kafka hour.
 
 mod buffer;
 pub mod compact;
 mod path;
+pub mod raw;
 pub mod schema;
 mod store;
 

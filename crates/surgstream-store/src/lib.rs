@@ -7,11 +7,13 @@
 //!   a [`Rejection`] (the caller dead-letters it) while the rest of the batch goes on.
 //! - [`offsets`] — `ingest_offsets` with compare-and-set, and the `lake_files` manifest.
 //! - [`compaction`] — the manifest's side of compaction: swaps, and the files they retired.
+//! - [`raw`] — the raw archive's manifest, `raw_files`.
 
 mod apply;
 pub mod compaction;
 pub mod lifecycle;
 pub mod offsets;
+pub mod raw;
 
 use std::time::Duration;
 

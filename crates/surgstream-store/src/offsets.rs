@@ -126,11 +126,12 @@ pub async fn record_files(
 }
 
 /// Which of `paths` the manifest names (committed by any consumer), or names as retired by a
-/// compaction (still referenced by older Iceberg snapshots).
+/// compaction (still referenced by older Iceberg snapshots); raw files by the raw manifest.
 pub async fn named(pool: &PgPool, paths: &[&str]) -> Result<Vec<String>, StoreError> {
     sqlx::query_scalar(
         "SELECT path FROM lake_files WHERE path = ANY($1)
-         UNION SELECT path FROM lake_retired WHERE path = ANY($1) ORDER BY path",
+         UNION SELECT path FROM lake_retired WHERE path = ANY($1)
+         UNION SELECT path FROM raw_files WHERE path = ANY($1) ORDER BY path",
     )
     .bind(paths)
     .fetch_all(pool)
@@ -168,7 +169,7 @@ pub async fn commit_times(
 
 /// Paths the manifest names: of one consumer group and topic, or with `None` of every group,
 /// together with the files compactions retired (kept for older Iceberg snapshots until their
-/// grace has passed: the sweeper must leave them alone).
+/// grace has passed: the sweeper must leave them alone) and the committed raw files.
 pub async fn manifest_paths(
     pool: &PgPool,
     scope: Option<(&str, &str)>,
@@ -180,7 +181,8 @@ pub async fn manifest_paths(
         .bind(group)
         .bind(topic),
         None => sqlx::query_scalar(
-            "SELECT path FROM lake_files UNION SELECT path FROM lake_retired ORDER BY path",
+            "SELECT path FROM lake_files UNION SELECT path FROM lake_retired \
+             UNION SELECT path FROM raw_files ORDER BY path",
         ),
     };
     q.fetch_all(pool)

@@ -1,0 +1,572 @@
+//! The raw record archive (`raw/`): every record the ingestor consumed, byte for byte, with
+//! where and when Kafka had it — the seed's "raw sensor logs", kept for incident review and for
+//! rebuilding the lake long after Kafka's retention (`surgstream replay --from-raw`).
+//!
+//! A [`RawBuffer`] holds one partition's records between two commits, in one arena; at the
+//! flush it becomes one Arrow batch per hour of the records' Kafka timestamps ([`RawBuffer::to_hour_batches`]),
+//! each stored as `raw/topic=<topic>/date=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.parquet`
+//! ([`RawPath`]) and named in the `raw_files` manifest in the same PostgreSQL transaction as the
+//! typed files or applied events of the same range. Columns ([`raw_schema`]): `kafka_partition`,
+//! `kafka_offset`, `kafka_timestamp` (ms, UTC, as the broker has it), `kafka_timestamp_type`
+//! (`CreateTime` or `LogAppendTime`), `key`, `headers` (list of key/value), `value` — the record
+//! as it was, undecoded: a record the ingestor dead-lettered is here too.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Array, Int64Array, ListBuilder, RecordBatch, StringBuilder,
+    StructBuilder, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::path::HourKey;
+use crate::store::LakeError;
+
+/// The raw archive's directory.
+pub const RAW: &str = "raw";
+
+/// How Kafka stamped a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// The producer's clock (Kafka's default).
+    CreateTime,
+    /// The broker's clock at append (`message.timestamp.type=LogAppendTime`).
+    LogAppendTime,
+}
+
+impl TimestampType {
+    /// Kafka's own name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateTime => "CreateTime",
+            Self::LogAppendTime => "LogAppendTime",
+        }
+    }
+
+    /// The type Kafka names `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "CreateTime" => Some(Self::CreateTime),
+            "LogAppendTime" => Some(Self::LogAppendTime),
+            _ => None,
+        }
+    }
+}
+
+/// One consumed record, borrowed from the consumer's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its Kafka timestamp (ms since the epoch) and how it was stamped; None: the record has
+    /// none (a pre-0.10 message format).
+    pub timestamp: Option<(i64, TimestampType)>,
+    /// The key, None for a record without one.
+    pub key: Option<&'a [u8]>,
+    /// The value, None for a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+/// The Arrow schema of every raw file.
+pub fn raw_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("kafka_partition", DataType::Int32, false),
+                Field::new("kafka_offset", DataType::Int64, false),
+                Field::new(
+                    "kafka_timestamp",
+                    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                    true,
+                ),
+                Field::new("kafka_timestamp_type", DataType::Utf8, true),
+                Field::new("key", DataType::Binary, true),
+                Field::new(
+                    "headers",
+                    DataType::List(Arc::new(Field::new(
+                        "item",
+                        DataType::Struct(header_fields()),
+                        false,
+                    ))),
+                    false,
+                ),
+                Field::new("value", DataType::Binary, true),
+            ]))
+        })
+        .clone()
+}
+
+fn header_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Binary, true),
+    ])
+}
+
+/// Where one raw file lives, relative to the lake's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPath<'a> {
+    /// The source topic.
+    pub topic: &'a str,
+    /// The hour of every record's Kafka timestamp in the file.
+    pub hour: HourKey,
+    /// The Kafka partition.
+    pub partition: i32,
+    /// The first offset of the flushed range (of every hour's file of the flush).
+    pub first_offset: i64,
+    /// Its last offset.
+    pub last_offset: i64,
+}
+
+impl fmt::Display for RawPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{RAW}/topic={}/{}/part-{:05}-{:020}-{:020}.parquet",
+            self.topic,
+            self.hour.partition_dir(),
+            self.partition,
+            self.first_offset,
+            self.last_offset
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    offset: i64,
+    /// The Kafka timestamp (ms) or, for a record without one, when it was consumed: the hour
+    /// it is filed under.
+    filed_ms: i64,
+    /// The Kafka timestamp type; None: no timestamp.
+    stamped: Option<TimestampType>,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+    /// Its headers in `RawBuffer::headers`.
+    headers: Range<usize>,
+}
+
+/// One hour of a partition's raw records, in offset order, ready to encode.
+#[derive(Debug)]
+pub struct RawHour {
+    /// The hour of their Kafka timestamps.
+    pub hour: HourKey,
+    /// The records.
+    pub batch: RecordBatch,
+    /// Earliest and latest Kafka timestamp (ms), of the records that have one.
+    pub timestamps: Option<(i64, i64)>,
+}
+
+/// One Kafka partition's consumed records since its last commit.
+#[derive(Debug, Default)]
+pub struct RawBuffer {
+    entries: Vec<Entry>,
+    /// (key, value) of every record's headers, as ranges of `data`.
+    headers: Vec<(Range<usize>, Option<Range<usize>>)>,
+    data: Vec<u8>,
+}
+
+/// Per record, besides its bytes: what [`RawBuffer::bytes`] counts for its entry.
+const ENTRY_BYTES: usize = size_of::<Entry>();
+
+impl RawBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn keep(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        start..self.data.len()
+    }
+
+    /// Keeps one record, with its headers (key, value) in order. `now_ms` files a record
+    /// without a timestamp under the hour it was consumed in.
+    pub fn push<'h>(
+        &mut self,
+        record: RawRecord<'_>,
+        headers: impl IntoIterator<Item = (&'h str, Option<&'h [u8]>)>,
+        now_ms: i64,
+    ) {
+        let first_header = self.headers.len();
+        for (k, v) in headers {
+            let k = self.keep(k.as_bytes());
+            let v = v.map(|v| self.keep(v));
+            self.headers.push((k, v));
+        }
+        let key = record.key.map(|k| self.keep(k));
+        let value = record.value.map(|v| self.keep(v));
+        self.entries.push(Entry {
+            offset: record.offset,
+            filed_ms: record.timestamp.map_or(now_ms, |(t, _)| t),
+            stamped: record.timestamp.map(|(_, ty)| ty),
+            key,
+            value,
+            headers: first_header..self.headers.len(),
+        });
+    }
+
+    /// Records held.
+    pub fn records(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes held: the records' keys, values and headers, and a fixed cost per record and
+    /// header.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+            + self.entries.len() * ENTRY_BYTES
+            + self.headers.len() * size_of::<(Range<usize>, Option<Range<usize>>)>()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The first and last offset held.
+    pub fn offsets(&self) -> Option<(i64, i64)> {
+        Some((self.entries.first()?.offset, self.entries.last()?.offset))
+    }
+
+    /// One batch per hour of the records' Kafka timestamps, each in offset order. The buffer
+    /// is left as it is: [`RawBuffer::clear`] it once the flush is durable.
+    pub fn to_hour_batches(&self, partition: i32) -> Result<Vec<RawHour>, ArrowError> {
+        let mut hours: BTreeMap<HourKey, Vec<&Entry>> = BTreeMap::new();
+        for e in &self.entries {
+            hours
+                .entry(HourKey::of(e.filed_ms.saturating_mul(1000)))
+                .or_default()
+                .push(e);
+        }
+        hours
+            .into_iter()
+            .map(|(hour, entries)| self.build(hour, partition, &entries))
+            .collect()
+    }
+
+    fn build(
+        &self,
+        hour: HourKey,
+        partition: i32,
+        entries: &[&Entry],
+    ) -> Result<RawHour, ArrowError> {
+        let n = entries.len();
+        let bytes = |r: &Option<Range<usize>>| r.as_ref().map(|r| &self.data[r.clone()]);
+        let binary = |get: fn(&Entry) -> &Option<Range<usize>>| -> ArrayRef {
+            let size = entries
+                .iter()
+                .map(|e| get(e).as_ref().map_or(0, |r| r.len()))
+                .sum();
+            let mut b = BinaryBuilder::with_capacity(n, size);
+            for e in entries {
+                b.append_option(bytes(get(e)));
+            }
+            Arc::new(b.finish())
+        };
+        let mut headers =
+            ListBuilder::new(StructBuilder::from_fields(header_fields(), 0)).with_field(Arc::new(
+                Field::new("item", DataType::Struct(header_fields()), false),
+            ));
+        for e in entries {
+            let list = headers.values();
+            for (k, v) in &self.headers[e.headers.clone()] {
+                // Kept from a `&str`: always UTF-8, so the conversion never replaces anything.
+                let key = String::from_utf8_lossy(&self.data[k.clone()]);
+                list.field_builder::<StringBuilder>(0)
+                    .ok_or_else(|| ArrowError::SchemaError("header key builder".into()))?
+                    .append_value(key);
+                list.field_builder::<BinaryBuilder>(1)
+                    .ok_or_else(|| ArrowError::SchemaError("header value builder".into()))?
+                    .append_option(bytes(v));
+                list.append(true);
+            }
+            headers.append(true);
+        }
+        let stamped: Vec<Option<i64>> = entries
+            .iter()
+            .map(|e| e.stamped.map(|_| e.filed_ms))
+            .collect();
+        let timestamps = stamped
+            .iter()
+            .flatten()
+            .fold(None, |acc: Option<(i64, i64)>, &t| {
+                Some(acc.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
+            });
+        let mut types = StringBuilder::with_capacity(n, n * 10);
+        for e in entries {
+            types.append_option(e.stamped.map(TimestampType::as_str));
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![partition; n])),
+            Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|e| e.offset),
+            )),
+            Arc::new(TimestampMillisecondArray::from(stamped).with_timezone("UTC")),
+            Arc::new(types.finish()),
+            binary(|e| &e.key),
+            Arc::new(headers.finish()),
+            binary(|e| &e.value),
+        ];
+        Ok(RawHour {
+            hour,
+            batch: RecordBatch::try_new(raw_schema(), columns)?,
+            timestamps,
+        })
+    }
+
+    /// Empties the buffer after a durable flush (keeps its allocations).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.headers.clear();
+        self.data.clear();
+    }
+}
+
+/// The writer settings of raw files: the values are opaque bytes (no statistics, no
+/// dictionary), compressed with ZSTD level 1; offsets and timestamps delta-encoded.
+pub fn raw_writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_created_by(format!("surgstream {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("kafka_timestamp_type"), true)
+        .set_column_dictionary_enabled(
+            ColumnPath::from(vec![
+                "headers".into(),
+                "list".into(),
+                "item".into(),
+                "key".into(),
+            ]),
+            true,
+        )
+        .set_column_encoding(
+            ColumnPath::from("kafka_offset"),
+            Encoding::DELTA_BINARY_PACKED,
+        )
+        .set_column_encoding(
+            ColumnPath::from("kafka_timestamp"),
+            Encoding::DELTA_BINARY_PACKED,
+        )
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_column_statistics_enabled(ColumnPath::from("key"), EnabledStatistics::None)
+        .set_column_statistics_enabled(ColumnPath::from("value"), EnabledStatistics::None)
+        .build()
+}
+
+/// Encodes one hour of raw records as a complete Parquet file.
+pub fn encode_raw(batch: &RecordBatch) -> Result<Bytes, parquet::errors::ParquetError> {
+    let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(raw_writer_properties()))?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(Bytes::from(buf))
+}
+
+/// The hour a Kafka timestamp (ms) is filed under; exposed for readers that select by time.
+pub fn hour_of_millis(ms: i64) -> HourKey {
+    HourKey::of(ms.saturating_mul(1000))
+}
+
+/// A record's fingerprint — its key, headers and value — for comparing the archive with a topic
+/// (`surgstream verify`): equal records have equal digests within one process.
+pub fn record_digest<'h>(
+    key: Option<&[u8]>,
+    headers: impl IntoIterator<Item = (&'h str, Option<&'h [u8]>)>,
+    value: Option<&[u8]>,
+) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    for (k, v) in headers {
+        (k, v).hash(&mut h);
+    }
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// What one raw file holds, record by record: (Kafka partition, offset, [`record_digest`]).
+pub fn read_raw_digests(name: &str, bytes: Bytes) -> Result<Vec<(i32, i64, u64)>, LakeError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int32Type, Int64Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bad = |what: String| LakeError::Read {
+        path: name.to_owned(),
+        reason: what,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| bad(format!("no column {name}")))
+        };
+        let partitions = column("kafka_partition")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| bad("kafka_partition is not INT32".into()))?;
+        let offsets = column("kafka_offset")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| bad("kafka_offset is not INT64".into()))?;
+        let keys = column("key")?
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| bad("key is not BINARY".into()))?;
+        let values = column("value")?
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| bad("value is not BINARY".into()))?;
+        let headers = column("headers")?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| bad("headers is not a LIST".into()))?;
+        for i in 0..batch.num_rows() {
+            let list = headers.value(i);
+            let list = list
+                .as_struct_opt()
+                .ok_or_else(|| bad("headers' items are not structs".into()))?;
+            let hk = list
+                .column(0)
+                .as_string_opt::<i32>()
+                .ok_or_else(|| bad("a header key is not a string".into()))?;
+            let hv = list
+                .column(1)
+                .as_binary_opt::<i32>()
+                .ok_or_else(|| bad("a header value is not binary".into()))?;
+            let pairs = (0..list.len()).map(|j| (hk.value(j), hv.is_valid(j).then(|| hv.value(j))));
+            out.push((
+                partitions.value(i),
+                offsets.value(i),
+                record_digest(
+                    keys.is_valid(i).then(|| keys.value(i)),
+                    pairs,
+                    values.is_valid(i).then(|| values.value(i)),
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, BinaryArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    const T: i64 = 1_795_700_700_000; // 2026-11-26T13:45:00Z, ms
+
+    #[test]
+    fn records_round_trip_byte_for_byte_filed_by_their_kafka_hour() {
+        let mut b = RawBuffer::new();
+        b.push(
+            RawRecord {
+                offset: 7,
+                timestamp: Some((T, TimestampType::CreateTime)),
+                key: Some(b"robot-1"),
+                value: Some(&[0, 1, 2, 255]),
+            },
+            [
+                ("schema", Some(&b"surgstream.v1.Event"[..])),
+                ("empty", None),
+            ],
+            0,
+        );
+        // The next hour, no key, a tombstone, stamped by the broker.
+        b.push(
+            RawRecord {
+                offset: 8,
+                timestamp: Some((T + 3_600_000, TimestampType::LogAppendTime)),
+                key: None,
+                value: None,
+            },
+            [],
+            0,
+        );
+        // No timestamp: filed under the hour it was consumed in (T's).
+        b.push(
+            RawRecord {
+                offset: 10,
+                timestamp: None,
+                key: Some(b""),
+                value: Some(b"x"),
+            },
+            [],
+            T + 60_000,
+        );
+        assert_eq!((b.records(), b.offsets()), (3, Some((7, 10))));
+        let hours = b.to_hour_batches(3).unwrap();
+        assert_eq!(hours.len(), 2);
+        let path = RawPath {
+            topic: "surgstream.telemetry.v1",
+            hour: hours[0].hour,
+            partition: 3,
+            first_offset: 7,
+            last_offset: 10,
+        };
+        assert_eq!(
+            path.to_string(),
+            "raw/topic=surgstream.telemetry.v1/date=2026-11-26/hour=13/part-00003-00000000000000000007-00000000000000000010.parquet"
+        );
+        assert_eq!(
+            hours[0].timestamps,
+            Some((T, T)),
+            "the unstamped one does not count"
+        );
+        let bytes = encode_raw(&hours[0].batch).unwrap();
+        let batch = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(batch.schema(), raw_schema());
+        let offsets = batch
+            .column(1)
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(offsets.values(), &[7, 10]);
+        let ts = batch.column(2);
+        assert!(ts.is_valid(0) && ts.is_null(1));
+        let types = batch.column(3).as_string::<i32>();
+        assert_eq!((types.value(0), types.is_null(1)), ("CreateTime", true));
+        let keys: &BinaryArray = batch.column(4).as_binary();
+        assert_eq!((keys.value(0), keys.value(1)), (&b"robot-1"[..], &b""[..]));
+        let values: &BinaryArray = batch.column(6).as_binary();
+        assert_eq!(
+            (values.value(0), values.value(1)),
+            (&[0, 1, 2, 255][..], &b"x"[..])
+        );
+        let headers = batch.column(5).as_list::<i32>();
+        let first = headers.value(0);
+        let first = first.as_struct();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first.column(0).as_string::<i32>().value(1), "empty");
+        assert!(first.column(1).is_null(1));
+        assert_eq!(
+            first.column(1).as_binary::<i32>().value(0),
+            b"surgstream.v1.Event"
+        );
+        assert_eq!(headers.value(1).len(), 0);
+        let next = &hours[1];
+        assert_eq!(next.batch.num_rows(), 1);
+        assert!(next.batch.column(6).is_null(0), "a tombstone stays null");
+        assert_eq!(
+            next.batch.column(3).as_string::<i32>().value(0),
+            "LogAppendTime"
+        );
+        b.clear();
+        assert!(b.is_empty() && b.bytes() == 0);
+    }
+}
