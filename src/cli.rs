@@ -71,6 +71,10 @@ pub enum Command {
     /// The lake as Apache Iceberg tables (catalog in PostgreSQL): publish what the manifest
     /// committed. `ingest` publishes every --iceberg-interval.
     Iceberg(IcebergArgs),
+    /// Produce the raw archive's records (raw/ in the lake) again, byte for byte with their keys
+    /// and headers, to a topic: to rebuild a lake after a fix, or to feed a new consumer long
+    /// after Kafka's retention.
+    Replay(ReplayArgs),
 }
 
 /// Kafka connection and topic names.

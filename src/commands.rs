@@ -10,6 +10,7 @@ pub mod export;
 pub mod iceberg;
 pub mod ingest;
 pub mod migrate;
+pub mod replay;
 pub mod sim;
 pub mod sweep;
 pub mod verify;

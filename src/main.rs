@@ -106,6 +106,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         Command::Bench(a) => commands::bench::run(a).await,
         Command::Warehouse(a) => commands::warehouse::run(a).await,
         Command::Export(a) => commands::export::run(a).await,
+        Command::Replay(a) => commands::replay::run(a).await,
         Command::Iceberg(a) => commands::iceberg::run(a).await,
     }
 }

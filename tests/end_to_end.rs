@@ -34,11 +34,17 @@ async fn every_frame_once_typed_columns_and_one_row_per_entity() {
     // Telemetry: every frame sent is in the committed lake exactly once.
     let seen = env.committed_frames().await;
     assert_exactly_once(&[&report], &seen);
-    let orphans =
-        count_files(&env.lake) - env.count("SELECT count(*) FROM lake_files").await as usize;
+    let orphans = count_files(&env.lake.join("procedure_telemetry"))
+        - env.count("SELECT count(*) FROM lake_files").await as usize;
     assert_eq!(
         orphans, 0,
         "files in the lake that the manifest does not name"
+    );
+    let raw_orphans = count_files(&env.lake.join("raw"))
+        - env.count("SELECT count(*) FROM raw_files").await as usize;
+    assert_eq!(
+        raw_orphans, 0,
+        "raw files that the raw manifest does not name"
     );
 
     // The Parquet schema: the data model's names and logical types.

@@ -264,3 +264,53 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Kafka bootstrap servers, host:port[,host:port…].
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// A Kafka client properties file (TLS, SASL, …): docs/security.md.
+    #[arg(long, env = "SURGSTREAM_KAFKA_CONFIG", value_name = "FILE")]
+    pub kafka_config: Option<PathBuf>,
+    /// How long to wait for the broker before giving up, e.g. 10s.
+    #[arg(long, env = "SURGSTREAM_KAFKA_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub kafka_timeout: Duration,
+    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix.
+    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
+    pub lake: String,
+    /// The consumer group whose raw archive is read.
+    #[arg(long, env = "SURGSTREAM_GROUP", default_value = "surgstream-ingest")]
+    pub group: String,
+    /// Read the raw record archive (the only source there is).
+    #[arg(long, required = true)]
+    pub from_raw: bool,
+    /// The archived topic to replay, as the ingestor consumed it (e.g. surgical.telemetry.v1).
+    #[arg(long)]
+    pub topic: String,
+    /// The topic to produce to; it must exist, and must not be --topic.
+    #[arg(long)]
+    pub to_topic: String,
+    /// Only records with a Kafka timestamp at or after this instant (RFC 3339).
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only records with a Kafka timestamp before this instant (RFC 3339).
+    #[arg(long, value_parser = parse_instant)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Let the producer place records by key instead of sending each to the partition number it
+    /// came from (which needs --to-topic to have at least as many partitions).
+    #[arg(long)]
+    pub partition_by_key: bool,
+    /// Give each record its archived Kafka timestamp instead of the send time. Records older
+    /// than the target's retention.ms are then deleted by the broker as soon as they land.
+    #[arg(long)]
+    pub keep_timestamps: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not apply the database migrations: check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+}

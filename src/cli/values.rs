@@ -10,6 +10,13 @@ pub fn parse_start_time(s: &str) -> Result<i64, String> {
         .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-01-01T08:00:00Z)"))
 }
 
+/// An RFC 3339 instant.
+pub fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-01-01T08:00:00Z)"))
+}
+
 /// A duration such as `500ms`, `5s`, `2m`, greater than zero.
 pub fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;

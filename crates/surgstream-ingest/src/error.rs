@@ -83,6 +83,9 @@ pub enum IngestError {
         /// How long.
         waited: Duration,
     },
+    /// A replay cannot start or go on (what, and what to do about it).
+    #[error("replay: {0}")]
+    Replay(String),
     /// A lake file's upload was cancelled: the async runtime is shutting down.
     #[error("interrupted while storing a lake file: the runtime is shutting down")]
     Interrupted,

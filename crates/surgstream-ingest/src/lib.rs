@@ -12,7 +12,8 @@
 //! rebalances), `records.rs` (checks, buffering, dead letters; `decode.rs` the bytes), `partition.rs` (per-partition
 //! buffers and positions), `flush.rs` (the flush policy's decisions and the lake files),
 //! `commit.rs` (the commit protocol and its invariants: read this one first), `service.rs`
-//! (the main loop), `probe.rs` (readiness and consumer lag), [`verify`] (the offline checks).
+//! (the main loop), `probe.rs` (readiness and consumer lag), [`verify`] (the offline checks),
+//! [`replay`] (the raw archive produced again).
 
 mod commit;
 pub mod compact;
@@ -29,6 +30,7 @@ mod partition;
 pub mod policy;
 mod probe;
 mod records;
+pub mod replay;
 mod report;
 mod service;
 pub mod verify;

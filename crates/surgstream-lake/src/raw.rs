@@ -459,6 +459,109 @@ pub fn read_raw_digests(name: &str, bytes: Bytes) -> Result<Vec<(i32, i64, u64)>
     Ok(out)
 }
 
+/// One archived record, as read back from a raw file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedRecord {
+    /// Its Kafka partition.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// Its Kafka timestamp (ms) and how it was stamped, if it had one.
+    pub timestamp: Option<(i64, TimestampType)>,
+    /// Its key.
+    pub key: Option<Bytes>,
+    /// Its headers, in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Its value.
+    pub value: Option<Bytes>,
+}
+
+/// Every record of one raw file, in the file's order (offsets ascending).
+pub fn read_raw_records(name: &str, bytes: Bytes) -> Result<Vec<ArchivedRecord>, LakeError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bad = |what: String| LakeError::Read {
+        path: name.to_owned(),
+        reason: what,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| bad(format!("no column {name}")))
+        };
+        let not = |what: &str| bad(format!("{what} has another type than raw files have"));
+        let partitions = column("kafka_partition")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| not("kafka_partition"))?;
+        let offsets = column("kafka_offset")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| not("kafka_offset"))?;
+        let times = column("kafka_timestamp")?
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| not("kafka_timestamp"))?;
+        let types = column("kafka_timestamp_type")?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| not("kafka_timestamp_type"))?;
+        let keys = column("key")?
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| not("key"))?;
+        let values = column("value")?
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| not("value"))?;
+        let headers = column("headers")?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| not("headers"))?;
+        let owned = |a: &arrow::array::BinaryArray, i: usize| {
+            a.is_valid(i).then(|| Bytes::copy_from_slice(a.value(i)))
+        };
+        for i in 0..batch.num_rows() {
+            let list = headers.value(i);
+            let list = list.as_struct_opt().ok_or_else(|| not("headers' items"))?;
+            let hk = list
+                .column(0)
+                .as_string_opt::<i32>()
+                .ok_or_else(|| not("a header key"))?;
+            let hv = list
+                .column(1)
+                .as_binary_opt::<i32>()
+                .ok_or_else(|| not("a header value"))?;
+            let timestamp = if times.is_valid(i) {
+                let kind = types
+                    .is_valid(i)
+                    .then(|| types.value(i))
+                    .and_then(TimestampType::parse)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "offset {}: a timestamp without a known kafka_timestamp_type",
+                            offsets.value(i)
+                        ))
+                    })?;
+                Some((times.value(i), kind))
+            } else {
+                None
+            };
+            out.push(ArchivedRecord {
+                partition: partitions.value(i),
+                offset: offsets.value(i),
+                timestamp,
+                key: owned(keys, i),
+                headers: (0..list.len())
+                    .map(|j| (hk.value(j).to_owned(), owned(hv, j)))
+                    .collect(),
+                value: owned(values, i),
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,7 +628,7 @@ mod tests {
             "the unstamped one does not count"
         );
         let bytes = encode_raw(&hours[0].batch).unwrap();
-        let batch = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        let batch = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
             .unwrap()
             .build()
             .unwrap()
@@ -566,6 +669,31 @@ mod tests {
             next.batch.column(3).as_string::<i32>().value(0),
             "LogAppendTime"
         );
+        let back = read_raw_records("x", encode_raw(&next.batch).unwrap()).unwrap();
+        assert_eq!(
+            back,
+            vec![ArchivedRecord {
+                partition: 3,
+                offset: 8,
+                timestamp: Some((T + 3_600_000, TimestampType::LogAppendTime)),
+                key: None,
+                headers: vec![],
+                value: None,
+            }]
+        );
+        let first = read_raw_records("x", bytes.clone()).unwrap();
+        assert_eq!(first[0].key.as_deref(), Some(&b"robot-1"[..]));
+        assert_eq!(
+            first[0].headers,
+            vec![
+                (
+                    "schema".to_owned(),
+                    Some(Bytes::from_static(b"surgstream.v1.Event"))
+                ),
+                ("empty".to_owned(), None)
+            ]
+        );
+        assert_eq!(first[1].timestamp, None);
         b.clear();
         assert!(b.is_empty() && b.bytes() == 0);
     }
