@@ -1,12 +1,16 @@
 //! Hot path: simulated frames → protobuf → validated buffer → sorted Arrow → Parquet bytes, each
 //! stage alone and together; the Parquet encoder per codec (the output size of each is printed);
-//! and a whole flush into `memory://` object storage.
+//! the raw archive's copy, Arrow and Parquet per codec; and a whole flush into `memory://` object
+//! storage.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use parquet::basic::{Compression, ZstdLevel};
+use surgstream_lake::raw::{
+    RawBuffer, RawRecord, TimestampType, encode_raw_with, raw_writer_properties,
+};
 use surgstream_lake::{FrameBuffer, Lake, LakePath, encode_parquet, writer_properties};
 use surgstream_proto::v1::TelemetryBatch;
 use surgstream_sim::{Payload, SimConfig, Simulation};
@@ -189,6 +193,74 @@ fn hot_path(c: &mut Criterion) {
                     .iter()
                     .map(|h| {
                         encode_parquet(black_box(&h.batch), props.clone())
+                            .expect("Parquet")
+                            .len()
+                    })
+                    .sum::<usize>()
+            })
+        });
+    }
+
+    // The raw archive's share of a flush: the records kept as they came (one copy into the
+    // partition's arena), turned into Arrow, and encoded per codec.
+    g.throughput(Throughput::Elements(frames));
+    let keep = |encoded: &[bytes::Bytes]| {
+        let mut raw = RawBuffer::new();
+        for (i, x) in encoded.iter().enumerate() {
+            raw.push(
+                RawRecord {
+                    offset: i as i64,
+                    timestamp: Some((START / 1000, TimestampType::CreateTime)),
+                    key: Some(&x[..16.min(x.len())]),
+                    value: Some(x),
+                },
+                [
+                    ("content-type", Some(&b"application/x-protobuf"[..])),
+                    ("schema", Some(&b"surgstream.v1.TelemetryBatch"[..])),
+                ],
+                START / 1000,
+            );
+        }
+        raw
+    };
+    g.bench_function("raw_keep", |b| b.iter(|| keep(black_box(&encoded)).bytes()));
+    let raw = keep(&encoded);
+    g.bench_function("raw_to_arrow", |b| {
+        b.iter(|| raw.to_hour_batches(0).expect("Arrow").len())
+    });
+    let raw_hours = raw.to_hour_batches(0).expect("Arrow");
+    for (name, codec) in [
+        (
+            "zstd1",
+            Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
+        ),
+        ("lz4_raw", Compression::LZ4_RAW),
+        ("snappy", Compression::SNAPPY),
+        ("uncompressed", Compression::UNCOMPRESSED),
+    ] {
+        let props = raw_writer_properties()
+            .into_builder()
+            .set_compression(codec)
+            .build();
+        let size: usize = raw_hours
+            .iter()
+            .map(|h| {
+                encode_raw_with(&h.batch, props.clone())
+                    .expect("Parquet")
+                    .len()
+            })
+            .sum();
+        eprintln!(
+            "raw {name}: {size} bytes for {frames} frames in {} records of {bytes} bytes ({:.1} B/frame)",
+            encoded.len(),
+            size as f64 / frames as f64
+        );
+        g.bench_function(format!("raw_encode_{name}"), |b| {
+            b.iter(|| {
+                raw_hours
+                    .iter()
+                    .map(|h| {
+                        encode_raw_with(black_box(&h.batch), props.clone())
                             .expect("Parquet")
                             .len()
                     })

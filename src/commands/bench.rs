@@ -76,6 +76,14 @@ pub struct BenchResult {
     pub bytes_written: u64,
     /// Parquet bytes per frame.
     pub bytes_per_frame: f64,
+    /// Raw archive: records committed (every telemetry record and event).
+    pub raw_records: u64,
+    /// Raw archive: bytes committed.
+    pub raw_bytes_written: u64,
+    /// Raw archive: bytes per record committed.
+    pub raw_bytes_per_record: f64,
+    /// Raw archive: bytes per frame (per frame drained).
+    pub raw_bytes_per_frame: f64,
     /// Peak resident set size of the ingesting process, MiB.
     pub peak_rss_mib: f64,
     /// User + system CPU seconds of the ingesting process during the drain.
@@ -215,6 +223,11 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
         files: report.files_written,
         bytes_written: report.bytes_written,
         bytes_per_frame: report.bytes_written as f64 / frames_written.max(1) as f64,
+        raw_records: report.raw_records_written,
+        raw_bytes_written: report.raw_bytes_written,
+        raw_bytes_per_record: report.raw_bytes_written as f64
+            / report.raw_records_written.max(1) as f64,
+        raw_bytes_per_frame: report.raw_bytes_written as f64 / frames_written.max(1) as f64,
         peak_rss_mib: peak_rss_mib(),
         cpu_seconds: cpu,
         cpu_seconds_per_million_frames: cpu / (frames_written.max(1) as f64 / 1e6),
@@ -237,7 +250,7 @@ pub async fn run(mut a: BenchArgs) -> Result<()> {
 }
 
 fn print_table(r: &BenchResult) {
-    let rows: [(&str, String); 14] = [
+    let rows: [(&str, String); 15] = [
         ("workload", format!("{:?}", r.workload).to_lowercase()),
         (
             "machine",
@@ -258,6 +271,20 @@ fn print_table(r: &BenchResult) {
         (
             "bytes written",
             format!("{} ({:.1} B/frame)", r.bytes_written, r.bytes_per_frame),
+        ),
+        (
+            "raw archive",
+            if r.raw_records == 0 {
+                "off".to_owned()
+            } else {
+                format!(
+                    "{} records, {} bytes ({:.0} B/record, {:.1} B/frame)",
+                    r.raw_records,
+                    r.raw_bytes_written,
+                    r.raw_bytes_per_record,
+                    r.raw_bytes_per_frame
+                )
+            },
         ),
         ("peak RSS", format!("{:.0} MiB", r.peak_rss_mib)),
         ("CPU", format!("{:.1} s", r.cpu_seconds)),

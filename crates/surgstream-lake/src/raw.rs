@@ -24,7 +24,7 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -335,11 +335,18 @@ impl RawBuffer {
 }
 
 /// The writer settings of raw files: the values are opaque bytes (no statistics, no
-/// dictionary), compressed with ZSTD level 1; offsets and timestamps delta-encoded.
+/// dictionary), compressed with Snappy; offsets and timestamps delta-encoded.
+///
+/// Snappy, not ZSTD: the raw archive is compressed on the ingestor's one loop, inside every
+/// flush, and its values are the bulk of what a flush writes. On the hot-path benchmark (98,171
+/// frames of ten 1 kHz rooms in 986 records, 2026-12-07) ZSTD level 1 made 85.8 B/frame at
+/// 1.34 M frames/s, Snappy 99.4 B/frame at 1.91 M frames/s (LZ4_RAW 100.3 at 2.04 M, which
+/// fewer engines read); in the dense drain ZSTD cost 0.5 CPU-s per million frames and took it to
+/// 351,000–413,000 frames/s (docs/performance.md). Every engine reads Snappy.
 pub fn raw_writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_created_by(format!("surgstream {}", env!("CARGO_PKG_VERSION")))
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)
         .set_column_dictionary_enabled(ColumnPath::from("kafka_timestamp_type"), true)
         .set_column_dictionary_enabled(
@@ -365,10 +372,18 @@ pub fn raw_writer_properties() -> WriterProperties {
         .build()
 }
 
-/// Encodes one hour of raw records as a complete Parquet file.
+/// Encodes one hour of raw records as a complete Parquet file ([`raw_writer_properties`]).
 pub fn encode_raw(batch: &RecordBatch) -> Result<Bytes, parquet::errors::ParquetError> {
+    encode_raw_with(batch, raw_writer_properties())
+}
+
+/// [`encode_raw`] with other writer settings (the benchmark's codecs).
+pub fn encode_raw_with(
+    batch: &RecordBatch,
+    props: WriterProperties,
+) -> Result<Bytes, parquet::errors::ParquetError> {
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(raw_writer_properties()))?;
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     writer.write(batch)?;
     writer.close()?;
     Ok(Bytes::from(buf))
