@@ -360,8 +360,8 @@ mod tests {
 
     #[test]
     fn a_window_takes_its_start_not_its_end_and_unstamped_records_only_when_open() {
-        let t0 = DateTime::<Utc>::from_timestamp_millis(1_000_000).unwrap();
-        let t1 = DateTime::<Utc>::from_timestamp_millis(2_000_000).unwrap();
+        let t0 = DateTime::<Utc>::from_timestamp_millis(1_000_000).expect("test value");
+        let t1 = DateTime::<Utc>::from_timestamp_millis(2_000_000).expect("test value");
         let w = Window {
             since: Some(t0),
             until: Some(t1),

@@ -624,7 +624,7 @@ mod tests {
             T + 60_000,
         );
         assert_eq!((b.records(), b.offsets()), (3, Some((7, 10))));
-        let hours = b.to_hour_batches(3).unwrap();
+        let hours = b.to_hour_batches(3).expect("test value");
         assert_eq!(hours.len(), 2);
         let path = RawPath {
             topic: "surgstream.telemetry.v1",
@@ -642,14 +642,14 @@ mod tests {
             Some((T, T)),
             "the unstamped one does not count"
         );
-        let bytes = encode_raw(&hours[0].batch).unwrap();
+        let bytes = encode_raw(&hours[0].batch).expect("test value");
         let batch = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
-            .unwrap()
+            .expect("test value")
             .build()
-            .unwrap()
+            .expect("test value")
             .next()
-            .unwrap()
-            .unwrap();
+            .expect("test value")
+            .expect("test value");
         assert_eq!(batch.schema(), raw_schema());
         let offsets = batch
             .column(1)
@@ -684,7 +684,8 @@ mod tests {
             next.batch.column(3).as_string::<i32>().value(0),
             "LogAppendTime"
         );
-        let back = read_raw_records("x", encode_raw(&next.batch).unwrap()).unwrap();
+        let back = read_raw_records("x", encode_raw(&next.batch).expect("test value"))
+            .expect("test value");
         assert_eq!(
             back,
             vec![ArchivedRecord {
@@ -696,7 +697,7 @@ mod tests {
                 value: None,
             }]
         );
-        let first = read_raw_records("x", bytes.clone()).unwrap();
+        let first = read_raw_records("x", bytes.clone()).expect("test value");
         assert_eq!(first[0].key.as_deref(), Some(&b"robot-1"[..]));
         assert_eq!(
             first[0].headers,
