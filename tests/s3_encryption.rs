@@ -1,7 +1,8 @@
 //! Encryption at rest in S3: with `AWS_SERVER_SIDE_ENCRYPTION` (and, for SSE-KMS,
 //! `AWS_SSE_KMS_KEY_ID`) every object the ingestor stores asks S3 to encrypt it — each PUT
 //! carries the headers, as a recording proxy between the ingestor and a real S3 server
-//! (s3s-fs) sees them — and the lake still holds every frame once.
+//! (s3s-fs) sees them, the raw archive's as the lake files' — and the lake still holds every
+//! frame once.
 
 mod common;
 
@@ -48,7 +49,13 @@ async fn every_put_asks_for_sse_s3_or_sse_kms_and_every_frame_lands_once() {
         env.ingest_until_idle(&["--max-age", "1s"]).await;
         assert_exactly_once(&[&report], &env.committed_frames().await);
 
-        let id = env.prefix.trim_end_matches('.').to_owned();
+        // This lake's objects: under its prefix in the bucket.
+        let id = format!(
+            "/{}/",
+            env.lake_url
+                .trim_start_matches("s3://")
+                .trim_end_matches('/')
+        );
         let puts: Vec<String> = proxy
             .requests()
             .into_iter()
@@ -58,6 +65,11 @@ async fn every_put_asks_for_sse_s3_or_sse_kms_and_every_frame_lands_once() {
         assert!(
             !puts.is_empty(),
             "{case}: no PUT of this lake went through the proxy"
+        );
+        assert!(
+            puts.iter().any(|p| p.contains("/raw/topic"))
+                && puts.iter().any(|p| p.contains("/procedure_telemetry/")),
+            "{case}: the lake files and the raw archive both go through the proxy"
         );
         for put in &puts {
             for header in &expected {
