@@ -208,3 +208,35 @@ fn walk_parquet(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+/// A group that ran without the raw archive (an older version, `--raw-archive off`) and then
+/// with it: `verify` checks the archive from where each partition's starts, and says how many
+/// records came before.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_started_later_is_checked_from_where_it_starts() {
+    let env = TestEnv::new("raw_later").await;
+    env.sim(&small_seed(10, 50, 5)).await;
+    env.ingest_until_idle(&["--raw-archive", "off"]).await;
+    assert_eq!(env.count("SELECT count(*) FROM raw_files").await, 0);
+    env.sim(&small_seed(10, 50, 6)).await;
+    env.ingest_until_idle(&[]).await;
+    assert!(env.count("SELECT count(*) FROM raw_files").await > 0);
+
+    let out = env.verify(&["--json", "--require-drained"]).await;
+    let r = verify_json(&out);
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["raw_checked"], true);
+    assert!(
+        r["raw_before_start"].as_u64().unwrap_or(0) > 0,
+        "the first run's records are before the archive: {r}"
+    );
+    assert!(r["raw_records"].as_u64().unwrap_or(0) > 0, "{r}");
+    for field in [
+        "raw_missing",
+        "raw_duplicated",
+        "raw_unexpected",
+        "raw_altered",
+    ] {
+        assert_eq!(r[field], 0, "{field}: {r}");
+    }
+}

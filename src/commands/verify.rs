@@ -114,13 +114,21 @@ fn print_table(cfg: &VerifyConfig, r: &VerifyReport) {
     );
     if r.raw_checked {
         say!(
-            "raw archive: {} files, {} records: {} missing, {} duplicated, {} never consumed, {} altered",
+            "raw archive: {} files, {} records: {} missing, {} duplicated, {} never consumed, {} altered{}",
             r.raw_files,
             r.raw_records,
             r.raw_missing,
             r.raw_duplicated,
             r.raw_unexpected,
-            r.raw_altered
+            r.raw_altered,
+            if r.raw_before_start > 0 {
+                format!(
+                    " ({} records consumed before the archive started, not checked)",
+                    r.raw_before_start
+                )
+            } else {
+                String::new()
+            }
         );
     } else {
         say!(
