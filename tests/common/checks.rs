@@ -60,12 +60,33 @@ pub fn assert_nothing_missing(
 /// the clock or a sequence when it is written (`created_at`, `updated_at`, `recorded_at`,
 /// `processed_at`, `audit_id`), so two databases that applied the same events compare equal.
 pub async fn digest_without_clocks(pool: &PgPool, tables: &[&str]) -> Vec<(String, i64, String)> {
+    digest_without(pool, tables, &[]).await
+}
+
+/// [`digest_without_clocks`], leaving out the columns `extra` as well.
+pub async fn digest_without(
+    pool: &PgPool,
+    tables: &[&str],
+    extra: &[&str],
+) -> Vec<(String, i64, String)> {
+    let mut left_out = vec![
+        "created_at",
+        "updated_at",
+        "recorded_at",
+        "processed_at",
+        "audit_id",
+    ];
+    left_out.extend_from_slice(extra);
+    let left_out = left_out
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut out = Vec::new();
     for table in tables {
         let (rows, digest): (i64, Option<String>) = sqlx::query_as(&format!(
             "SELECT count(*), md5(string_agg(j::text, '|' ORDER BY j::text)) FROM \
-             (SELECT to_jsonb(t) - ARRAY['created_at', 'updated_at', 'recorded_at', \
-             'processed_at', 'audit_id'] AS j FROM {table} t) s"
+             (SELECT to_jsonb(t) - ARRAY[{left_out}] AS j FROM {table} t) s"
         ))
         .fetch_one(pool)
         .await
