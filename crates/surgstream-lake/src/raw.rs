@@ -411,88 +411,23 @@ pub fn record_digest<'h>(
     h.finish()
 }
 
-/// What one raw file holds, record by record: (Kafka partition, offset, [`record_digest`]).
-pub fn read_raw_digests(name: &str, bytes: Bytes) -> Result<Vec<(i32, i64, u64)>, LakeError> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Int32Type, Int64Type};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let bad = |what: String| LakeError::Read {
-        path: name.to_owned(),
-        reason: what,
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.build())
-        .map_err(|e| bad(e.to_string()))?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| bad(format!("no column {name}")))
-        };
-        let partitions = column("kafka_partition")?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| bad("kafka_partition is not INT32".into()))?;
-        let offsets = column("kafka_offset")?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| bad("kafka_offset is not INT64".into()))?;
-        let keys = column("key")?
-            .as_binary_opt::<i32>()
-            .ok_or_else(|| bad("key is not BINARY".into()))?;
-        let values = column("value")?
-            .as_binary_opt::<i32>()
-            .ok_or_else(|| bad("value is not BINARY".into()))?;
-        let headers = column("headers")?
-            .as_list_opt::<i32>()
-            .ok_or_else(|| bad("headers is not a LIST".into()))?;
-        for i in 0..batch.num_rows() {
-            let list = headers.value(i);
-            let list = list
-                .as_struct_opt()
-                .ok_or_else(|| bad("headers' items are not structs".into()))?;
-            let hk = list
-                .column(0)
-                .as_string_opt::<i32>()
-                .ok_or_else(|| bad("a header key is not a string".into()))?;
-            let hv = list
-                .column(1)
-                .as_binary_opt::<i32>()
-                .ok_or_else(|| bad("a header value is not binary".into()))?;
-            let pairs = (0..list.len()).map(|j| (hk.value(j), hv.is_valid(j).then(|| hv.value(j))));
-            out.push((
-                partitions.value(i),
-                offsets.value(i),
-                record_digest(
-                    keys.is_valid(i).then(|| keys.value(i)),
-                    pairs,
-                    values.is_valid(i).then(|| values.value(i)),
-                ),
-            ));
-        }
-    }
-    Ok(out)
+/// One record of a raw file, borrowed from the decoded batch.
+struct RawView<'a> {
+    partition: i32,
+    offset: i64,
+    /// The Kafka timestamp (ms), and the type column as written.
+    timestamp: Option<(i64, Option<&'a str>)>,
+    key: Option<&'a [u8]>,
+    headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    value: Option<&'a [u8]>,
 }
 
-/// One archived record, as read back from a raw file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchivedRecord {
-    /// Its Kafka partition.
-    pub partition: i32,
-    /// Its offset there.
-    pub offset: i64,
-    /// Its Kafka timestamp (ms) and how it was stamped, if it had one.
-    pub timestamp: Option<(i64, TimestampType)>,
-    /// Its key.
-    pub key: Option<Bytes>,
-    /// Its headers, in order.
-    pub headers: Vec<(String, Option<Bytes>)>,
-    /// Its value.
-    pub value: Option<Bytes>,
-}
-
-/// Every record of one raw file, in the file's order (offsets ascending).
-pub fn read_raw_records(name: &str, bytes: Bytes) -> Result<Vec<ArchivedRecord>, LakeError> {
+/// Calls `each` for every record of one raw file, in the file's order.
+fn for_each_raw(
+    name: &str,
+    bytes: Bytes,
+    mut each: impl FnMut(RawView<'_>) -> Result<(), LakeError>,
+) -> Result<(), LakeError> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -503,7 +438,6 @@ pub fn read_raw_records(name: &str, bytes: Bytes) -> Result<Vec<ArchivedRecord>,
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
         .map_err(|e| bad(e.to_string()))?;
-    let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| bad(e.to_string()))?;
         let column = |name: &str| {
@@ -533,9 +467,6 @@ pub fn read_raw_records(name: &str, bytes: Bytes) -> Result<Vec<ArchivedRecord>,
         let headers = column("headers")?
             .as_list_opt::<i32>()
             .ok_or_else(|| not("headers"))?;
-        let owned = |a: &arrow::array::BinaryArray, i: usize| {
-            a.is_valid(i).then(|| Bytes::copy_from_slice(a.value(i)))
-        };
         for i in 0..batch.num_rows() {
             let list = headers.value(i);
             let list = list.as_struct_opt().ok_or_else(|| not("headers' items"))?;
@@ -547,33 +478,85 @@ pub fn read_raw_records(name: &str, bytes: Bytes) -> Result<Vec<ArchivedRecord>,
                 .column(1)
                 .as_binary_opt::<i32>()
                 .ok_or_else(|| not("a header value"))?;
-            let timestamp = if times.is_valid(i) {
-                let kind = types
-                    .is_valid(i)
-                    .then(|| types.value(i))
-                    .and_then(TimestampType::parse)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "offset {}: a timestamp without a known kafka_timestamp_type",
-                            offsets.value(i)
-                        ))
-                    })?;
-                Some((times.value(i), kind))
-            } else {
-                None
-            };
-            out.push(ArchivedRecord {
+            each(RawView {
                 partition: partitions.value(i),
                 offset: offsets.value(i),
-                timestamp,
-                key: owned(keys, i),
+                timestamp: times
+                    .is_valid(i)
+                    .then(|| (times.value(i), types.is_valid(i).then(|| types.value(i)))),
+                key: keys.is_valid(i).then(|| keys.value(i)),
                 headers: (0..list.len())
-                    .map(|j| (hk.value(j).to_owned(), owned(hv, j)))
+                    .map(|j| (hk.value(j), hv.is_valid(j).then(|| hv.value(j))))
                     .collect(),
-                value: owned(values, i),
-            });
+                value: values.is_valid(i).then(|| values.value(i)),
+            })?;
         }
     }
+    Ok(())
+}
+
+/// What one raw file holds, record by record: (Kafka partition, offset, [`record_digest`]).
+pub fn read_raw_digests(name: &str, bytes: Bytes) -> Result<Vec<(i32, i64, u64)>, LakeError> {
+    let mut out = Vec::new();
+    for_each_raw(name, bytes, |r| {
+        let digest = record_digest(r.key, r.headers.iter().copied(), r.value);
+        out.push((r.partition, r.offset, digest));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// One archived record, as read back from a raw file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedRecord {
+    /// Its Kafka partition.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// Its Kafka timestamp (ms) and how it was stamped, if it had one.
+    pub timestamp: Option<(i64, TimestampType)>,
+    /// Its key.
+    pub key: Option<Bytes>,
+    /// Its headers, in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Its value.
+    pub value: Option<Bytes>,
+}
+
+/// Every record of one raw file, in the file's order (offsets ascending).
+pub fn read_raw_records(name: &str, bytes: Bytes) -> Result<Vec<ArchivedRecord>, LakeError> {
+    let owned = |b: Option<&[u8]>| b.map(Bytes::copy_from_slice);
+    let mut out = Vec::new();
+    for_each_raw(name, bytes, |r| {
+        let timestamp = match r.timestamp {
+            Some((t, kind)) => {
+                let kind = kind
+                    .and_then(TimestampType::parse)
+                    .ok_or_else(|| LakeError::Read {
+                        path: name.to_owned(),
+                        reason: format!(
+                            "offset {}: a timestamp without a known kafka_timestamp_type",
+                            r.offset
+                        ),
+                    })?;
+                Some((t, kind))
+            }
+            None => None,
+        };
+        out.push(ArchivedRecord {
+            partition: r.partition,
+            offset: r.offset,
+            timestamp,
+            key: owned(r.key),
+            headers: r
+                .headers
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), owned(v)))
+                .collect(),
+            value: owned(r.value),
+        });
+        Ok(())
+    })?;
     Ok(out)
 }
 
