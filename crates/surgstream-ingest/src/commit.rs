@@ -68,6 +68,7 @@ use crate::error::IngestError;
 use crate::flush::Written;
 use crate::partition::PartitionState;
 use crate::policy::FlushCause;
+use crate::raw_encoder::RawArchive;
 use crate::service::Ingest;
 use crate::{dlq, fault, metrics};
 
@@ -157,7 +158,11 @@ impl Ingest {
                 self.report.fenced_flushes += 1;
                 ::metrics::counter!(metrics::FENCED_FLUSHES).increment(1);
                 let durable = offsets::load(self.store.pool(), &self.cfg.group, topic).await?;
-                *state = PartitionState::new(durable.get(&partition).copied());
+                let raw = self
+                    .raw_encoder
+                    .as_ref()
+                    .map(|e| RawArchive::new(e, partition));
+                *state = PartitionState::new(durable.get(&partition).copied(), raw);
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -259,7 +264,9 @@ impl Ingest {
         state.frames.clear();
         state.events.clear();
         state.event_bytes = 0;
-        state.raw.clear();
+        if let Some(raw) = &mut state.raw {
+            raw.clear();
+        }
         state.due = None;
         state.newest_frame = i64::MIN;
         state.oldest_frame = i64::MAX;

@@ -87,6 +87,9 @@ pub enum IngestError {
     #[error("replay: {0}")]
     Replay(String),
     /// A lake file's upload was cancelled: the async runtime is shutting down.
+    #[error("raw archive encoder: {0}")]
+    RawEncoder(String),
+
     #[error("interrupted while storing a lake file: the runtime is shutting down")]
     Interrupted,
     /// Arrow refused a batch built from validated frames (a bug).

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use surgstream_lake::raw::{RawHour, RawPath, encode_raw};
+use surgstream_lake::raw::{EncodedRawHour, RawPath};
 use surgstream_lake::{Lake, LakeError, LakePath, encode_parquet, writer_properties};
 use surgstream_store::offsets::LakeFile;
 use surgstream_store::raw::RawFile;
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::IngestError;
 use crate::metrics;
 use crate::policy::{self, FlushCause};
+use crate::raw_encoder::{self, RawArchive};
 use crate::service::Ingest;
 
 impl Ingest {
@@ -33,7 +34,9 @@ impl Ingest {
                     } else {
                         s.events.len()
                     },
-                    bytes: s.frames.bytes() + s.event_bytes + s.raw.bytes(),
+                    bytes: s.frames.bytes()
+                        + s.event_bytes
+                        + s.raw.as_ref().map_or(0, RawArchive::bytes),
                     due: s.due,
                     max_rows: if telemetry {
                         self.cfg.max_rows
@@ -90,21 +93,31 @@ impl Ingest {
     /// files (none for events, or without frames pending) and, with the raw archive on, every
     /// partition's raw files.
     pub(crate) async fn write_files(
-        &self,
+        &mut self,
         due: &[((String, i32), FlushCause)],
     ) -> Result<Vec<Written>, IngestError> {
+        // The raw files first: the encoder closes them while the typed ones are encoded here.
+        let mut raw: Vec<_> = due
+            .iter()
+            .map(|(key, _)| {
+                let archive = self.parts.get_mut(key)?.raw.as_mut()?;
+                let offsets = archive.offsets()?;
+                Some((offsets, archive.finish()))
+            })
+            .collect();
+        let this = &*self;
         let mut files: Vec<Written> = due.iter().map(|_| Written::default()).collect();
         let mut running: std::collections::VecDeque<(usize, tokio::task::JoinHandle<_>)> =
             std::collections::VecDeque::new();
         let result =
             async {
                 for (i, (key, _)) in due.iter().enumerate() {
-                    let Some(state) = self.parts.get(key) else {
+                    let Some(state) = this.parts.get(key) else {
                         continue;
                     };
                     let partition = key.1;
                     let mut objects: Vec<(Stored, bytes::Bytes)> = Vec::new();
-                    if key.0 == self.cfg.telemetry_topic && !state.frames.is_empty() {
+                    if key.0 == this.cfg.telemetry_topic && !state.frames.is_empty() {
                         let hours = state.frames.to_hour_batches().map_err(|source| {
                             IngestError::Arrow {
                                 topic: key.0.clone(),
@@ -127,15 +140,14 @@ impl Ingest {
                             objects.push((Stored::Lake(meta), bytes));
                         }
                     }
-                    if let Some((first, last)) = state.raw.offsets() {
-                        let hours = state.raw.to_hour_batches(partition).map_err(|source| {
-                            IngestError::Arrow {
-                                topic: key.0.clone(),
-                                partition,
-                                source,
-                            }
+                    if let Some(((first, last), answer)) = raw[i].take() {
+                        let hours = raw_encoder::finished(answer).await.map_err(|e| {
+                            IngestError::RawEncoder(format!(
+                                "{}/{partition} offsets {first}..={last}: {e}",
+                                key.0
+                            ))
                         })?;
-                        for h in &hours {
+                        for h in hours {
                             let path = RawPath {
                                 topic: &key.0,
                                 hour: h.hour,
@@ -143,7 +155,7 @@ impl Ingest {
                                 first_offset: first,
                                 last_offset: last,
                             };
-                            let (meta, bytes) = encode_raw_file(&path, h)?;
+                            let (meta, bytes) = raw_file(&path, h);
                             objects.push((Stored::Raw(meta), bytes));
                         }
                     }
@@ -154,11 +166,11 @@ impl Ingest {
                             files[j].add(finish(task).await?);
                         }
                         let task = tokio::spawn(store_object(
-                            self.lake.clone(),
+                            this.lake.clone(),
                             meta,
                             bytes,
-                            self.shutdown.clone(),
-                            self.cfg.store_retry_timeout,
+                            this.shutdown.clone(),
+                            this.cfg.store_retry_timeout,
                         ));
                         running.push_back((i, task));
                     }
@@ -303,28 +315,20 @@ pub(crate) async fn store_object(
     Ok(object)
 }
 
-/// Encodes one hour of a partition's raw records.
-pub(crate) fn encode_raw_file(
-    path: &RawPath<'_>,
-    h: &RawHour,
-) -> Result<(RawFile, bytes::Bytes), LakeError> {
-    let name = path.to_string();
-    let bytes = encode_raw(&h.batch).map_err(|source| LakeError::Encode {
-        path: name.clone(),
-        source,
-    })?;
+/// One hour of a partition's raw records, as the encoder made it, with its manifest row.
+pub(crate) fn raw_file(path: &RawPath<'_>, h: EncodedRawHour) -> (RawFile, bytes::Bytes) {
     let time = |ms: i64| DateTime::from_timestamp_millis(ms);
     let meta = RawFile {
-        path: name,
+        path: path.to_string(),
         partition: path.partition,
         first_offset: path.first_offset,
         last_offset: path.last_offset,
-        records: h.batch.num_rows() as i64,
-        bytes: bytes.len() as i64,
+        records: h.records as i64,
+        bytes: h.bytes.len() as i64,
         min_timestamp: h.timestamps.and_then(|(lo, _)| time(lo)),
         max_timestamp: h.timestamps.and_then(|(_, hi)| time(hi)),
     };
-    Ok((meta, bytes))
+    (meta, h.bytes)
 }
 
 /// The object a [`store_object`] task stored; a panic in it is a panic here.

@@ -29,6 +29,7 @@ pub mod metrics;
 mod partition;
 pub mod policy;
 mod probe;
+mod raw_encoder;
 mod records;
 pub mod replay;
 mod report;
@@ -56,6 +57,7 @@ pub use error::IngestError;
 pub use report::IngestReport;
 
 use consumer::{Ctx, check_topics, consumer_config};
+use raw_encoder::RawEncoder;
 use service::Ingest;
 
 /// Runs until `shutdown` is cancelled or, with `until_idle`, until the topics are drained;
@@ -118,6 +120,11 @@ pub async fn run(
         store.clone(),
         probes.clone(),
     ));
+    let raw_encoder = if cfg.raw_archive {
+        Some(RawEncoder::start()?)
+    } else {
+        None
+    };
     let mut ingest = Ingest {
         cfg,
         consumer,
@@ -131,6 +138,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         newest_committed: i64::MIN,
         record_age: PartitionLatencies::default(),
+        raw_encoder,
     };
     let result = ingest.main_loop(&shutdown, idle_gate.as_ref()).await;
     let _stop_probes = probes.drop_guard();

@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use surgstream_lake::FrameBuffer;
-use surgstream_lake::raw::RawBuffer;
 use surgstream_proto::v1::Event;
 
 use crate::dlq;
+use crate::raw_encoder::RawArchive;
 
 /// An event waiting for its batch transaction, with the record as it came (key and value) so
 /// that a rejected event is dead-lettered byte for byte, unknown fields included.
@@ -38,9 +38,9 @@ pub(crate) struct PartitionState {
     pub(crate) events: Vec<PendingEvent>,
     /// Bytes of the pending events' payloads.
     pub(crate) event_bytes: usize,
-    /// Every record consumed since the last commit, as it came (`--raw-archive`; empty when
+    /// Every record consumed since the last commit, as it came (`--raw-archive`; None when
     /// off).
-    pub(crate) raw: RawBuffer,
+    pub(crate) raw: Option<RawArchive>,
     /// Dead letters handed to the producer, to be acknowledged before the offset moves on.
     pub(crate) dead_letters: Vec<dlq::PendingDelivery>,
     /// Newest frame timestamp buffered (µs), for latency; `i64::MIN`: none.
@@ -60,7 +60,7 @@ pub(crate) struct FrameLatency {
 }
 
 impl PartitionState {
-    pub(crate) fn new(durable: Option<i64>) -> Self {
+    pub(crate) fn new(durable: Option<i64>, raw: Option<RawArchive>) -> Self {
         Self {
             durable,
             position: durable.unwrap_or(0),
@@ -69,7 +69,7 @@ impl PartitionState {
             frames: FrameBuffer::new(),
             events: Vec::new(),
             event_bytes: 0,
-            raw: RawBuffer::new(),
+            raw,
             dead_letters: Vec::new(),
             newest_frame: i64::MIN,
             oldest_frame: i64::MAX,
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_flushs_latency_is_its_oldest_frames_and_its_newest_frames() {
-        let mut s = PartitionState::new(None);
+        let mut s = PartitionState::new(None, None);
         assert_eq!(s.frame_latency(10_000_000), None, "no frame buffered");
         // Two records: frames stamped 1.0–2.0 s, then 1.5–4.0 s; an empty record changes nothing.
         s.note_frames(2_000_000, 1_000_000);

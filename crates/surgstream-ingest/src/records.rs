@@ -72,7 +72,7 @@ impl Ingest {
         }
         state.position = offset + 1;
         let arrived = Instant::now();
-        if self.cfg.raw_archive {
+        if let Some(raw) = &mut state.raw {
             // Every record the offset moves past, whatever becomes of it below: the archive
             // is of what was consumed, dead letters included.
             let timestamp = match m.timestamp() {
@@ -91,7 +91,7 @@ impl Ingest {
                 .into_iter()
                 .flat_map(|h| h.iter())
                 .map(|h| (h.key, h.value));
-            state.raw.push(record, headers, now_micros() / 1000);
+            raw.push(record, headers, now_micros() / 1000);
         }
         let schema = m
             .headers()

@@ -23,6 +23,7 @@ use crate::consumer::{Ctx, max_poll_interval};
 use crate::dlq::DeadLetters;
 use crate::error::IngestError;
 use crate::partition::PartitionState;
+use crate::raw_encoder::{RawArchive, RawEncoder};
 use crate::report::IngestReport;
 use crate::{metrics, verify};
 
@@ -46,6 +47,8 @@ pub(crate) struct Ingest {
     pub(crate) newest_committed: i64,
     /// Telemetry records' age when received, per partition.
     pub(crate) record_age: PartitionLatencies,
+    /// The raw archive's encoder thread (`--raw-archive on`).
+    pub(crate) raw_encoder: Option<RawEncoder>,
 }
 
 /// Unready (`/readyz`, `progress`) when the loop has not run for twice the longest flush age
@@ -216,9 +219,13 @@ impl Ingest {
         ] {
             let durable = offsets::load(self.store.pool(), &self.cfg.group, &topic).await?;
             for (t, p) in assigned.iter().filter(|(t, _)| *t == topic) {
-                self.parts
-                    .entry((t.clone(), *p))
-                    .or_insert_with(|| PartitionState::new(durable.get(p).copied()));
+                let raw = self.raw_encoder.as_ref();
+                self.parts.entry((t.clone(), *p)).or_insert_with(|| {
+                    PartitionState::new(
+                        durable.get(p).copied(),
+                        raw.map(|e| RawArchive::new(e, *p)),
+                    )
+                });
             }
         }
         Ok(())

@@ -25,6 +25,7 @@ use arrow::error::ArrowError;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -373,7 +374,7 @@ pub fn raw_writer_properties() -> WriterProperties {
 }
 
 /// Encodes one hour of raw records as a complete Parquet file ([`raw_writer_properties`]).
-pub fn encode_raw(batch: &RecordBatch) -> Result<Bytes, parquet::errors::ParquetError> {
+pub fn encode_raw(batch: &RecordBatch) -> Result<Bytes, ParquetError> {
     encode_raw_with(batch, raw_writer_properties())
 }
 
@@ -381,12 +382,113 @@ pub fn encode_raw(batch: &RecordBatch) -> Result<Bytes, parquet::errors::Parquet
 pub fn encode_raw_with(
     batch: &RecordBatch,
     props: WriterProperties,
-) -> Result<Bytes, parquet::errors::ParquetError> {
+) -> Result<Bytes, ParquetError> {
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
     let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     writer.write(batch)?;
     writer.close()?;
     Ok(Bytes::from(buf))
+}
+
+/// One hour of a partition's raw records, encoded: a complete Parquet file.
+#[derive(Debug)]
+pub struct EncodedRawHour {
+    /// The hour of their Kafka timestamps.
+    pub hour: HourKey,
+    /// The file.
+    pub bytes: Bytes,
+    /// Records in it.
+    pub records: usize,
+    /// Earliest and latest Kafka timestamp (ms), of the records that have one.
+    pub timestamps: Option<(i64, i64)>,
+}
+
+/// One partition's raw records encoded as they come, a [`RawBuffer`] at a time: one Parquet
+/// writer per hour of their Kafka timestamps, holding compressed pages rather than the records.
+/// [`RawWriter::finish`] closes every hour's file. The files equal, row for row, what
+/// [`encode_raw`] makes of the same records in one batch (tested), so an ingestor that
+/// encodes along the way (on a thread of its own, while it consumes) and one that encodes at the
+/// flush archive the same rows.
+#[derive(Default)]
+pub struct RawWriter {
+    hours: BTreeMap<HourKey, HourWriter>,
+}
+
+struct HourWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    records: usize,
+    timestamps: Option<(i64, i64)>,
+}
+
+impl fmt::Debug for RawWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawWriter")
+            .field("hours", &self.hours.len())
+            .field("records", &self.records())
+            .field("memory_size", &self.memory_size())
+            .finish()
+    }
+}
+
+impl RawWriter {
+    /// A writer with nothing written.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Encodes the buffer's records (of `partition`), each into its hour's file.
+    pub fn write(&mut self, buffer: &RawBuffer, partition: i32) -> Result<(), ParquetError> {
+        for h in buffer.to_hour_batches(partition)? {
+            let w = match self.hours.entry(h.hour) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(HourWriter {
+                    writer: ArrowWriter::try_new(
+                        Vec::new(),
+                        raw_schema(),
+                        Some(raw_writer_properties()),
+                    )?,
+                    records: 0,
+                    timestamps: None,
+                }),
+            };
+            w.writer.write(&h.batch)?;
+            w.records += h.batch.num_rows();
+            w.timestamps = match (w.timestamps, h.timestamps) {
+                (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                (t, None) | (None, t) => t,
+            };
+        }
+        Ok(())
+    }
+
+    /// Records written since the last [`RawWriter::finish`].
+    pub fn records(&self) -> usize {
+        self.hours.values().map(|h| h.records).sum()
+    }
+
+    /// Bytes held: the encoded pages of every open row group and what was already written out.
+    pub fn memory_size(&self) -> usize {
+        self.hours
+            .values()
+            .map(|h| h.writer.memory_size() + h.writer.inner().capacity())
+            .sum()
+    }
+
+    /// Closes every hour's file, in hour order, and leaves the writer empty.
+    pub fn finish(&mut self) -> Result<Vec<EncodedRawHour>, ParquetError> {
+        std::mem::take(&mut self.hours)
+            .into_iter()
+            .map(|(hour, h)| {
+                // `into_inner` writes the footer (after `finish` it would write it twice).
+                Ok(EncodedRawHour {
+                    hour,
+                    bytes: Bytes::from(h.writer.into_inner()?),
+                    records: h.records,
+                    timestamps: h.timestamps,
+                })
+            })
+            .collect()
+    }
 }
 
 /// The hour a Kafka timestamp (ms) is filed under; exposed for readers that select by time.
@@ -695,5 +797,61 @@ mod tests {
         assert_eq!(first[1].timestamp, None);
         b.clear();
         assert!(b.is_empty() && b.bytes() == 0);
+    }
+
+    #[test]
+    fn a_writer_fed_in_pieces_archives_what_one_batch_would() {
+        // 300 records 40 s apart from 13:45 (13:00–17:00: five hours), a header on every third,
+        // fed in pieces of 70.
+        let record = |i: i64| {
+            let value = format!("frame-{i}").repeat((i % 5 + 1) as usize);
+            (i, T + i * 40_000, value)
+        };
+        let push = |b: &mut RawBuffer, (i, t, value): (i64, i64, String)| {
+            let headers: Vec<(&str, Option<&[u8]>)> = if i % 3 == 0 {
+                vec![("schema", Some(&b"surgstream.v1.TelemetryBatch"[..]))]
+            } else {
+                vec![]
+            };
+            b.push(
+                RawRecord {
+                    offset: 100 + i,
+                    timestamp: Some((t, TimestampType::CreateTime)),
+                    key: Some(b"r"),
+                    value: Some(value.as_bytes()),
+                },
+                headers,
+                0,
+            );
+        };
+        let mut whole = RawBuffer::new();
+        let mut writer = RawWriter::new();
+        let mut piece = RawBuffer::new();
+        for i in 0..300 {
+            push(&mut whole, record(i));
+            push(&mut piece, record(i));
+            if piece.records() == 70 {
+                writer.write(&piece, 2).expect("test value");
+                piece.clear();
+            }
+        }
+        writer.write(&piece, 2).expect("test value");
+        assert_eq!(writer.records(), 300);
+        assert!(writer.memory_size() > 0);
+        let pieces = writer.finish().expect("test value");
+        assert_eq!(writer.records(), 0, "finish leaves the writer empty");
+        let hours = whole.to_hour_batches(2).expect("test value");
+        assert_eq!(pieces.len(), 5);
+        assert_eq!(pieces.len(), hours.len());
+        for (p, h) in pieces.iter().zip(&hours) {
+            assert_eq!(
+                (p.hour, p.records, p.timestamps),
+                (h.hour, h.batch.num_rows(), h.timestamps)
+            );
+            let read = |bytes: Bytes| read_raw_records("x", bytes).expect("test value");
+            let one = read(encode_raw(&h.batch).expect("test value"));
+            assert_eq!(read(p.bytes.clone()), one);
+            assert_eq!(one.len(), h.batch.num_rows());
+        }
     }
 }
