@@ -75,6 +75,13 @@ pub enum Command {
     /// and headers, to a topic: to rebuild a lake after a fix, or to feed a new consumer long
     /// after Kafka's retention.
     Replay(ReplayArgs),
+    /// Move finished procedures (completed, aborted, cancelled) older than --older-than out of
+    /// PostgreSQL, with their outcomes and status audit, into archive/ in the lake
+    /// (month-partitioned Parquet), in the transaction that records the objects. The warehouse
+    /// and `export` read them there. `ingest --archive-after` does this periodically.
+    Archive(ArchiveArgs),
+    /// Bring archived procedures back into PostgreSQL (a legal hold, a clinical review).
+    Restore(RestoreArgs),
 }
 
 /// Kafka connection and topic names.
@@ -292,6 +299,13 @@ pub struct IngestOpts {
     /// DataFusion's working memory for a warehouse refresh, e.g. 512MiB; the process peaks up to about 120 MiB above it (docs/warehouse.md).
     #[arg(long, env = "SURGSTREAM_WAREHOUSE_MEMORY_LIMIT", default_value = "512MiB", value_parser = byte_size)]
     pub warehouse_memory_limit: u64,
+    /// Archive finished procedures older than this, e.g. 180d (`surgstream archive
+    /// --older-than` in the background, every --archive-interval). Off when unset.
+    #[arg(long, env = "SURGSTREAM_ARCHIVE_AFTER", value_parser = positive_duration)]
+    pub archive_after: Option<Duration>,
+    /// How often the ingestor archives with --archive-after.
+    #[arg(long, env = "SURGSTREAM_ARCHIVE_INTERVAL", default_value = "1h", value_parser = positive_duration)]
+    pub archive_interval: Duration,
     #[command(flatten)]
     pub iceberg: IcebergOpts,
 }

@@ -2,6 +2,7 @@
 //! (`cli`), the shared set-up (`setup`), the HTTP endpoints (`http`) and the library crates —
 //! never another command: what two commands share lives in `setup`.
 
+pub mod archive;
 pub mod bench;
 pub mod compact;
 pub mod create_topics;

@@ -108,6 +108,8 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         Command::Export(a) => commands::export::run(a).await,
         Command::Replay(a) => commands::replay::run(a).await,
         Command::Iceberg(a) => commands::iceberg::run(a).await,
+        Command::Archive(a) => commands::archive::run(a).await,
+        Command::Restore(a) => commands::archive::restore(a).await,
     }
 }
 

@@ -26,6 +26,18 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A month `YYYY-MM`, as yyyymm.
+pub fn year_month(s: &str) -> Result<i32, String> {
+    let bad = || format!("{s:?} is not a month YYYY-MM");
+    let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
+    let y: i32 = y.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) || !(1..=9999).contains(&y) {
+        return Err(bad());
+    }
+    Ok(y * 100 + m)
+}
+
 /// A size such as `512MiB`, `64MB`, `1GiB`, `4096` (bytes); greater than zero.
 pub fn byte_size(s: &str) -> Result<u64, String> {
     let t = s.trim();

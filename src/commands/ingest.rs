@@ -3,7 +3,9 @@
 use anyhow::Result;
 
 use crate::cli::IngestArgs;
+use surgstream_warehouse::archive::{ARCHIVE_RUNS, Archiver};
 use surgstream_warehouse::fresh;
+use tokio_util::sync::CancellationToken;
 
 use crate::setup::{Publishing, flush_causes, ingest_warehouse, prepare_ingest, shutdown_token};
 
@@ -23,10 +25,23 @@ pub async fn run(a: IngestArgs) -> Result<()> {
             ))
         }
     };
+    // Finished procedures past their retention move to the archive.
+    let archiving = a.opts.archive_after.map(|after| {
+        surgstream_warehouse::archive::describe();
+        let archiver = Archiver::new(lake.clone(), store.pool().clone());
+        let stop = shutdown.child_token();
+        let task = tokio::spawn(keep_archiving(
+            archiver,
+            after,
+            a.opts.archive_interval,
+            stop.clone(),
+        ));
+        (stop, task)
+    });
     // The Iceberg table follows the manifest.
     let publishing = Publishing::start(&lake, &store, &a.opts, &a.kafka)?;
     let result = surgstream_ingest::run(cfg, lake, store, shutdown, None).await;
-    if let Some((stop, task)) = refreshing {
+    for (stop, task) in refreshing.into_iter().chain(archiving) {
         stop.cancel();
         let _ = task.await;
     }
@@ -47,4 +62,33 @@ pub async fn run(a: IngestArgs) -> Result<()> {
         flush_causes(&report.flushes)
     );
     Ok(())
+}
+
+/// `--archive-after`: archives what finished more than `after` ago, now and every `interval`,
+/// until `stop`. A failed run is logged and tried again at the next interval (what it did not
+/// commit stays in PostgreSQL; its objects are swept).
+async fn keep_archiving(
+    archiver: Archiver,
+    after: std::time::Duration,
+    interval: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    loop {
+        let cutoff = chrono::Utc::now() - after;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            result = archiver.archive(cutoff) => match result {
+                Ok(_) => ::metrics::counter!(ARCHIVE_RUNS, "result" => "ok").increment(1),
+                Err(e) => {
+                    ::metrics::counter!(ARCHIVE_RUNS, "result" => "error").increment(1);
+                    tracing::warn!(error = %e, "archiving failed; trying again at the next interval");
+                }
+            },
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }

@@ -307,6 +307,7 @@ pub async fn verify(
     .await?;
     let mut listed = lake.list(TABLE).await?;
     listed.extend(lake.list(RAW).await?);
+    listed.extend(lake.list("archive").await?);
     let present: HashMap<&str, chrono::DateTime<chrono::Utc>> =
         listed.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     let mut lake_pairs: Vec<Pair> = Vec::new();
@@ -410,6 +411,7 @@ pub async fn sweep(
 ) -> Result<Unnamed, IngestError> {
     let mut listed = lake.list(TABLE).await?;
     listed.extend(lake.list(RAW).await?);
+    listed.extend(lake.list("archive").await?);
     let unnamed = unnamed_files(&listed, store, grace).await?;
     if !dry_run {
         for name in &unnamed.orphans {

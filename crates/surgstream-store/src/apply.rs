@@ -290,13 +290,31 @@ async fn write_batch<'a>(
             "SELECT procedure_id, status, robot_id, start_time FROM surgical_procedures
               WHERE procedure_id = ANY($1) ORDER BY procedure_id FOR UPDATE",
         )
-        .bind(procedure_ids.into_iter().collect::<Vec<_>>())
+        .bind(procedure_ids.iter().copied().collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await
         .ctx("read procedures")?;
         for (id, status, robot, start) in rows {
             plan.procedures
                 .insert(id, ProcedureRow::stored(robot, status, start));
+        }
+        let missing: Vec<Uuid> = procedure_ids
+            .iter()
+            .filter(|id| !plan.procedures.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            // Locked too: an archive batch moving one of them waits, and one that committed
+            // first is seen here.
+            plan.archived = sqlx::query_scalar(
+                "SELECT procedure_id FROM archived_procedures WHERE procedure_id = ANY($1) FOR SHARE",
+            )
+            .bind(&missing)
+            .fetch_all(&mut *conn)
+            .await
+            .ctx("read archived procedures")?
+            .into_iter()
+            .collect();
         }
     }
 

@@ -169,7 +169,8 @@ pub async fn commit_times(
 
 /// Paths the manifest names: of one consumer group and topic, or with `None` of every group,
 /// together with the files compactions retired (kept for older Iceberg snapshots until their
-/// grace has passed: the sweeper must leave them alone) and the committed raw files.
+/// grace has passed: the sweeper must leave them alone), the committed raw files and the
+/// procedure archive's objects.
 pub async fn manifest_paths(
     pool: &PgPool,
     scope: Option<(&str, &str)>,
@@ -182,7 +183,7 @@ pub async fn manifest_paths(
         .bind(topic),
         None => sqlx::query_scalar(
             "SELECT path FROM lake_files UNION SELECT path FROM lake_retired \
-             UNION SELECT path FROM raw_files ORDER BY path",
+             UNION SELECT path FROM raw_files UNION SELECT path FROM archive_files ORDER BY path",
         ),
     };
     q.fetch_all(pool)

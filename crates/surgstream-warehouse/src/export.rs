@@ -1,7 +1,8 @@
 //! One procedure's case file (`surgstream export`): what a clinical reviewer or a regulator asks
 //! for — its robot (with the facility), the procedure, its lifecycle as audited, its outcome,
 //! and every telemetry frame in order — gathered from where each part lives: PostgreSQL for the
-//! relational rows, the lake's committed files for the frames.
+//! relational rows (the lake's `archive/` for a procedure `surgstream archive` moved there,
+//! printed by PostgreSQL all the same), the lake's committed files for the frames.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -72,47 +73,80 @@ impl Warehouse {
                     .collect::<Result<Vec<_>, _>>()
             }
         };
-        let procedure_row = row(
+        let live = row(
             "read the procedure",
             "SELECT row_to_json(p)::text FROM surgical_procedures p WHERE procedure_id = $1",
         )
         .await?
         .into_iter()
-        .next()
-        .ok_or_else(|| WarehouseError::Output {
-            table: "surgical_procedures".into(),
-            reason: format!("no procedure {procedure} in PostgreSQL"),
-        })?;
-        let robot = row(
-            "read the procedure's robot",
-            "SELECT row_to_json(r)::text FROM surgical_robots r
-             WHERE robot_id = (SELECT robot_id FROM surgical_procedures WHERE procedure_id = $1)",
-        )
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-        let lifecycle = row(
-            "read the procedure's lifecycle",
-            "SELECT row_to_json(a)::text FROM status_audit a
-             WHERE entity = 'procedure' AND entity_id = $1 ORDER BY occurred_at, audit_id",
-        )
-        .await?;
-        let outcome = row(
-            "read the procedure's outcome",
-            "SELECT row_to_json(o)::text FROM procedure_outcomes o WHERE procedure_id = $1",
-        )
-        .await?
-        .into_iter()
         .next();
-        let window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT coalesce(start_time, scheduled_start), coalesce(end_time, now())
-             FROM surgical_procedures WHERE procedure_id = $1",
-        )
-        .bind(procedure)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(WarehouseError::query("read the procedure's times"))?;
+        // Live in PostgreSQL, or moved to the archive (`surgstream archive`).
+        let (procedure_row, lifecycle, outcome) = match live {
+            Some(p) => {
+                let lifecycle = row(
+                    "read the procedure's lifecycle",
+                    "SELECT row_to_json(a)::text FROM status_audit a
+                     WHERE entity = 'procedure' AND entity_id = $1 ORDER BY occurred_at, audit_id",
+                )
+                .await?;
+                let outcome = row(
+                    "read the procedure's outcome",
+                    "SELECT row_to_json(o)::text FROM procedure_outcomes o WHERE procedure_id = $1",
+                )
+                .await?
+                .into_iter()
+                .next();
+                (p, lifecycle, outcome)
+            }
+            None => {
+                let [p, outcome, lifecycle] =
+                    crate::archive::archived_case(&self.pool, &self.lake, procedure)
+                        .await?
+                        .ok_or_else(|| WarehouseError::Output {
+                            table: "surgical_procedures".into(),
+                            reason: format!(
+                                "no procedure {procedure} in PostgreSQL or in the archive"
+                            ),
+                        })?;
+                let p = p.into_iter().next().ok_or_else(|| WarehouseError::Output {
+                    table: "surgical_procedures".into(),
+                    reason: format!("procedure {procedure} is indexed as archived, but its archive object does not hold it"),
+                })?;
+                (p, lifecycle, outcome.into_iter().next())
+            }
+        };
+        let robot_id = procedure_row
+            .get("robot_id")
+            .and_then(Value::as_str)
+            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        let robot: Map<String, Value> = match robot_id {
+            Some(id) => sqlx::query_scalar::<_, String>(
+                "SELECT row_to_json(r)::text FROM surgical_robots r WHERE robot_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(WarehouseError::query("read the procedure's robot"))?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| WarehouseError::Output {
+                table: "surgical_robots".into(),
+                reason: e.to_string(),
+            })?
+            .unwrap_or_default(),
+            None => Map::new(),
+        };
+        let time = |k: &str| {
+            procedure_row
+                .get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let window = (
+            time("start_time").or_else(|| time("scheduled_start")),
+            time("end_time").or_else(|| Some(Utc::now())),
+        );
         let frames = match window {
             (Some(lo), Some(hi)) => self.frames_of(procedure, lo - SLACK, hi + SLACK).await?,
             _ => RecordBatch::new_empty(telemetry_schema()),

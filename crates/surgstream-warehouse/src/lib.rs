@@ -30,6 +30,7 @@ use surgstream_lake::Lake;
 use surgstream_lake::schema::telemetry_schema;
 
 pub mod answers;
+pub mod archive;
 pub mod export;
 pub mod fresh;
 pub mod input;
@@ -39,7 +40,9 @@ pub mod sql;
 
 pub use plan::{Month, Plan};
 
-use crate::input::{MAINTENANCE, OUTCOMES, PROCEDURES, ROBOTS};
+use crate::input::{
+    ARCHIVE_OUTCOMES, ARCHIVE_PROCEDURES, MAINTENANCE, OUTCOMES, PROCEDURES, ROBOTS,
+};
 
 /// What went wrong, and where.
 #[derive(Debug, thiserror::Error)]
@@ -278,12 +281,23 @@ impl Warehouse {
         let procedures = PROCEDURES
             .read(&self.pool, in_month, Some(month.key))
             .await?;
+        let procedures = self
+            .with_archived(
+                &PROCEDURES,
+                &ARCHIVE_PROCEDURES,
+                procedures,
+                Some(month.key),
+            )
+            .await?;
         let outcomes = OUTCOMES
             .read(
                 &self.pool,
                 &format!("procedure_id IN (SELECT procedure_id FROM surgical_procedures WHERE {in_month})"),
                 Some(month.key),
             )
+            .await?;
+        let outcomes = self
+            .with_archived(&OUTCOMES, &ARCHIVE_OUTCOMES, outcomes, Some(month.key))
             .await?;
         let maintenance = MAINTENANCE
             .read(
@@ -509,6 +523,26 @@ impl Warehouse {
         Ok(())
     }
 
+    /// `live` (PostgreSQL's rows of an input table) and the archived rows of the same scope
+    /// (`month`, or every month): the warehouse sees a procedure wherever it lives.
+    async fn with_archived(
+        &self,
+        input: &input::Table,
+        archived: &input::Table,
+        live: RecordBatch,
+        month: Option<i32>,
+    ) -> Result<RecordBatch, WarehouseError> {
+        let old = archive::archived_input(&self.pool, &self.lake, archived, input, month).await?;
+        if old.num_rows() == 0 {
+            return Ok(live);
+        }
+        concat_batches(&input.schema(), [&live, &old]).map_err(|e| WarehouseError::Input {
+            table: input.source,
+            column: "*",
+            reason: e.to_string(),
+        })
+    }
+
     /// Rebuilds and replaces the four dimension tables.
     async fn build_dimensions(
         &self,
@@ -521,10 +555,12 @@ impl Warehouse {
             ROBOTS.name,
             ROBOTS.read(&self.pool, "true", None).await?,
         )?;
+        let procedures = PROCEDURES.read(&self.pool, "true", None).await?;
         register(
             &ctx,
             PROCEDURES.name,
-            PROCEDURES.read(&self.pool, "true", None).await?,
+            self.with_archived(&PROCEDURES, &ARCHIVE_PROCEDURES, procedures, None)
+                .await?,
         )?;
         register(
             &ctx,

@@ -74,6 +74,13 @@ procs AS (
         END AS until
     FROM surgical_procedures p
     LEFT JOIN procedure_outcomes o ON o.procedure_id = p.procedure_id
+    UNION ALL
+    -- archived procedures (`surgstream archive`) digest as they did before they moved
+    SELECT a.month_key, a.procedure_id, a.updated_at, a.outcome_updated_at, a.start_time,
+        CASE WHEN a.end_time IS NOT NULL THEN a.end_time
+             WHEN a.start_time IS NOT NULL THEN greatest(now(), a.start_time)
+        END
+    FROM archived_procedures a
 ),
 pm AS (
     SELECT
@@ -125,7 +132,9 @@ ORDER BY m.month_key
         r#"
 SELECT md5($1
     || (SELECT coalesce(string_agg(robot_id::text || '@' || updated_at::text, ',' ORDER BY robot_id), '') FROM surgical_robots)
-    || '|' || (SELECT count(*) || '@' || coalesce(max(updated_at)::text, '') FROM surgical_procedures)
+    || '|' || (SELECT count(*) || '@' || coalesce(max(updated_at)::text, '')
+               FROM (SELECT updated_at FROM surgical_procedures
+                     UNION ALL SELECT updated_at FROM archived_procedures) p)
     || '|' || (SELECT count(*) || '@' || coalesce(max(created_at)::text, '') FROM robot_maintenance_logs))
 "#,
     )

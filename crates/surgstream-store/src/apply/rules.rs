@@ -93,6 +93,19 @@ fn minutes_between(start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
     }
 }
 
+/// The fate of a late event for an archived procedure (an outcome correction months later, a
+/// status change): dead-lettered, never applied to a procedure PostgreSQL no longer holds nor
+/// dropped. `surgstream restore --procedure` brings it back; the dead letter can then be
+/// produced again to the events topic.
+fn archived(procedure: Uuid) -> Rejection {
+    Rejection::new(
+        "archived",
+        format!(
+            "procedure {procedure} is archived (surgstream restore --procedure {procedure} brings it back; then send this event again)"
+        ),
+    )
+}
+
 #[derive(Default)]
 pub(super) struct Plan<'a> {
     pub(super) robots: HashMap<Uuid, RobotRow<'a>>,
@@ -100,6 +113,8 @@ pub(super) struct Plan<'a> {
     pub(super) outcomes: Vec<(DateTime<Utc>, &'a NewOutcome<'a>)>,
     pub(super) maintenance: Vec<(DateTime<Utc>, &'a NewMaintenance<'a>)>,
     pub(super) audit: Vec<AuditRow<'a>>,
+    /// Procedures the batch refers to that `surgstream archive` moved out of PostgreSQL.
+    pub(super) archived: std::collections::HashSet<Uuid>,
 }
 
 impl<'a> Plan<'a> {
@@ -178,6 +193,9 @@ impl<'a> Plan<'a> {
                         format!("procedure {} already exists", s.id),
                     ));
                 }
+                if self.archived.contains(&s.id) {
+                    return Err(archived(s.id));
+                }
                 self.procedures.insert(
                     s.id,
                     ProcedureRow {
@@ -197,6 +215,9 @@ impl<'a> Plan<'a> {
                 end,
             } => {
                 let Some(row) = self.procedures.get_mut(procedure) else {
+                    if self.archived.contains(procedure) {
+                        return Err(archived(*procedure));
+                    }
                     return Err(Rejection::new(
                         "unknown_procedure",
                         format!("procedure {procedure} does not exist"),
@@ -244,6 +265,9 @@ impl<'a> Plan<'a> {
             }
             Op::Outcome(o) => {
                 match self.procedures.get(&o.procedure).map(|p| p.status.as_str()) {
+                    None if self.archived.contains(&o.procedure) => {
+                        return Err(archived(o.procedure));
+                    }
                     None => {
                         return Err(Rejection::new(
                             "unknown_procedure",

@@ -1,0 +1,62 @@
+//! `surgstream archive` and `surgstream restore`: procedures between PostgreSQL and the lake's
+//! `archive/` (surgstream_warehouse::archive).
+
+use anyhow::{Context, Result};
+use surgstream_warehouse::archive::{Archiver, Selection};
+
+use crate::cli::{ArchiveArgs, RestoreArgs};
+use crate::setup::{migrated_db, open_lake};
+
+pub async fn run(a: ArchiveArgs) -> Result<()> {
+    let lake = open_lake(&a.lake)?;
+    let store = migrated_db(&a.db, a.skip_migrate).await?;
+    let older_than = chrono::Duration::from_std(a.older_than)
+        .with_context(|| format!("--older-than {:?} is too long", a.older_than))?;
+    let cutoff = chrono::Utc::now() - older_than;
+    let archiver = Archiver::new(lake, store.pool().clone()).with_batch(a.batch);
+    let report = archiver.archive(cutoff).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "archive: {} procedures finished before {} moved to archive/ ({} outcomes, {} status changes; {} objects, {} bytes, {} months, {} batches) in {:.1} s",
+            report.procedures,
+            cutoff.format("%Y-%m-%dT%H:%M:%SZ"),
+            report.outcomes,
+            report.audit_rows,
+            report.files,
+            report.bytes,
+            report.months.len(),
+            report.batches,
+            report.seconds
+        );
+    }
+    Ok(())
+}
+
+pub async fn restore(a: RestoreArgs) -> Result<()> {
+    let lake = open_lake(&a.lake)?;
+    let store = migrated_db(&a.db, a.skip_migrate).await?;
+    let what = match (a.procedure, a.month) {
+        (Some(p), _) => Selection::Procedure(p),
+        (None, Some(m)) => Selection::Month(m),
+        (None, None) => anyhow::bail!("give --procedure ID or --month YYYY-MM"),
+    };
+    let report = Archiver::new(lake, store.pool().clone())
+        .restore(what)
+        .await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "restore: {} procedures back in PostgreSQL ({} outcomes, {} status changes; {} archive objects read, {} emptied and deleted) in {:.1} s",
+            report.procedures,
+            report.outcomes,
+            report.audit_rows,
+            report.files_read,
+            report.files_deleted.len(),
+            report.seconds
+        );
+    }
+    Ok(())
+}
