@@ -199,7 +199,7 @@ fn warehouse_grants(role: &str, db: &str) -> Vec<String> {
         format!("GRANT USAGE ON SCHEMA public, warehouse TO \"{role}\""),
         format!(
             "GRANT SELECT ON surgical_robots, procedure_outcomes, robot_maintenance_logs, \
-             lake_files, _sqlx_migrations TO \"{role}\""
+             lake_files, archived_procedures, archive_files, _sqlx_migrations TO \"{role}\""
         ),
         format!(
             "GRANT SELECT (procedure_id, robot_id, procedure_type, procedure_category, \
