@@ -85,3 +85,18 @@ pub fn on_off(s: &str) -> Result<bool, String> {
         other => Err(format!("expected on or off, not {other:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_is_yyyy_mm() {
+        assert_eq!(year_month("2025-03"), Ok(202503));
+        assert_eq!(year_month(" 2026-12 "), Ok(202612));
+        for bad in ["2025-13", "2025-00", "2025", "03-2025x", "2025-3-1", ""] {
+            let e = year_month(bad).expect_err(bad);
+            assert!(e.contains("is not a month YYYY-MM"), "{e}");
+        }
+    }
+}
