@@ -444,11 +444,47 @@ async fn a_year_archived_leaves_postgresql_and_changes_no_answer() {
         .await,
         0
     );
+    // And one procedure of another month.
+    let one: String = sqlx::query_scalar(
+        "SELECT procedure_id::text FROM archived_procedures a
+         WHERE (SELECT count(*) FROM archived_procedures b
+                WHERE b.run = a.run AND b.month_key = a.month_key) > 1
+         ORDER BY procedure_id LIMIT 1",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("a procedure still archived beside others of its batch and month");
+    sqlx::query(&format!("INSERT INTO restored_ids VALUES ('{one}')"))
+        .execute(&env.pool)
+        .await
+        .expect("keep its id");
+    let restored = run_ok(&env, &["restore", "--procedure", &one, "--json"], "restore").await;
+    assert_eq!(restored["procedures"], 1, "{restored}");
+    assert!(restored["files_rewritten"].as_u64() > Some(0), "{restored}");
+    for t in TABLES {
+        let filter = format!("x.{}::text = '{one}'", procedure_column(t));
+        assert_eq!(
+            rows(&env, t, t, &filter).await,
+            rows(&env, t, &format!("snap_{t}"), &filter).await,
+            "{t}: the restored procedure's rows differ"
+        );
+    }
     assert_eq!(
         rebuild_warehouse(&env).await,
         warehouse_before,
         "the warehouse changed after a restore"
     );
+    // archive/ now holds exactly what is still archived: DuckDB reads no restored row there.
+    let archive = duckdb_archive(&env).await;
+    let still = format!(
+        "{} AND procedure_id::text NOT IN (SELECT procedure_id FROM restored_ids)",
+        due()
+    );
+    for t in TABLES {
+        let then = rows(&env, t, &format!("snap_{t}"), &of(t, &still)).await;
+        assert!(!then.is_empty(), "{t}: nothing left archived to compare");
+        assert_eq!(archive[t], then, "{t}: archive/ after the restores");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,10 +17,11 @@
 //! where they were; a rerun archives them again under a new run. Nothing is in both places.
 //!
 //! `archived_procedures` keeps, per procedure, where it went and what the warehouse's planner and
-//! the event store need without opening the archive (times, status, `updated_at`s). An archive
-//! object's rows are live while the index names their run: a restore deletes the index rows (and
-//! the objects that then hold nothing live), so the same procedure archived again later is read
-//! from its new run only.
+//! the event store need without opening the archive (times, status, `updated_at`s). `archive/`
+//! holds exactly the archived rows: a restore inserts the rows back, deletes their index rows,
+//! and replaces each object they were in by one without them (or drops it), in one transaction —
+//! the new objects written first, the replaced ones deleted after the commit. Our readers still
+//! take an object's rows only where the index names its run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -75,6 +76,12 @@ fn procedure_column(table: &Table) -> &'static str {
     }
 }
 
+/// The name of an object that replaces one of `run`'s after a restore took rows out of it.
+fn rewritten_path(table: &str, month_key: i32, run: Uuid) -> String {
+    object_path(table, month_key, run)
+        .replace(".parquet", &format!("-{}.parquet", Uuid::new_v4().simple()))
+}
+
 /// An archive object's name.
 pub fn object_path(table: &str, month_key: i32, run: Uuid) -> String {
     format!(
@@ -118,8 +125,10 @@ pub struct RestoreReport {
     pub procedures: u64,
     pub outcomes: u64,
     pub audit_rows: u64,
-    /// Archive objects read, and those deleted because nothing in them is archived any more.
+    /// Archive objects read; rewritten without the restored rows; deleted because nothing in
+    /// them is archived any more.
     pub files_read: u64,
+    pub files_rewritten: u64,
     pub files_deleted: Vec<String>,
     pub seconds: f64,
 }
@@ -285,7 +294,8 @@ impl Archiver {
     }
 
     /// Brings archived procedures back into PostgreSQL, with their outcomes and status audit,
-    /// in one transaction; the archive objects that then hold nothing archived are deleted.
+    /// in one transaction; each archive object that held them is replaced by one without them,
+    /// or dropped when they were all it held.
     pub async fn restore(&self, what: Selection) -> Result<RestoreReport, WarehouseError> {
         let started = Instant::now();
         let mut report = RestoreReport::default();
@@ -320,20 +330,67 @@ impl Archiver {
                 },
             });
         }
-        let live: HashSet<(String, Uuid)> = index
-            .iter()
-            .map(|(id, _, run)| (id.to_string(), *run))
-            .collect();
+        let ids: Vec<Uuid> = index.iter().map(|(id, _, _)| *id).collect();
+        let restoring: HashSet<String> = ids.iter().map(Uuid::to_string).collect();
         let parts: BTreeSet<(Uuid, i32)> = index.iter().map(|(_, m, run)| (*run, *m)).collect();
+        // Each object that held a restored procedure is replaced by one without it (or
+        // dropped when nothing is left), so that archive/ holds exactly what is archived —
+        // for a reader of the directory as for ours.
+        let mut replaced: Vec<String> = Vec::new();
         for table in ARCHIVE {
             let mut rows = Vec::new();
             for (run, month) in &parts {
-                let path = object_path(table.source, *month, *run);
-                let Some(batch) = self.read_object(&mut tx, &path).await? else {
+                let Some((path, batch)) = self.read_part(&mut tx, table, *run, *month).await?
+                else {
                     continue;
                 };
                 report.files_read += 1;
-                rows.push(keep_live(table, &batch, *run, &live)?);
+                let ids = procedure_ids(table, &batch)?;
+                let back: BooleanArray = ids
+                    .iter()
+                    .map(|id| Some(id.is_some_and(|id| restoring.contains(id))))
+                    .collect();
+                let stay = arrow::compute::not(&back).map_err(|e| WarehouseError::Input {
+                    table: table.source,
+                    column: "*",
+                    reason: e.to_string(),
+                })?;
+                let filter = |mask: &BooleanArray| {
+                    filter_record_batch(&batch, mask).map_err(|e| WarehouseError::Input {
+                        table: table.source,
+                        column: "*",
+                        reason: e.to_string(),
+                    })
+                };
+                rows.push(filter(&back)?);
+                let rest = filter(&stay)?;
+                if rest.num_rows() == 0 {
+                    sqlx::query("DELETE FROM archive_files WHERE path = $1")
+                        .bind(&path)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(WarehouseError::query("drop an emptied archive object"))?;
+                    report.files_deleted.push(path.clone());
+                } else if rest.num_rows() < batch.num_rows() {
+                    let new = rewritten_path(table.source, *month, *run);
+                    let bytes = encode(&new, &rest)?;
+                    let len = bytes.len() as i64;
+                    self.lake.put(&new, bytes).await?;
+                    sqlx::query(
+                        "UPDATE archive_files SET path = $2, rows = $3, bytes = $4 WHERE path = $1",
+                    )
+                    .bind(&path)
+                    .bind(&new)
+                    .bind(rest.num_rows() as i64)
+                    .bind(len)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(WarehouseError::query("name a rewritten archive object"))?;
+                    report.files_rewritten += 1;
+                } else {
+                    continue;
+                }
+                replaced.push(path);
             }
             let n = insert_rows(&mut tx, table, &rows).await?;
             match table.source {
@@ -342,7 +399,6 @@ impl Archiver {
                 _ => report.audit_rows += n,
             }
         }
-        let ids: Vec<Uuid> = index.iter().map(|(id, _, _)| *id).collect();
         if report.procedures != ids.len() as u64 {
             return Err(WarehouseError::Output {
                 table: "surgical_procedures".into(),
@@ -358,26 +414,12 @@ impl Archiver {
             .execute(&mut *tx)
             .await
             .map_err(WarehouseError::query("unindex the restored procedures"))?;
-        let runs: Vec<Uuid> = parts.iter().map(|(r, _)| *r).collect();
-        let months: Vec<i32> = parts.iter().map(|(_, m)| *m).collect();
-        report.files_deleted = sqlx::query_scalar(
-            "DELETE FROM archive_files f
-             USING unnest($1::uuid[], $2::int[]) AS p(run, month_key)
-             WHERE f.run = p.run AND f.month_key = p.month_key
-               AND NOT EXISTS (SELECT 1 FROM archived_procedures a
-                               WHERE a.run = f.run AND a.month_key = f.month_key)
-             RETURNING f.path",
-        )
-        .bind(&runs)
-        .bind(&months)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(WarehouseError::query("drop emptied archive objects"))?;
+        surgstream_proto::fault::point("restore_before_commit");
         tx.commit()
             .await
             .map_err(WarehouseError::query("commit a restore"))?;
         // After the commit: a crash here leaves objects nothing names, which the sweep removes.
-        for path in &report.files_deleted {
+        for path in &replaced {
             self.lake.delete(path).await?;
         }
         ::metrics::counter!(RESTORED_PROCEDURES).increment(report.procedures);
@@ -390,24 +432,39 @@ impl Archiver {
         Ok(report)
     }
 
-    /// An archive object's rows, when `archive_files` names it.
-    async fn read_object(
+    /// The object of `table` that archive `run` wrote for `month`, and its rows; None when
+    /// there is none (a month without outcomes, say).
+    async fn read_part(
         &self,
         conn: &mut sqlx::PgConnection,
-        path: &str,
-    ) -> Result<Option<RecordBatch>, WarehouseError> {
-        let named: Option<String> =
-            sqlx::query_scalar("SELECT path FROM archive_files WHERE path = $1")
-                .bind(path)
-                .fetch_optional(conn)
-                .await
-                .map_err(WarehouseError::query("look up an archive object"))?;
-        if named.is_none() {
+        table: &Table,
+        run: Uuid,
+        month: i32,
+    ) -> Result<Option<(String, RecordBatch)>, WarehouseError> {
+        let Some(path) = part_path(conn, table, run, month).await? else {
             return Ok(None);
-        }
-        let bytes = self.lake.get(path).await?;
-        decode(path, bytes).map(Some)
+        };
+        let batch = decode(&path, self.lake.get(&path).await?)?;
+        Ok(Some((path, batch)))
     }
+}
+
+/// The object that holds `table`'s rows of archive `run` for `month`, if any.
+async fn part_path(
+    conn: &mut sqlx::PgConnection,
+    table: &Table,
+    run: Uuid,
+    month: i32,
+) -> Result<Option<String>, WarehouseError> {
+    sqlx::query_scalar(
+        "SELECT path FROM archive_files WHERE table_name = $1 AND run = $2 AND month_key = $3",
+    )
+    .bind(table.source)
+    .bind(run)
+    .bind(month)
+    .fetch_optional(conn)
+    .await
+    .map_err(WarehouseError::query("look up an archive object"))
 }
 
 /// The archived rows of `table` that are live (their procedure's index row names this run), read
@@ -475,8 +532,14 @@ pub(crate) async fn archived_case(
     };
     let live = HashSet::from([(procedure.to_string(), run)]);
     let mut out: [Vec<Map<String, Value>>; 3] = Default::default();
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(WarehouseError::query("connect"))?;
     for (t, table) in ARCHIVE.iter().enumerate() {
-        let path = object_path(table.source, month, run);
+        let Some(path) = part_path(&mut conn, table, run, month).await? else {
+            continue;
+        };
         let batch = decode(&path, lake.get(&path).await?)?;
         let rows = keep_live(table, &batch, run, &live)?;
         let order = if table.source == ARCHIVE_AUDIT.source {
