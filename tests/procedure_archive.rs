@@ -78,49 +78,67 @@ async fn rows(env: &TestEnv, table: &str, from: &str, filter: &str) -> Vec<Value
     }
 }
 
-/// DuckDB's reading of archive/: per table, its rows (without the partition column), sorted as
-/// [`rows`] sorts them.
-async fn duckdb_archive(env: &TestEnv) -> BTreeMap<String, Vec<Value>> {
+/// Sorts one table's rows as [`rows`] sorts them (by its first column).
+fn sorted(table: &str, mut rows: Vec<Value>) -> Vec<Value> {
+    let key = match table {
+        "surgical_procedures" => "procedure_id",
+        "procedure_outcomes" => "outcome_id",
+        _ => "audit_id",
+    };
+    rows.sort_by_key(|v| match &v[key] {
+        Value::Number(n) => format!("{:020}", n.as_i64().unwrap_or_default()),
+        v => v.as_str().unwrap_or_default().to_owned(),
+    });
+    rows
+}
+
+/// The archive as outside readers see it: DuckDB reading archive/ as a Hive-partitioned
+/// directory, and pyiceberg reading the archive's Iceberg tables; per table, its rows (without
+/// the partition columns), sorted as [`rows`] sorts them.
+struct Outside {
+    duckdb: BTreeMap<String, Vec<Value>>,
+    iceberg: BTreeMap<String, Vec<Value>>,
+}
+
+async fn read_outside(env: &TestEnv) -> Outside {
     let out = tokio::process::Command::new("python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/procedure_archive.py"
         ))
         .arg(&env.lake)
+        .arg(env.database_url())
         .output()
         .await
-        .expect("python3 (scripts/setup.sh installs duckdb)");
+        .expect("python3 (scripts/setup.sh installs duckdb and pyiceberg)");
     assert!(
         out.status.success(),
         "procedure_archive.py: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let all: BTreeMap<String, Vec<Value>> = serde_json::from_slice(&out.stdout).expect("JSON");
-    all.into_iter()
-        .map(|(table, mut rows)| {
-            for r in &mut rows {
-                let month = r
-                    .as_object_mut()
-                    .and_then(|o| o.remove("_month"))
-                    .expect("a month");
-                assert!(month.as_str().is_some_and(|m| m.len() == 7), "{month}");
-            }
-            let first = |v: &Value| -> String {
-                let o = v.as_object().expect("object");
-                let key = match table.as_str() {
-                    "surgical_procedures" => "procedure_id",
-                    "procedure_outcomes" => "outcome_id",
-                    _ => "audit_id",
-                };
-                match &o[key] {
-                    Value::Number(n) => format!("{:020}", n.as_i64().unwrap_or_default()),
-                    v => v.as_str().unwrap_or_default().to_owned(),
+    let all: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tables = |v: &Value, month: bool| -> BTreeMap<String, Vec<Value>> {
+        TABLES
+            .iter()
+            .map(|t| {
+                let mut rows = v[*t].as_array().cloned().unwrap_or_default();
+                if month {
+                    for r in &mut rows {
+                        let m = r
+                            .as_object_mut()
+                            .and_then(|o| o.remove("_month"))
+                            .expect("a month");
+                        assert!(m.as_str().is_some_and(|m| m.len() == 7), "{m}");
+                    }
                 }
-            };
-            rows.sort_by_key(first);
-            (table, rows)
-        })
-        .collect()
+                ((*t).to_owned(), sorted(t, rows))
+            })
+            .collect()
+    };
+    Outside {
+        duckdb: tables(&all, true),
+        iceberg: tables(&all["iceberg"], false),
+    }
 }
 
 /// Keeps a copy of the three tables (`snap_<table>`), to compare with later.
@@ -320,12 +338,16 @@ async fn a_year_archived_leaves_postgresql_and_changes_no_answer() {
         assert_eq!(rest_now, rest_then, "{t}: the rows left behind changed");
     }
     // In the archive, as DuckDB reads it: exactly the rows PostgreSQL had.
-    let archive = duckdb_archive(&env).await;
+    let archive = read_outside(&env).await;
     for t in TABLES {
         let then = rows(&env, t, &format!("snap_{t}"), &of(t, &due())).await;
         assert!(!then.is_empty(), "{t}: nothing archived");
         assert_eq!(
-            archive[t], then,
+            archive.iceberg[t], then,
+            "{t}: pyiceberg's rows of the archive's Iceberg table differ from PostgreSQL's"
+        );
+        assert_eq!(
+            archive.duckdb[t], then,
             "{t}: DuckDB's archive rows differ from PostgreSQL's"
         );
     }
@@ -475,7 +497,7 @@ async fn a_year_archived_leaves_postgresql_and_changes_no_answer() {
         "the warehouse changed after a restore"
     );
     // archive/ now holds exactly what is still archived: DuckDB reads no restored row there.
-    let archive = duckdb_archive(&env).await;
+    let archive = read_outside(&env).await;
     let still = format!(
         "{} AND procedure_id::text NOT IN (SELECT procedure_id FROM restored_ids)",
         due()
@@ -483,7 +505,11 @@ async fn a_year_archived_leaves_postgresql_and_changes_no_answer() {
     for t in TABLES {
         let then = rows(&env, t, &format!("snap_{t}"), &of(t, &still)).await;
         assert!(!then.is_empty(), "{t}: nothing left archived to compare");
-        assert_eq!(archive[t], then, "{t}: archive/ after the restores");
+        assert_eq!(archive.duckdb[t], then, "{t}: archive/ after the restores");
+        assert_eq!(
+            archive.iceberg[t], then,
+            "{t}: the archive's Iceberg table after the restores"
+        );
     }
 }
 
@@ -571,6 +597,7 @@ async fn an_archive_killed_midway_and_run_again_moves_every_procedure_once() {
             .flatten()
             .flat_map(|t| std::fs::read_dir(t.path()).into_iter().flatten().flatten())
             .flat_map(|m| std::fs::read_dir(m.path()).into_iter().flatten().flatten())
+            .filter(|f| f.path().extension().is_some_and(|e| e == "parquet"))
             .map(|f| {
                 f.path()
                     .strip_prefix(&env.lake)
@@ -604,11 +631,15 @@ async fn an_archive_killed_midway_and_run_again_moves_every_procedure_once() {
         in_manifest,
         "the sweep left orphans, or removed named objects"
     );
-    let archive = duckdb_archive(&env).await;
+    let archive = read_outside(&env).await;
     for t in TABLES {
         let then = rows(&env, t, &format!("snap_{t}"), &of(t, &due())).await;
         assert_eq!(
-            archive[t], then,
+            archive.iceberg[t], then,
+            "{t}: pyiceberg's rows of the archive's Iceberg table differ from PostgreSQL's"
+        );
+        assert_eq!(
+            archive.duckdb[t], then,
             "{t}: DuckDB's archive rows differ from PostgreSQL's originals"
         );
         let live = rows(&env, t, t, &of(t, &due())).await;

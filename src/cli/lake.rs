@@ -230,6 +230,13 @@ pub struct ArchiveArgs {
     /// Procedures per transaction: what one batch holds in memory.
     #[arg(long, default_value_t = surgstream_warehouse::archive::DEFAULT_BATCH, value_parser = clap::value_parser!(usize))]
     pub batch: usize,
+    /// Do not publish the archive as Iceberg tables (`archive.surgical_procedures`, … in the
+    /// catalog below); the objects and PostgreSQL's rows are written either way.
+    #[arg(long, env = "SURGSTREAM_NO_ICEBERG")]
+    pub no_iceberg: bool,
+    /// The Iceberg SQL catalog's name.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -252,6 +259,13 @@ pub struct RestoreArgs {
     /// Every archived procedure of a month, YYYY-MM (of its start, or its booked start).
     #[arg(long, value_parser = year_month)]
     pub month: Option<i32>,
+    /// Do not publish the archive as Iceberg tables (`archive.surgical_procedures`, … in the
+    /// catalog below); the objects and PostgreSQL's rows are written either way.
+    #[arg(long, env = "SURGSTREAM_NO_ICEBERG")]
+    pub no_iceberg: bool,
+    /// The Iceberg SQL catalog's name.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

@@ -5,7 +5,25 @@ use anyhow::{Context, Result};
 use surgstream_warehouse::archive::{Archiver, Selection};
 
 use crate::cli::{ArchiveArgs, RestoreArgs};
-use crate::setup::{migrated_db, open_lake};
+use crate::setup::{iceberg_tables, migrated_db, open_lake};
+
+/// The archiver the options describe: published to Iceberg unless `--no-iceberg`.
+pub fn archiver(
+    lake: &surgstream_lake::Lake,
+    store: &surgstream_store::Store,
+    no_iceberg: bool,
+    catalog: &str,
+) -> Result<Archiver> {
+    let archiver = Archiver::new(lake.clone(), store.pool().clone());
+    Ok(if no_iceberg {
+        archiver
+    } else {
+        archiver.with_iceberg(
+            iceberg_tables(lake, store, catalog)?,
+            surgstream_warehouse::ICEBERG_RETENTION,
+        )
+    })
+}
 
 pub async fn run(a: ArchiveArgs) -> Result<()> {
     let lake = open_lake(&a.lake)?;
@@ -13,7 +31,7 @@ pub async fn run(a: ArchiveArgs) -> Result<()> {
     let older_than = chrono::Duration::from_std(a.older_than)
         .with_context(|| format!("--older-than {:?} is too long", a.older_than))?;
     let cutoff = chrono::Utc::now() - older_than;
-    let archiver = Archiver::new(lake, store.pool().clone()).with_batch(a.batch);
+    let archiver = archiver(&lake, &store, a.no_iceberg, &a.iceberg_catalog)?.with_batch(a.batch);
     let report = archiver.archive(cutoff).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -42,7 +60,7 @@ pub async fn restore(a: RestoreArgs) -> Result<()> {
         (None, Some(m)) => Selection::Month(m),
         (None, None) => anyhow::bail!("give --procedure ID or --month YYYY-MM"),
     };
-    let report = Archiver::new(lake, store.pool().clone())
+    let report = archiver(&lake, &store, a.no_iceberg, &a.iceberg_catalog)?
         .restore(what)
         .await?;
     if a.json {

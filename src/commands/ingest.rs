@@ -26,18 +26,26 @@ pub async fn run(a: IngestArgs) -> Result<()> {
         }
     };
     // Finished procedures past their retention move to the archive.
-    let archiving = a.opts.archive_after.map(|after| {
-        surgstream_warehouse::archive::describe();
-        let archiver = Archiver::new(lake.clone(), store.pool().clone());
-        let stop = shutdown.child_token();
-        let task = tokio::spawn(keep_archiving(
-            archiver,
-            after,
-            a.opts.archive_interval,
-            stop.clone(),
-        ));
-        (stop, task)
-    });
+    let archiving = match a.opts.archive_after {
+        None => None,
+        Some(after) => Some({
+            surgstream_warehouse::archive::describe();
+            let archiver = crate::commands::archive::archiver(
+                &lake,
+                &store,
+                a.opts.iceberg.no_iceberg,
+                &a.opts.iceberg.iceberg_catalog,
+            )?;
+            let stop = shutdown.child_token();
+            let task = tokio::spawn(keep_archiving(
+                archiver,
+                after,
+                a.opts.archive_interval,
+                stop.clone(),
+            ));
+            (stop, task)
+        }),
+    };
     // The Iceberg table follows the manifest.
     let publishing = Publishing::start(&lake, &store, &a.opts, &a.kafka)?;
     let result = surgstream_ingest::run(cfg, lake, store, shutdown, None).await;

@@ -32,6 +32,38 @@ pub const ROOT: &str = "warehouse_iceberg";
 /// The partition column of the fact tables (`yyyymm`).
 pub const MONTH_KEY: &str = "month_key";
 
+/// A set of tables kept this way: the warehouse's star schema, or the procedure archive's
+/// tables (`archive.surgical_procedures`, …, over the objects of `archive/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    /// The tables' namespace.
+    pub namespace: &'static str,
+    /// The lake directory each table's location is in (`<root>/<table>`).
+    pub root: &'static str,
+    /// `surgstream.source` of its tables and snapshots.
+    pub source: &'static str,
+    /// Whether its files are written without field ids, read through the table's name mapping.
+    pub by_name: bool,
+}
+
+/// The warehouse's tables (`warehouse.fact_procedure`, …).
+pub const WAREHOUSE: Family = Family {
+    namespace: NAMESPACE,
+    root: ROOT,
+    source: "warehouse",
+    by_name: false,
+};
+
+/// The procedure archive's tables (`archive.surgical_procedures`, `archive.procedure_outcomes`,
+/// `archive.status_audit`), over `archive/<table>/month=…/` (their metadata beside, in
+/// `archive/<table>/metadata/`).
+pub const ARCHIVE: Family = Family {
+    namespace: "archive",
+    root: "archive",
+    source: "archive",
+    by_name: true,
+};
+
 /// One data file the warehouse recorded for a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WarehouseFile {
@@ -57,8 +89,11 @@ pub fn data_dir(table: &str) -> String {
     format!("{ROOT}/{table}/data")
 }
 
-fn ident(table: &str) -> TableIdent {
-    TableIdent::new(NamespaceIdent::new(NAMESPACE.to_owned()), table.to_owned())
+fn ident(family: &Family, table: &str) -> TableIdent {
+    TableIdent::new(
+        NamespaceIdent::new(family.namespace.to_owned()),
+        table.to_owned(),
+    )
 }
 
 /// The Iceberg type of a column the warehouse's SQL produces.
@@ -123,6 +158,17 @@ pub async fn prepare(
     arrow: &ArrowSchema,
     by_month: bool,
 ) -> Result<HashMap<String, i32>, IcebergError> {
+    prepare_in(&WAREHOUSE, tables, name, arrow, by_month).await
+}
+
+/// [`prepare`] for a table of `family`.
+pub async fn prepare_in(
+    family: &Family,
+    tables: &Tables,
+    name: &str,
+    arrow: &ArrowSchema,
+    by_month: bool,
+) -> Result<HashMap<String, i32>, IcebergError> {
     let ids = |t: &Table| -> HashMap<String, i32> {
         t.metadata()
             .current_schema()
@@ -132,9 +178,9 @@ pub async fn prepare(
             .map(|f| (f.name.clone(), f.id))
             .collect()
     };
-    let table = match load(tables, name).await? {
+    let table = match load_in(family, tables, name).await? {
         Some(table) => table,
-        None => create(tables, name, arrow, by_month).await?,
+        None => create(family, tables, name, arrow, by_month).await?,
     };
     let metadata = table.metadata();
     let (fields, changed) = schema_for(
@@ -150,39 +196,60 @@ pub async fn prepare(
         .with_fields(fields.into_iter().map(Into::into))
         .build()
         .map_err(IcebergError::iceberg(format!(
-            "build the new schema of warehouse.{name}"
+            "build the new schema of {}.{name}",
+            family.namespace
         )))?;
-    let table = tables
-        .catalog()
-        .commit_on(
-            &table,
-            vec![
-                TableUpdate::AddSchema { schema },
-                TableUpdate::SetCurrentSchema { schema_id: -1 },
-            ],
-        )
-        .await
-        .map_err(IcebergError::iceberg(format!(
-            "change the schema of warehouse.{name}"
-        )))?;
-    tracing::info!(table = %ident(name), "the warehouse table's columns changed: new current schema");
+    let mut updates = vec![
+        TableUpdate::AddSchema {
+            schema: schema.clone(),
+        },
+        TableUpdate::SetCurrentSchema { schema_id: -1 },
+    ];
+    if family.by_name {
+        updates.push(TableUpdate::SetProperties {
+            updates: HashMap::from([(
+                "schema.name-mapping.default".to_owned(),
+                crate::schema::name_mapping(&schema)?,
+            )]),
+        });
+    }
+    let table =
+        tables
+            .catalog()
+            .commit_on(&table, updates)
+            .await
+            .map_err(IcebergError::iceberg(format!(
+                "change the schema of {}.{name}",
+                family.namespace
+            )))?;
+    tracing::info!(table = %ident(family, name), "the table's columns changed: new current schema");
     Ok(ids(&table))
 }
 
 /// `warehouse.<name>`, or `None` when nothing created it yet; it must lie over this lake.
 pub async fn load(tables: &Tables, name: &str) -> Result<Option<Table>, IcebergError> {
+    load_in(&WAREHOUSE, tables, name).await
+}
+
+/// [`load`] for a table of `family`.
+pub async fn load_in(
+    family: &Family,
+    tables: &Tables,
+    name: &str,
+) -> Result<Option<Table>, IcebergError> {
     tables
-        .load_over_lake(&ident(name), &format!("{ROOT}/{name}"))
+        .load_over_lake(&ident(family, name), &format!("{}/{name}", family.root))
         .await
 }
 
 async fn create(
+    family: &Family,
     tables: &Tables,
     name: &str,
     arrow: &ArrowSchema,
     by_month: bool,
 ) -> Result<Table, IcebergError> {
-    let ident = ident(name);
+    let ident = ident(family, name);
     tables.ensure_namespace(ident.namespace()).await?;
     let (fields, _) = schema_for(arrow, None, 0)?;
     let schema = Schema::builder()
@@ -206,8 +273,14 @@ async fn create(
             )))?;
     }
     let mut properties = crate::schema::table_properties();
-    properties.insert("surgstream.source".to_owned(), "warehouse".to_owned());
-    let location = tables.lake().location(&format!("{ROOT}/{name}"));
+    properties.insert("surgstream.source".to_owned(), family.source.to_owned());
+    if family.by_name {
+        properties.insert(
+            "schema.name-mapping.default".to_owned(),
+            crate::schema::name_mapping(&schema)?,
+        );
+    }
+    let location = tables.lake().location(&format!("{}/{name}", family.root));
     let creation = TableCreation::builder()
         .name(name.to_owned())
         .location(location.clone())
@@ -225,7 +298,7 @@ async fn create(
             Ok(table)
         }
         // Two processes creating it at once: the loser loads the winner's.
-        Err(e) => match load(tables, name).await {
+        Err(e) => match load_in(family, tables, name).await {
             Ok(Some(table)) => Ok(table),
             _ => Err(IcebergError::iceberg(format!("create {ident}"))(e)),
         },
@@ -241,11 +314,21 @@ pub async fn sync(
     name: &str,
     files: &[WarehouseFile],
 ) -> Result<(SyncReport, Option<Table>), IcebergError> {
+    sync_in(&WAREHOUSE, tables, name, files).await
+}
+
+/// [`sync`] for a table of `family`.
+pub async fn sync_in(
+    family: &Family,
+    tables: &Tables,
+    name: &str,
+    files: &[WarehouseFile],
+) -> Result<(SyncReport, Option<Table>), IcebergError> {
     let mut report = SyncReport {
-        table: format!("{NAMESPACE}.{name}"),
+        table: format!("{}.{name}", family.namespace),
         ..SyncReport::default()
     };
-    let Some(table) = load(tables, name).await? else {
+    let Some(table) = load_in(family, tables, name).await? else {
         if files.is_empty() {
             return Ok((report, None));
         }
@@ -317,8 +400,8 @@ pub async fn sync(
         gone,
         added,
         spec,
-        properties: HashMap::from([("surgstream.source".to_owned(), "warehouse".to_owned())]),
-        what: format!("the rebuilt months of {}", report.table),
+        properties: HashMap::from([("surgstream.source".to_owned(), family.source.to_owned())]),
+        what: format!("the changed months of {}", report.table),
         operation: Some(operation),
     };
     let (table, done) = rewrite(tables, table, change, |_| Ok(())).await?;

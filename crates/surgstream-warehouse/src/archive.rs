@@ -107,6 +107,8 @@ pub struct ArchiveReport {
     pub months: BTreeSet<String>,
     /// Everything finished before this was due.
     pub cutoff: Option<DateTime<Utc>>,
+    /// The archive's Iceberg tables that changed.
+    pub iceberg: Vec<surgstream_iceberg::warehouse::SyncReport>,
     pub seconds: f64,
 }
 
@@ -130,15 +132,30 @@ pub struct RestoreReport {
     pub files_read: u64,
     pub files_rewritten: u64,
     pub files_deleted: Vec<String>,
+    /// The archive's Iceberg tables that changed.
+    pub iceberg: Vec<surgstream_iceberg::warehouse::SyncReport>,
     pub seconds: f64,
 }
 
 /// Moves procedures between PostgreSQL and the archive.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Archiver {
     lake: Lake,
     pool: PgPool,
     batch: usize,
+    /// The archive's Iceberg tables (`archive.surgical_procedures`, …) and how long their
+    /// replaced snapshots are kept.
+    iceberg: Option<(Arc<surgstream_iceberg::Tables>, std::time::Duration)>,
+}
+
+impl std::fmt::Debug for Archiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archiver")
+            .field("lake", &self.lake.url())
+            .field("batch", &self.batch)
+            .field("iceberg", &self.iceberg.is_some())
+            .finish()
+    }
 }
 
 impl Archiver {
@@ -147,7 +164,60 @@ impl Archiver {
             lake,
             pool,
             batch: DEFAULT_BATCH,
+            iceberg: None,
         }
+    }
+
+    /// Publishes the archive as Iceberg tables in `tables`' catalog after each run; replaced
+    /// snapshots are kept for `retention`.
+    pub fn with_iceberg(
+        mut self,
+        tables: surgstream_iceberg::Tables,
+        retention: std::time::Duration,
+    ) -> Self {
+        self.iceberg = Some((Arc::new(tables), retention));
+        self
+    }
+
+    /// Makes each Iceberg table of the archive list exactly the objects `archive_files` names
+    /// (one snapshot per table that changed: an `append` after an archive, an `overwrite` after
+    /// a restore; nothing when equal, so an interrupted run is finished here), and expires its
+    /// snapshots older than the retention. The objects carry no field ids: the tables' name
+    /// mapping matches their columns by name.
+    pub async fn publish(
+        &self,
+    ) -> Result<Vec<surgstream_iceberg::warehouse::SyncReport>, WarehouseError> {
+        use surgstream_iceberg::warehouse::{self as tables, ARCHIVE as FAMILY, WarehouseFile};
+        let Some((iceberg, retention)) = &self.iceberg else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for table in ARCHIVE {
+            let schema = object_schema(table);
+            tables::prepare_in(&FAMILY, iceberg, table.source, &schema, true).await?;
+            let files: Vec<WarehouseFile> = sqlx::query_as::<_, (String, i64, i64, i32)>(
+                "SELECT path, rows, bytes, month_key FROM archive_files
+                 WHERE table_name = $1 ORDER BY path",
+            )
+            .bind(table.source)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(WarehouseError::query("list the archive's objects"))?
+            .into_iter()
+            .map(|(path, rows, bytes, month)| WarehouseFile {
+                path,
+                rows,
+                bytes,
+                month_key: Some(month),
+            })
+            .collect();
+            let (report, current) = tables::sync_in(&FAMILY, iceberg, table.source, &files).await?;
+            tables::expire(iceberg, current, *retention).await?;
+            if report.added + report.removed > 0 {
+                out.push(report);
+            }
+        }
+        Ok(out)
     }
 
     /// Procedures per transaction (at least 1).
@@ -165,6 +235,7 @@ impl Archiver {
             ..ArchiveReport::default()
         };
         while self.archive_batch(cutoff, &mut report).await? {}
+        report.iceberg = self.publish().await?;
         report.seconds = started.elapsed().as_secs_f64();
         if report.procedures > 0 {
             tracing::info!(procedures = report.procedures, files = report.files, bytes = report.bytes,
@@ -218,7 +289,7 @@ impl Archiver {
             counts[t] = batch.num_rows() as u64;
             for (month, rows) in split_by_month(table, &batch, &month_of)? {
                 let path = object_path(table.source, month, run);
-                let bytes = encode(&path, &rows)?;
+                let bytes = encode(&path, &with_month_key(table, &rows, month)?)?;
                 let len = bytes.len() as i64;
                 self.lake.put(&path, bytes).await?;
                 files.push((path, table.source, month, rows.num_rows() as i64, len));
@@ -419,6 +490,7 @@ impl Archiver {
             .await
             .map_err(WarehouseError::query("commit a restore"))?;
         // After the commit: a crash here leaves objects nothing names, which the sweep removes.
+        report.iceberg = self.publish().await?;
         for path in &replaced {
             self.lake.delete(path).await?;
         }
@@ -600,6 +672,42 @@ fn procedure_ids<'b>(
             column: procedure_column(table),
             reason: "missing, or not text".into(),
         })
+}
+
+/// The Arrow schema of an archive object: the table's columns, then `month_key` (yyyymm, the
+/// Iceberg tables' partition; the directory says it too, as `month=YYYY-MM`).
+fn object_schema(table: &Table) -> arrow::datatypes::Schema {
+    let mut fields: Vec<arrow::datatypes::FieldRef> = table.schema().fields().to_vec();
+    fields.push(Arc::new(arrow::datatypes::Field::new(
+        MONTH_KEY,
+        arrow::datatypes::DataType::Int32,
+        false,
+    )));
+    arrow::datatypes::Schema::new(fields)
+}
+
+/// The partition column of the archive's objects.
+const MONTH_KEY: &str = "month_key";
+
+/// `rows` (of one month) with their `month_key` column: an archive object's rows.
+fn with_month_key(
+    table: &Table,
+    rows: &RecordBatch,
+    month: i32,
+) -> Result<RecordBatch, WarehouseError> {
+    let mut columns = rows.columns().to_vec();
+    columns.push(Arc::new(arrow::array::Int32Array::from(vec![
+        month;
+        rows.num_rows(
+        )
+    ])));
+    RecordBatch::try_new(Arc::new(object_schema(table)), columns).map_err(|e| {
+        WarehouseError::Input {
+            table: table.source,
+            column: MONTH_KEY,
+            reason: e.to_string(),
+        }
+    })
 }
 
 /// `batch`'s rows by their procedure's month.
