@@ -40,7 +40,7 @@ $B ingest --database-url $URL --lake $LAKE --group arch "${T[@]}" \
   --telemetry-dlq-topic ${P}surgical.telemetry.dlq.v1 --events-dlq-topic ${P}surgical.events.dlq.v1 \
   --until-idle 5s --no-iceberg --no-compact 2>&1 | tail -1
 size() {
-    psql -qAt -h 127.0.0.1 -U postgres -d $DB -c "VACUUM FULL surgical_procedures; VACUUM FULL procedure_outcomes; VACUUM FULL status_audit" >/dev/null
+    psql -qAt -h 127.0.0.1 -U postgres -d $DB -c "VACUUM FULL surgical_procedures" -c "VACUUM FULL procedure_outcomes" -c "VACUUM FULL status_audit" >/dev/null
     psql -qAt -h 127.0.0.1 -U postgres -d $DB -c "SELECT (SELECT count(*) FROM surgical_procedures) || ' procedures, ' || (SELECT count(*) FROM procedure_outcomes) || ' outcomes, ' || (SELECT count(*) FROM status_audit) || ' audit rows: ' || pg_size_pretty(pg_total_relation_size('surgical_procedures') + pg_total_relation_size('procedure_outcomes') + pg_total_relation_size('status_audit')) || ' (' || (pg_total_relation_size('surgical_procedures') + pg_total_relation_size('procedure_outcomes') + pg_total_relation_size('status_audit')) || ' bytes)'"
 }
 echo "before: $(size)"
