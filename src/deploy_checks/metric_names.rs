@@ -45,6 +45,7 @@ pub(super) fn recorded_metrics() -> Vec<(String, Kind)> {
         surgstream_warehouse::fresh::describe();
         surgstream_iceberg::keep::describe();
         surgstream_ingest::compact::describe();
+        surgstream_warehouse::archive::describe();
     });
     let mut all = described
         .0
