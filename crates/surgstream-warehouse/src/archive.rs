@@ -539,6 +539,28 @@ async fn part_path(
     .map_err(WarehouseError::query("look up an archive object"))
 }
 
+impl crate::Warehouse {
+    /// `live` (PostgreSQL's rows of an input table) and the archived rows of the same scope
+    /// (`month`, or every month): the warehouse sees a procedure wherever it lives.
+    pub(crate) async fn with_archived(
+        &self,
+        input: &Table,
+        archived: &Table,
+        live: RecordBatch,
+        month: Option<i32>,
+    ) -> Result<RecordBatch, WarehouseError> {
+        let old = archived_input(&self.pool, &self.lake, archived, input, month).await?;
+        if old.num_rows() == 0 {
+            return Ok(live);
+        }
+        concat_batches(&input.schema(), [&live, &old]).map_err(|e| WarehouseError::Input {
+            table: input.source,
+            column: "*",
+            reason: e.to_string(),
+        })
+    }
+}
+
 /// The archived rows of `table` that are live (their procedure's index row names this run), read
 /// from every object of `month` (None: every month) and projected to `input` (the warehouse's
 /// view of the table). Empty when nothing is archived.

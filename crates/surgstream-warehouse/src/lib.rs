@@ -36,9 +36,11 @@ pub mod fresh;
 pub mod input;
 pub mod output;
 pub mod plan;
+mod publish;
 pub mod sql;
 
 pub use plan::{Month, Plan};
+use publish::Iceberg;
 
 use crate::input::{
     ARCHIVE_OUTCOMES, ARCHIVE_PROCEDURES, MAINTENANCE, OUTCOMES, PROCEDURES, ROBOTS,
@@ -141,13 +143,6 @@ pub struct Warehouse {
     group: String,
     memory_limit: usize,
     iceberg: Option<Iceberg>,
-}
-
-/// The Iceberg tables the warehouse publishes to.
-#[derive(Debug, Clone)]
-struct Iceberg {
-    tables: surgstream_iceberg::Tables,
-    retention: Duration,
 }
 
 /// How long a warehouse table's snapshot, and the files only it lists, are kept after a newer
@@ -360,105 +355,6 @@ impl Warehouse {
         Ok(())
     }
 
-    /// Writes each built table: its plain object (replaced in place), and with Iceberg a new
-    /// object of the table's (the same bytes, with the table's field ids), not yet recorded.
-    async fn write(
-        &self,
-        built: &[(&'static str, RecordBatch)],
-        label: Option<&str>,
-        month_key: Option<i32>,
-    ) -> Result<Vec<output::IcebergFile>, WarehouseError> {
-        let mut files = Vec::new();
-        for (table, batch) in built {
-            let Some(iceberg) = &self.iceberg else {
-                let bytes = output::parquet(table, batch)?;
-                self.lake
-                    .put(&output::object_name(table, label), bytes)
-                    .await?;
-                continue;
-            };
-            let ids = surgstream_iceberg::warehouse::prepare(
-                &iceberg.tables,
-                table,
-                &batch.schema(),
-                month_key.is_some(),
-            )
-            .await?;
-            let batch = output::with_field_ids(table, batch, &ids)?;
-            let bytes = output::parquet(table, &batch)?;
-            let size = bytes.len();
-            self.lake
-                .put(&output::object_name(table, label), bytes.clone())
-                .await?;
-            let path = output::iceberg_name(table, month_key);
-            self.lake.put(&path, bytes).await?;
-            files.push(output::IcebergFile {
-                table,
-                path,
-                rows: batch.num_rows() as i64,
-                bytes: size as i64,
-            });
-        }
-        Ok(files)
-    }
-
-    /// Makes each Iceberg table list the files PostgreSQL records as current (one snapshot per
-    /// table that changed; nothing when equal, so an interrupted refresh is finished here),
-    /// expires its snapshots older than the retention and deletes the retired files past it
-    /// that no retained snapshot lists.
-    async fn publish_iceberg(
-        &self,
-        iceberg: &Iceberg,
-        report: &mut RefreshReport,
-    ) -> Result<(), WarehouseError> {
-        surgstream_proto::fault::point("warehouse_before_iceberg");
-        let before = chrono::Utc::now()
-            .checked_sub_signed(
-                chrono::Duration::from_std(iceberg.retention).unwrap_or(chrono::Duration::MAX),
-            )
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        for step in sql::FACTS.iter().chain(sql::DIMENSIONS.iter()) {
-            let files = output::current_iceberg(&self.pool, step.table).await?;
-            let (synced, table) =
-                surgstream_iceberg::warehouse::sync(&iceberg.tables, step.table, &files).await?;
-            if synced.added + synced.removed > 0 {
-                report.iceberg.push(synced);
-            }
-            let (expired, listed) =
-                surgstream_iceberg::warehouse::expire(&iceberg.tables, table, iceberg.retention)
-                    .await?;
-            report.iceberg_snapshots_expired += expired;
-            let mut gone = Vec::new();
-            for path in output::retired_iceberg(&self.pool, step.table, before).await? {
-                if listed.contains(&self.lake.location(&path)) {
-                    continue;
-                }
-                self.lake.delete(&path).await?;
-                gone.push(path);
-            }
-            output::forget_iceberg(&self.pool, &gone).await?;
-            report.iceberg_retired_deleted += gone.len();
-            // Objects a refresh wrote but never recorded (it died first). Refreshes hold the
-            // warehouse lock, and this one recorded all it wrote: none is in progress.
-            let known: std::collections::HashSet<String> =
-                output::known_iceberg(&self.pool, step.table)
-                    .await?
-                    .into_iter()
-                    .collect();
-            for (path, _) in self
-                .lake
-                .list(&surgstream_iceberg::warehouse::data_dir(step.table))
-                .await?
-            {
-                if !known.contains(&path) {
-                    self.lake.delete(&path).await?;
-                    report.iceberg_orphans_deleted += 1;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Registers `procedure_telemetry`: the committed files, read through the lake's store.
     async fn register_telemetry(
         &self,
@@ -521,26 +417,6 @@ impl Warehouse {
             .await
             .map_err(WarehouseError::query("commit a month's removal"))?;
         Ok(())
-    }
-
-    /// `live` (PostgreSQL's rows of an input table) and the archived rows of the same scope
-    /// (`month`, or every month): the warehouse sees a procedure wherever it lives.
-    async fn with_archived(
-        &self,
-        input: &input::Table,
-        archived: &input::Table,
-        live: RecordBatch,
-        month: Option<i32>,
-    ) -> Result<RecordBatch, WarehouseError> {
-        let old = archive::archived_input(&self.pool, &self.lake, archived, input, month).await?;
-        if old.num_rows() == 0 {
-            return Ok(live);
-        }
-        concat_batches(&input.schema(), [&live, &old]).map_err(|e| WarehouseError::Input {
-            table: input.source,
-            column: "*",
-            reason: e.to_string(),
-        })
     }
 
     /// Rebuilds and replaces the four dimension tables.
