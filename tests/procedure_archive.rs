@@ -18,16 +18,6 @@ use common::*;
 
 const TABLES: [&str; 3] = ["surgical_procedures", "procedure_outcomes", "status_audit"];
 
-const WAREHOUSE_TABLES: [&str; 7] = [
-    "warehouse.dim_date",
-    "warehouse.dim_facility",
-    "warehouse.dim_robot",
-    "warehouse.dim_surgeon",
-    "warehouse.fact_procedure",
-    "warehouse.fact_maintenance",
-    "warehouse.fact_robot_day",
-];
-
 /// How a table's rows name their procedure.
 fn procedure_column(table: &str) -> &'static str {
     if table == "status_audit" {
@@ -177,18 +167,7 @@ fn here(env: &TestEnv, args: &[&str]) -> Vec<String> {
 }
 
 async fn run_ok(env: &TestEnv, args: &[&str], what: &str) -> Value {
-    let out = run_env(&here(env, args), &env.lake_env, Duration::from_secs(300)).await;
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what} --json printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    env.run_json(&here(env, args), what).await
 }
 
 /// The archive's cut: a year after the backfill's start (finished before it: archived).
@@ -236,14 +215,7 @@ async fn export(env: &TestEnv, procedure: &str) -> Vec<u8> {
 }
 
 async fn rebuild_warehouse(env: &TestEnv) -> Vec<(String, i64, String)> {
-    for t in WAREHOUSE_TABLES.iter().chain(&["warehouse.refresh_state"]) {
-        sqlx::query(&format!("DELETE FROM {t}"))
-            .execute(&env.pool)
-            .await
-            .expect("clear the warehouse");
-    }
-    let _ = std::fs::remove_dir_all(env.lake.join("warehouse"));
-    env.warehouse(&[]).await;
+    env.rebuild_warehouse().await;
     env.digest(&WAREHOUSE_TABLES).await
 }
 

@@ -19,16 +19,6 @@ use surgstream_sim::file::{FramedRecord, Kind};
 
 use common::*;
 
-const WAREHOUSE_TABLES: [&str; 7] = [
-    "warehouse.dim_date",
-    "warehouse.dim_facility",
-    "warehouse.dim_robot",
-    "warehouse.dim_surgeon",
-    "warehouse.fact_procedure",
-    "warehouse.fact_maintenance",
-    "warehouse.fact_robot_day",
-];
-
 /// The committed lake files (lake_files.path), one per line, in a file beside the lake.
 async fn committed_listing(env: &TestEnv, extension: &str) -> std::path::PathBuf {
     let paths: Vec<String> = sqlx::query_scalar("SELECT path FROM lake_files ORDER BY path")
@@ -147,18 +137,6 @@ fn months(report: &serde_json::Value) -> BTreeSet<String> {
         .iter()
         .map(|m| m.as_str().expect("a month").to_owned())
         .collect()
-}
-
-/// Rebuilds the warehouse from nothing: state, tables and objects gone first.
-async fn rebuild_from_scratch(env: &TestEnv) -> serde_json::Value {
-    for t in WAREHOUSE_TABLES.iter().chain(&["warehouse.refresh_state"]) {
-        sqlx::query(&format!("DELETE FROM {t}"))
-            .execute(&env.pool)
-            .await
-            .expect("clear the warehouse");
-    }
-    std::fs::remove_dir_all(env.lake.join("warehouse")).expect("remove warehouse objects");
-    env.warehouse(&[]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -433,7 +411,7 @@ async fn a_late_outcome_late_frames_and_a_cancellation_are_reflected_once() {
     outside_check(&env).await;
 
     let incremental = snapshot(&env).await;
-    let full = rebuild_from_scratch(&env).await;
+    let full = env.rebuild_warehouse().await;
     assert!(months(&full).len() > months(&next).len());
     assert_eq!(
         snapshot(&env).await,
@@ -571,7 +549,7 @@ async fn erased_procedures_and_an_emptied_month_leave_the_warehouse() {
     );
 
     let incremental = snapshot(&env).await;
-    rebuild_from_scratch(&env).await;
+    env.rebuild_warehouse().await;
     assert_eq!(
         snapshot(&env).await,
         incremental,
@@ -626,7 +604,7 @@ async fn kill_9_mid_refresh_then_a_rerun_builds_what_an_uninterrupted_run_builds
         "the rerun builds the months the killed run had not finished, and only those: {rerun}"
     );
     let resumed = snapshot(&env).await;
-    rebuild_from_scratch(&env).await;
+    env.rebuild_warehouse().await;
     assert_eq!(
         snapshot(&env).await,
         resumed,

@@ -216,20 +216,14 @@ pub struct ExportArgs {
     pub skip_migrate: bool,
 }
 
+/// Where `archive` and `restore` move procedures between, and how they report.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ArchiveArgs {
+pub struct ArchiveStore {
     #[command(flatten)]
     pub db: DbArgs,
     /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix.
     #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
     pub lake: String,
-    /// Archive the procedures that finished longer ago than this (their end; a cancelled
-    /// one's cancellation), e.g. 180d.
-    #[arg(long, value_parser = positive_duration)]
-    pub older_than: Duration,
-    /// Procedures per transaction: what one batch holds in memory.
-    #[arg(long, default_value_t = surgstream_warehouse::archive::DEFAULT_BATCH, value_parser = clap::value_parser!(usize))]
-    pub batch: usize,
     /// Do not publish the archive as Iceberg tables (`archive.surgical_procedures`, … in the
     /// catalog below); the objects and PostgreSQL's rows are written either way.
     #[arg(long, env = "SURGSTREAM_NO_ICEBERG")]
@@ -246,32 +240,29 @@ pub struct ArchiveArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    pub store: ArchiveStore,
+    /// Archive the procedures that finished longer ago than this (their end; a cancelled
+    /// one's cancellation), e.g. 180d.
+    #[arg(long, value_parser = positive_duration)]
+    pub older_than: Duration,
+    /// Procedures per transaction: what one batch holds in memory.
+    #[arg(long, default_value_t = surgstream_warehouse::archive::DEFAULT_BATCH, value_parser = clap::value_parser!(usize))]
+    pub batch: usize,
+}
+
+#[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["procedure", "month"])))]
 pub struct RestoreArgs {
     #[command(flatten)]
-    pub db: DbArgs,
-    /// Lake location: a directory, file:///abs/path, or s3://bucket/prefix.
-    #[arg(long, env = "SURGSTREAM_LAKE", default_value = "./data/lake")]
-    pub lake: String,
+    pub store: ArchiveStore,
     /// The archived procedure to bring back (its UUID).
     #[arg(long)]
     pub procedure: Option<uuid::Uuid>,
     /// Every archived procedure of a month, YYYY-MM (of its start, or its booked start).
     #[arg(long, value_parser = year_month)]
     pub month: Option<i32>,
-    /// Do not publish the archive as Iceberg tables (`archive.surgical_procedures`, … in the
-    /// catalog below); the objects and PostgreSQL's rows are written either way.
-    #[arg(long, env = "SURGSTREAM_NO_ICEBERG")]
-    pub no_iceberg: bool,
-    /// The Iceberg SQL catalog's name.
-    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
-    pub iceberg_catalog: String,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Do not apply the database migrations: check that they were applied instead.
-    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
-    pub skip_migrate: bool,
 }
 
 /// `export --format`.

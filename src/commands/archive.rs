@@ -4,8 +4,16 @@
 use anyhow::{Context, Result};
 use surgstream_warehouse::archive::{Archiver, Selection};
 
-use crate::cli::{ArchiveArgs, RestoreArgs};
+use crate::cli::{ArchiveArgs, ArchiveStore, RestoreArgs};
 use crate::setup::{iceberg_tables, migrated_db, open_lake};
+
+/// The archiver `archive` and `restore` run: over their lake and database (migrated unless
+/// `--skip-migrate`), published to Iceberg unless `--no-iceberg`.
+async fn open(o: &ArchiveStore) -> Result<Archiver> {
+    let lake = open_lake(&o.lake)?;
+    let store = migrated_db(&o.db, o.skip_migrate).await?;
+    archiver(&lake, &store, o.no_iceberg, &o.iceberg_catalog)
+}
 
 /// The archiver the options describe: published to Iceberg unless `--no-iceberg`.
 pub fn archiver(
@@ -26,14 +34,12 @@ pub fn archiver(
 }
 
 pub async fn run(a: ArchiveArgs) -> Result<()> {
-    let lake = open_lake(&a.lake)?;
-    let store = migrated_db(&a.db, a.skip_migrate).await?;
     let older_than = chrono::Duration::from_std(a.older_than)
         .with_context(|| format!("--older-than {:?} is too long", a.older_than))?;
     let cutoff = chrono::Utc::now() - older_than;
-    let archiver = archiver(&lake, &store, a.no_iceberg, &a.iceberg_catalog)?.with_batch(a.batch);
+    let archiver = open(&a.store).await?.with_batch(a.batch);
     let report = archiver.archive(cutoff).await?;
-    if a.json {
+    if a.store.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
@@ -53,17 +59,13 @@ pub async fn run(a: ArchiveArgs) -> Result<()> {
 }
 
 pub async fn restore(a: RestoreArgs) -> Result<()> {
-    let lake = open_lake(&a.lake)?;
-    let store = migrated_db(&a.db, a.skip_migrate).await?;
     let what = match (a.procedure, a.month) {
         (Some(p), _) => Selection::Procedure(p),
         (None, Some(m)) => Selection::Month(m),
         (None, None) => anyhow::bail!("give --procedure ID or --month YYYY-MM"),
     };
-    let report = archiver(&lake, &store, a.no_iceberg, &a.iceberg_catalog)?
-        .restore(what)
-        .await?;
-    if a.json {
+    let report = open(&a.store).await?.restore(what).await?;
+    if a.store.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(

@@ -30,6 +30,17 @@ pub fn seed_start() -> String {
     start
 }
 
+/// The warehouse's tables.
+pub const WAREHOUSE_TABLES: [&str; 7] = [
+    "warehouse.dim_date",
+    "warehouse.dim_facility",
+    "warehouse.dim_robot",
+    "warehouse.dim_surgeon",
+    "warehouse.fact_procedure",
+    "warehouse.fact_maintenance",
+    "warehouse.fact_robot_day",
+];
+
 /// A small seed-profile backfill for `sim`: 3 robots, `procedures` procedures of `samples`
 /// frames each, from `seed`, in the window that starts at [`seed_start`].
 pub fn small_seed(procedures: u32, samples: u32, seed: usize) -> Vec<String> {
@@ -230,7 +241,7 @@ impl TestEnv {
     }
 
     /// Runs a command with `--json` on this test's lake to its end (at most 5 min); its report.
-    async fn run_json(&self, args: &[String], what: &str) -> serde_json::Value {
+    pub async fn run_json(&self, args: &[String], what: &str) -> serde_json::Value {
         let out = run_env(args, &self.lake_env, Duration::from_secs(300)).await;
         assert!(
             out.status.success(),
@@ -243,6 +254,19 @@ impl TestEnv {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
+    }
+
+    /// Rebuilds the warehouse from nothing (its rows, state and objects removed first); the
+    /// refresh's report.
+    pub async fn rebuild_warehouse(&self) -> serde_json::Value {
+        for t in WAREHOUSE_TABLES.iter().chain(&["warehouse.refresh_state"]) {
+            sqlx::query(&format!("DELETE FROM {t}"))
+                .execute(&self.pool)
+                .await
+                .expect("clear the warehouse");
+        }
+        std::fs::remove_dir_all(self.lake.join("warehouse")).expect("remove warehouse objects");
+        self.warehouse(&[]).await
     }
 
     /// `surgstream sweep` on this test's database and lake.
