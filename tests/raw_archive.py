@@ -1,17 +1,19 @@
 """The raw archive (raw/ in the lake) against the topics, with nothing of surgstream's:
 confluent-kafka reads every record of each topic from its low to its high watermark, pyarrow
-reads raw/ as a Hive-partitioned dataset, and DuckDB counts it by SQL.
+reads raw/ as a Hive-partitioned dataset, and DuckDB counts it by SQL. With --catalog, pyiceberg
+also reads each topic's raw Iceberg table (raw.<topic>) through the SQL catalog in PostgreSQL.
 
-Usage: raw_archive.py BROKERS LAKE_DIR TOPIC [TOPIC …]
+Usage: raw_archive.py [--catalog DATABASE_URL] BROKERS LAKE_DIR TOPIC [TOPIC …]
 
 Prints one JSON object: per topic, the records Kafka has, the rows raw/ holds, and how many
 records are missing from raw/, more than once in it, in it but not in the topic, or archived
 with another key, value, headers, timestamp or timestamp type than the topic has; plus
-examples of each.
+examples of each. With --catalog, the same under "iceberg" per topic, for the raw table.
 """
 
 import hashlib
 import json
+import re
 import sys
 
 import duckdb
@@ -68,7 +70,24 @@ def from_kafka(brokers, topic):
 
 def from_raw(lake, topic):
     dataset = ds.dataset(f"{lake}/raw", format="parquet", partitioning="hive")
-    table = dataset.to_table(filter=ds.field("topic") == topic)
+    return rows_of(dataset.to_table(filter=ds.field("topic") == topic))
+
+
+def from_iceberg(url, topic):
+    """The raw table of topic, read by pyiceberg: raw.<the topic's name, lower case, with every
+    character but letters, digits and _ made _>."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog("surgstream", uri=url.replace("postgres://", "postgresql+psycopg2://", 1),
+                         init_catalog_tables="false")
+    table = catalog.load_table("raw." + re.sub(r"[^a-z0-9_]", "_", topic.lower()))
+    arrow = table.scan().to_arrow()
+    if str(arrow.schema.field("kafka_timestamp").type) != "timestamp[us, tz=UTC]":
+        raise SystemExit(f"raw table of {topic}: kafka_timestamp is {arrow.schema.field('kafka_timestamp').type}")
+    return rows_of(arrow), len(table.current_snapshot().manifests(table.io))
+
+
+def rows_of(table):
     rows = {}
     twice = []
     cols = table.to_pydict()
@@ -84,25 +103,36 @@ def from_raw(lake, topic):
     return rows, twice
 
 
+def compare(kafka, raw, twice):
+    missing = sorted(set(kafka) - set(raw))
+    unexpected = sorted(set(raw) - set(kafka))
+    altered = sorted(k for k in set(kafka) & set(raw) if kafka[k] != raw[k])
+    return {
+        "kafka_records": len(kafka),
+        "raw_rows": len(raw) + len(twice),
+        "missing": len(missing),
+        "duplicated": len(twice),
+        "unexpected": len(unexpected),
+        "altered": len(altered),
+        "examples": {"missing": missing[:5], "duplicated": twice[:5],
+                     "unexpected": unexpected[:5], "altered": altered[:5]},
+    }
+
+
 def main():
-    brokers, lake, topics = sys.argv[1], sys.argv[2], sys.argv[3:]
+    args = sys.argv[1:]
+    catalog = None
+    if args[:1] == ["--catalog"]:
+        catalog, args = args[1], args[2:]
+    brokers, lake, topics = args[0], args[1], args[2:]
     out = {}
     for topic in topics:
         kafka = from_kafka(brokers, topic)
-        raw, twice = from_raw(lake, topic)
-        missing = sorted(set(kafka) - set(raw))
-        unexpected = sorted(set(raw) - set(kafka))
-        altered = sorted(k for k in set(kafka) & set(raw) if kafka[k] != raw[k])
-        out[topic] = {
-            "kafka_records": len(kafka),
-            "raw_rows": len(raw) + len(twice),
-            "missing": len(missing),
-            "duplicated": len(twice),
-            "unexpected": len(unexpected),
-            "altered": len(altered),
-            "examples": {"missing": missing[:5], "duplicated": twice[:5],
-                         "unexpected": unexpected[:5], "altered": altered[:5]},
-        }
+        out[topic] = compare(kafka, *from_raw(lake, topic))
+        if catalog:
+            (rows, twice), manifests = from_iceberg(catalog, topic)
+            out[topic]["iceberg"] = compare(kafka, rows, twice)
+            out[topic]["iceberg"]["manifests"] = manifests
     # DuckDB's own count of the same files, by SQL.
     counts = duckdb.sql(
         f"SELECT topic, count(*), count(DISTINCT (kafka_partition, kafka_offset)) "

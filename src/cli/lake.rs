@@ -12,7 +12,8 @@ pub struct IcebergArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum IcebergCommand {
     /// Append every lake file the manifest committed since the table's watermark to
-    /// `surgstream.procedure_telemetry` (created if missing), as one snapshot.
+    /// `surgstream.procedure_telemetry` (created if missing), as one snapshot; and every raw
+    /// file of each topic to its raw table (`raw.<topic>`, created by its first file).
     Publish(IcebergPublishArgs),
     /// Merge the table's manifests when they pile up (--merge-manifests-at), expire the
     /// table's snapshots older than --snapshots-older-than (keeping the newest --retain-last),
@@ -90,6 +91,9 @@ pub struct IcebergPublishArgs {
     /// The telemetry topic the files were consumed from.
     #[arg(long, env = "SURGSTREAM_TELEMETRY_TOPIC", default_value = topics::TELEMETRY)]
     pub telemetry_topic: String,
+    /// The events topic, whose raw archive is published to its raw table.
+    #[arg(long, env = "SURGSTREAM_EVENTS_TOPIC", default_value = topics::EVENTS)]
+    pub events_topic: String,
     /// The Iceberg SQL catalog's name.
     #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
     pub iceberg_catalog: String,

@@ -13,37 +13,58 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
             let lake = open_lake(&a.lake)?;
             let store = migrated_db(&a.db, a.skip_migrate).await?;
             let tables = iceberg_tables(&lake, &store, &a.iceberg_catalog)?;
+            let pool = store.pool().clone();
             let publisher =
-                Publisher::new(tables, store.pool().clone(), &a.group, &a.telemetry_topic);
+                Publisher::new(tables.clone(), pool.clone(), &a.group, &a.telemetry_topic);
             // Everything committed so far, waiting up to --wait for transactions that hold the
             // horizon back.
             let (report, caught_up) = publisher.publish_all(a.wait).await?;
-            if !caught_up {
+            let mut raw = Vec::new();
+            let mut all_caught_up = caught_up;
+            for topic in [&a.telemetry_topic, &a.events_topic] {
+                let publisher = Publisher::raw(tables.clone(), pool.clone(), &a.group, topic);
+                let (report, caught_up) = publisher.publish_all(a.wait).await?;
+                all_caught_up &= caught_up;
+                raw.push((publisher.ident().to_string(), report));
+            }
+            if !all_caught_up {
                 tracing::warn!(
                     "files committed by transactions the horizon has not passed yet wait for the next publish: a transaction open in PostgreSQL for over {} holds it back",
                     humantime::format_duration(a.wait)
                 );
             }
             if a.json {
-                say!("{}", serde_json::to_string_pretty(&report)?);
-            } else if report.files == 0 {
-                say!(
-                    "iceberg: {} is up to date (watermark {}), {:.2}s",
-                    publisher.tables().telemetry_ident(),
-                    report.watermark,
-                    report.seconds
-                );
-            } else {
-                say!(
-                    "iceberg: appended {} files ({} rows, {} bytes) to {} as snapshot {}, watermark {}, {:.2}s",
-                    report.files,
-                    report.rows,
-                    report.bytes,
-                    publisher.tables().telemetry_ident(),
-                    report.snapshot_id.unwrap_or_default(),
-                    report.watermark,
-                    report.seconds
-                );
+                // The telemetry table's report, with the raw tables' under "raw".
+                let mut out = serde_json::to_value(&report)?;
+                out["raw"] = serde_json::to_value(
+                    raw.iter()
+                        .cloned()
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                )?;
+                say!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(());
+            }
+            let tables = std::iter::once((publisher.ident().to_string(), report)).chain(raw);
+            for (table, report) in tables {
+                if report.files == 0 && report.watermark == 0 {
+                    say!("iceberg: {table}: nothing to publish yet");
+                } else if report.files == 0 {
+                    say!(
+                        "iceberg: {table} is up to date (watermark {}), {:.2}s",
+                        report.watermark,
+                        report.seconds
+                    );
+                } else {
+                    say!(
+                        "iceberg: appended {} files ({} rows, {} bytes) to {table} as snapshot {}, watermark {}, {:.2}s",
+                        report.files,
+                        report.rows,
+                        report.bytes,
+                        report.snapshot_id.unwrap_or_default(),
+                        report.watermark,
+                        report.seconds
+                    );
+                }
             }
             Ok(())
         }

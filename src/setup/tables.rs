@@ -70,7 +70,8 @@ async fn keep_compacted(
 
 impl Publishing {
     /// Starts publishing the telemetry files the ingestor of `o` and `k` commits (its group,
-    /// its telemetry topic) to the table in `o`'s catalog.
+    /// its telemetry topic) to the table in `o`'s catalog, and its raw archive of both topics
+    /// to the raw tables (unless `--raw-archive off`).
     pub fn start(lake: &Lake, store: &Store, o: &IngestOpts, k: &KafkaArgs) -> Result<Self> {
         let tables = iceberg_tables(lake, store, &o.iceberg.iceberg_catalog)?;
         let maintenance = (!o.iceberg.no_compact).then(|| {
@@ -95,13 +96,29 @@ impl Publishing {
         if o.iceberg.no_iceberg {
             return Ok(Self(None, maintenance));
         }
-        let publisher = Publisher::new(tables, store.pool().clone(), &o.group, &k.telemetry_topic);
+        let pool = store.pool().clone();
+        let mut publishers = vec![Publisher::new(
+            tables.clone(),
+            pool.clone(),
+            &o.group,
+            &k.telemetry_topic,
+        )];
+        if o.raw_archive {
+            for topic in [&k.telemetry_topic, &k.events_topic] {
+                publishers.push(Publisher::raw(
+                    tables.clone(),
+                    pool.clone(),
+                    &o.group,
+                    topic,
+                ));
+            }
+        }
         surgstream_iceberg::keep::describe();
         // Its own token, not a child of the process's: the last publish must follow the
         // ingestor's last commit, which comes after the stop signal.
         let stop = CancellationToken::new();
         let task = tokio::spawn(surgstream_iceberg::keep::keep_published(
-            publisher,
+            publishers,
             o.iceberg.iceberg_interval,
             stop.clone(),
         ));

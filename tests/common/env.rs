@@ -441,6 +441,8 @@ impl TestEnv {
             self.group.clone(),
             "--telemetry-topic".into(),
             self.topic("surgical.telemetry.v1"),
+            "--events-topic".into(),
+            self.topic("surgical.events.v1"),
             "--json".into(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));

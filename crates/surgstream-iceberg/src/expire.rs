@@ -177,8 +177,9 @@ pub(crate) async fn expire_table(
     })
 }
 
-/// Expires the telemetry table's old snapshots and deletes what only they referenced, then
-/// the retired lake files of `group` that no retained snapshot lists.
+/// Expires the telemetry table's and the raw tables' old snapshots (merging their manifests
+/// first when they pile up) and deletes what only they referenced, then the retired lake files
+/// of `group` that no retained snapshot lists.
 pub async fn expire(
     tables: &Tables,
     pool: &PgPool,
@@ -216,6 +217,23 @@ pub async fn expire(
             Some(expired.referenced)
         }
     };
+    // The raw tables: appended to, never compacted, so only their manifests merged and their
+    // snapshots expired; the files stay.
+    for table in crate::raw::all(tables).await? {
+        let table =
+            match crate::replace::merge_manifests(tables, table.clone(), opts.merge_manifests_at)
+                .await
+            {
+                Ok(Some(merged)) => merged,
+                Ok(None) => table,
+                Err(e) if e.is_conflict() => table,
+                Err(e) => return Err(e),
+            };
+        let expired = expire_table(tables, table, cutoff_ms, opts.retain_last).await?;
+        report.snapshots_kept += expired.kept;
+        report.snapshots_expired += expired.expired;
+        report.metadata_files_deleted += expired.metadata_files_deleted;
+    }
     let grace = chrono::Duration::from_std(opts.retired_grace).unwrap_or(chrono::Duration::MAX);
     let before = chrono::Utc::now()
         .checked_sub_signed(grace)

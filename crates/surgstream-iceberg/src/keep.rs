@@ -24,27 +24,27 @@ pub fn describe() {
     describe_histogram!(
         PUBLISH_DURATION,
         Unit::Seconds,
-        "Iceberg publishes that completed: how long each took (reading the table and the manifest, writing the manifest and metadata, the catalog's commit)."
+        "Iceberg publishes that completed, by table: how long each took (reading the table and the manifest, writing the manifest and metadata, the catalog's commit)."
     );
     describe_counter!(
         PUBLISHES,
         Unit::Count,
-        "Iceberg publishes, by result (appended, replaced: only compactions followed, nothing: no new file, conflict: another publisher committed first, error)."
+        "Iceberg publishes, by table and result (appended, replaced: only compactions followed, nothing: no new file, conflict: another publisher committed first, error)."
     );
     describe_counter!(
         FILES_PUBLISHED,
         Unit::Count,
-        "Lake files appended to the Iceberg table."
+        "Files appended to the Iceberg tables, by table (the telemetry's lake files, the raw archive's files)."
     );
     describe_counter!(
         ROWS_PUBLISHED,
         Unit::Count,
-        "Telemetry rows in the lake files appended to the Iceberg table."
+        "Rows in the files appended to the Iceberg tables, by table (telemetry frames, raw records)."
     );
     describe_gauge!(
         LAST_SUCCESS,
         Unit::Seconds,
-        "When the manifest was last read by a publish that succeeded (Unix seconds): everything committed before it is in the Iceberg table."
+        "When the manifest was last read by a publish that succeeded, by table (Unix seconds): everything committed before it is in the Iceberg table."
     );
     describe_counter!(
         COMPACTIONS_FOLLOWED,
@@ -64,12 +64,13 @@ pub fn describe() {
     describe_gauge!(
         LAG,
         Unit::Seconds,
-        "Seconds since the manifest was last read by a publish that succeeded (set at each interval): how stale the Iceberg table may be."
+        "Seconds since the manifest was last read by a publish that succeeded, by table (set at each interval): how stale the Iceberg table may be."
     );
 }
 
-/// Publishes once and records its metrics ([`describe`]).
+/// Publishes once and records its metrics ([`describe`]), labelled with the table.
 pub async fn publish_recorded(publisher: &Publisher) -> Result<PublishReport, IcebergError> {
+    let table = publisher.ident().to_string();
     let started = Instant::now();
     let read_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -78,11 +79,15 @@ pub async fn publish_recorded(publisher: &Publisher) -> Result<PublishReport, Ic
     let result = publisher.publish().await;
     let outcome = match &result {
         Ok(report) => {
-            histogram!(PUBLISH_DURATION).record(started.elapsed().as_secs_f64());
-            counter!(FILES_PUBLISHED).increment(report.files as u64);
-            counter!(ROWS_PUBLISHED).increment(u64::try_from(report.rows).unwrap_or(0));
-            counter!(COMPACTIONS_FOLLOWED).increment(report.compactions as u64);
-            gauge!(LAST_SUCCESS).set(read_at);
+            let t = table.clone();
+            histogram!(PUBLISH_DURATION, "table" => t.clone())
+                .record(started.elapsed().as_secs_f64());
+            counter!(FILES_PUBLISHED, "table" => t.clone()).increment(report.files as u64);
+            counter!(ROWS_PUBLISHED, "table" => t.clone())
+                .increment(u64::try_from(report.rows).unwrap_or(0));
+            counter!(COMPACTIONS_FOLLOWED, "table" => t.clone())
+                .increment(report.compactions as u64);
+            gauge!(LAST_SUCCESS, "table" => t).set(read_at);
             if report.files > 0 {
                 "appended"
             } else if report.compactions > 0 {
@@ -94,17 +99,21 @@ pub async fn publish_recorded(publisher: &Publisher) -> Result<PublishReport, Ic
         Err(e) if e.is_conflict() => "conflict",
         Err(_) => "error",
     };
-    counter!(PUBLISHES, "result" => outcome).increment(1);
+    counter!(PUBLISHES, "table" => table, "result" => outcome).increment(1);
     result
 }
 
-/// Publishes every `interval` (the first one interval after the start) until `shutdown`, then
-/// once more (what the last flushes committed is in the table when the process ends); abort
-/// the task instead to stop without it. A failed publish is logged and tried again at the next
-/// tick: the table stays readable at its last snapshot.
-pub async fn keep_published(publisher: Publisher, interval: Duration, shutdown: CancellationToken) {
+/// Publishes with each of `publishers` in turn every `interval` (the first one interval after
+/// the start) until `shutdown`, then once more (what the last flushes committed is in the
+/// tables when the process ends); abort the task instead to stop without it. A failed publish
+/// is logged and tried again at the next tick: the table stays readable at its last snapshot.
+pub async fn keep_published(
+    publishers: Vec<Publisher>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     let started = Instant::now();
-    let mut last_success: Option<Instant> = None;
+    let mut last_success: Vec<Option<Instant>> = vec![None; publishers.len()];
     // The first publish one interval after the start: a process that fails to start (a broker
     // it cannot reach) never touches the table.
     let interval = interval.max(MIN_INTERVAL);
@@ -116,32 +125,37 @@ pub async fn keep_published(publisher: Publisher, interval: Duration, shutdown: 
             _ = tick.tick() => false,
         };
         if stopping {
-            // The last publish: until the table holds every commit of this process (its caller
-            // bounds it), again at once after a conflict: there is no next interval.
-            for _ in 0..5 {
-                match publisher.publish_all(Duration::from_secs(3600)).await {
-                    Ok(_) => break,
-                    Err(e) if e.is_conflict() => {
-                        tracing::debug!(error = %e, "another publisher committed first; publishing again")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the last publish to the Iceberg table failed; the next start publishes it");
-                        break;
+            // The last publish: until each table holds every commit of this process (its
+            // caller bounds it), again at once after a conflict: there is no next interval.
+            for publisher in &publishers {
+                for _ in 0..5 {
+                    match publisher.publish_all(Duration::from_secs(3600)).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_conflict() => {
+                            tracing::debug!(table = %publisher.ident(), error = %e, "another publisher committed first; publishing again")
+                        }
+                        Err(e) => {
+                            tracing::warn!(table = %publisher.ident(), error = %e, "the last publish to the Iceberg table failed; the next start publishes it");
+                            break;
+                        }
                     }
                 }
             }
             return;
         }
-        let read_at = Instant::now();
-        match publish_recorded(&publisher).await {
-            Ok(_) => last_success = Some(read_at),
-            Err(e) if e.is_conflict() => {
-                tracing::debug!(error = %e, "another publisher committed first; publishing again at the next interval")
+        for (publisher, last_success) in publishers.iter().zip(&mut last_success) {
+            let read_at = Instant::now();
+            match publish_recorded(publisher).await {
+                Ok(_) => *last_success = Some(read_at),
+                Err(e) if e.is_conflict() => {
+                    tracing::debug!(table = %publisher.ident(), error = %e, "another publisher committed first; publishing again at the next interval")
+                }
+                Err(e) => {
+                    tracing::warn!(table = %publisher.ident(), error = %e, "publishing to the Iceberg table failed; trying again at the next interval")
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "publishing to the Iceberg table failed; trying again at the next interval")
-            }
+            gauge!(LAG, "table" => publisher.ident().to_string())
+                .set(last_success.unwrap_or(started).elapsed().as_secs_f64());
         }
-        gauge!(LAG).set(last_success.unwrap_or(started).elapsed().as_secs_f64());
     }
 }

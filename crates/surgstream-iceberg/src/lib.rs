@@ -13,6 +13,7 @@ pub mod check;
 pub mod expire;
 pub mod keep;
 pub mod publish;
+pub mod raw;
 mod replace;
 pub mod schema;
 pub mod storage;

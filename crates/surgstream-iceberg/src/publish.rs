@@ -54,13 +54,15 @@ pub struct PublishReport {
     pub seconds: f64,
 }
 
-/// Publishes one consumer group's telemetry manifest to `surgstream.procedure_telemetry`.
+/// Publishes one consumer group's telemetry manifest to `surgstream.procedure_telemetry`, or
+/// its raw archive of one topic (`raw_files`) to `raw.<topic>` ([`Publisher::raw`]).
 #[derive(Debug, Clone)]
 pub struct Publisher {
     tables: Tables,
     pool: PgPool,
     group: String,
     topic: String,
+    raw: bool,
 }
 
 /// Where the table stands: its watermark and published offsets, from the newest snapshot of
@@ -144,19 +146,39 @@ fn format_offsets(offsets: &BTreeMap<i32, i64>) -> String {
 }
 
 impl Publisher {
-    /// A publisher of the files `group` committed from `topic`.
+    /// A publisher of the telemetry files `group` committed from `topic`.
     pub fn new(tables: Tables, pool: PgPool, group: &str, topic: &str) -> Self {
         Self {
             tables,
             pool,
             group: group.to_owned(),
             topic: topic.to_owned(),
+            raw: false,
+        }
+    }
+
+    /// A publisher of the raw files `group` committed from `topic` (any source topic) to
+    /// `raw.<topic>` ([`crate::raw`]). The table is created by the first publish that has a
+    /// file for it.
+    pub fn raw(tables: Tables, pool: PgPool, group: &str, topic: &str) -> Self {
+        Self {
+            raw: true,
+            ..Self::new(tables, pool, group, topic)
         }
     }
 
     /// The tables it publishes to.
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// The table it publishes to.
+    pub fn ident(&self) -> iceberg::TableIdent {
+        if self.raw {
+            crate::raw::ident(&self.topic)
+        } else {
+            self.tables.telemetry_ident().clone()
+        }
     }
 
     /// Appends every manifest row committed since the table's watermark as one snapshot (none
@@ -166,6 +188,9 @@ impl Publisher {
     /// (watermark one past it), then the rest. A conflict with another publisher is an error
     /// ([`IcebergError::is_conflict`]); the next call starts from the winner's snapshot.
     pub async fn publish(&self) -> Result<PublishReport, IcebergError> {
+        if self.raw {
+            return self.publish_raw().await;
+        }
         let started = Instant::now();
         let mut table = self.tables.telemetry().await?;
         let progress = Progress::of(&table)?;
@@ -237,6 +262,56 @@ impl Publisher {
         Ok(report)
     }
 
+    /// [`Self::publish`] of a raw table: the raw files committed since its watermark as one
+    /// fast append (raw files are never compacted nor removed).
+    async fn publish_raw(&self) -> Result<PublishReport, IcebergError> {
+        let started = Instant::now();
+        let existing = crate::raw::load(&self.tables, &self.topic).await?;
+        let progress = match &existing {
+            Some(table) => Progress::of(table)?,
+            None => Progress::default(),
+        };
+        let changes = surgstream_store::raw::raw_since(
+            &self.pool,
+            &self.group,
+            &self.topic,
+            progress.watermark,
+        )
+        .await?;
+        let mut report = PublishReport {
+            watermark: progress.watermark,
+            ..PublishReport::default()
+        };
+        if !changes.files.is_empty() {
+            let table = match existing {
+                Some(table) => table,
+                None => crate::raw::create(&self.tables, &self.topic).await?,
+            };
+            let spec_id = table.metadata().default_partition_spec_id();
+            let mut offsets = progress.offsets;
+            let mut data_files = Vec::with_capacity(changes.files.len());
+            let (mut rows, mut bytes) = (0, 0);
+            for (_, file) in &changes.files {
+                data_files.push(crate::raw::data_file(&self.tables, file, spec_id)?);
+                let next = offsets.entry(file.partition).or_default();
+                *next = (*next).max(file.last_offset + 1);
+                rows += file.records;
+                bytes += file.bytes;
+            }
+            self.commit(
+                &table,
+                data_files,
+                (rows, bytes),
+                changes.horizon,
+                &offsets,
+                &mut report,
+            )
+            .await?;
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
     fn summary(&self, watermark: i64, offsets: &BTreeMap<i32, i64>) -> HashMap<String, String> {
         HashMap::from([
             (WATERMARK.to_owned(), watermark.to_string()),
@@ -294,8 +369,30 @@ impl Publisher {
             rows += file.rows;
             bytes += file.bytes;
         }
+        self.commit(
+            &table,
+            data_files,
+            (rows, bytes),
+            watermark,
+            offsets,
+            report,
+        )
+        .await
+    }
+
+    /// Commits `data_files` (holding `rows` rows in `bytes` bytes) to `table` as one fast
+    /// append whose summary, and the table's properties, carry `watermark` and `offsets`.
+    async fn commit(
+        &self,
+        table: &Table,
+        data_files: Vec<iceberg::spec::DataFile>,
+        (rows, bytes): (i64, i64),
+        watermark: i64,
+        offsets: &BTreeMap<i32, i64>,
+        report: &mut PublishReport,
+    ) -> Result<Table, IcebergError> {
         let n = data_files.len();
-        let tx = Transaction::new(&table);
+        let tx = Transaction::new(table);
         let append = tx
             .fast_append()
             .set_snapshot_properties(self.summary(watermark, offsets))
@@ -311,7 +408,7 @@ impl Publisher {
             .set(OFFSETS.to_owned(), format_offsets(offsets))
             .apply(tx)
             .map_err(IcebergError::iceberg("stage the progress properties"))?;
-        let ident = self.tables.telemetry_ident().clone();
+        let ident = self.ident();
         let committed = tx
             .commit(self.tables.catalog())
             .await
@@ -327,6 +424,7 @@ impl Publisher {
             .current_snapshot()
             .map(|s| s.snapshot_id());
         tracing::info!(
+            table = %ident,
             files = n,
             rows,
             watermark,
@@ -358,7 +456,11 @@ impl Publisher {
             total.compactions += report.compactions;
             total.replaced_files += report.replaced_files;
             total.compacted_files += report.compacted_files;
-            let newest = offsets::newest_xid(&self.pool, &self.group, &self.topic).await?;
+            let newest = if self.raw {
+                surgstream_store::raw::newest_raw_xid(&self.pool, &self.group, &self.topic).await?
+            } else {
+                offsets::newest_xid(&self.pool, &self.group, &self.topic).await?
+            };
             let caught_up = newest.is_none_or(|x| x < report.watermark);
             if caught_up || Instant::now() >= deadline {
                 return Ok((total, caught_up));

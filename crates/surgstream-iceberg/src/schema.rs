@@ -110,16 +110,41 @@ pub fn sort_order(schema: &Schema) -> Result<SortOrder, IcebergError> {
 
 /// The name mapping (`schema.name-mapping.default`): each column's name to its field id, so
 /// that readers match the columns of files written without field ids (before the Iceberg
-/// tables existed) by name.
+/// tables existed) by name. Nested columns too: a struct's fields by their names, a list's
+/// element as `element` (Iceberg's name) or `item` (what Arrow writers call it), a map's `key`
+/// and `value`.
 pub fn name_mapping(schema: &Schema) -> Result<String, IcebergError> {
-    let fields = schema
-        .as_struct()
-        .fields()
-        .iter()
-        .map(|f| MappedField::new(Some(f.id), vec![f.name.clone()], vec![]))
-        .collect();
+    let fields = mapped(schema.as_struct().fields());
     serde_json::to_string(&NameMapping::new(fields))
         .map_err(|e| IcebergError::Schema(format!("cannot write the name mapping: {e}")))
+}
+
+fn mapped(fields: &[iceberg::spec::NestedFieldRef]) -> Vec<MappedField> {
+    fields
+        .iter()
+        .map(|f| MappedField::new(Some(f.id), vec![f.name.clone()], nested(&f.field_type)))
+        .collect()
+}
+
+fn nested(ty: &Type) -> Vec<MappedField> {
+    match ty {
+        Type::Primitive(_) => vec![],
+        Type::Struct(s) => mapped(s.fields()),
+        Type::List(l) => {
+            let e = &l.element_field;
+            vec![MappedField::new(
+                Some(e.id),
+                vec!["element".to_owned(), "item".to_owned()],
+                nested(&e.field_type),
+            )]
+        }
+        Type::Map(m) => [(&m.key_field, "key"), (&m.value_field, "value")]
+            .into_iter()
+            .map(|(f, name)| {
+                MappedField::new(Some(f.id), vec![name.to_owned()], nested(&f.field_type))
+            })
+            .collect(),
+    }
 }
 
 /// The table's properties: the name mapping, the writer settings of the lake's files (for

@@ -216,6 +216,16 @@ pub struct ManifestChanges {
     pub horizon: i64,
 }
 
+/// The xmin of a snapshot of PostgreSQL: every transaction with a smaller id has ended. Read it
+/// before the rows: those below it are then all committed or rolled back, so a later statement,
+/// whose snapshot is later, sees every one of them that committed.
+pub async fn horizon(pool: &PgPool) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::query("read the transaction horizon"))
+}
+
 /// The manifest rows of `group` and `topic` committed by transactions with ids from `from_xid`
 /// (a follower's watermark) up to the current horizon, the xmin of a snapshot of PostgreSQL:
 /// ids are handed out in one order and commit in another, but every transaction below the xmin
@@ -227,13 +237,7 @@ pub async fn manifest_since(
     topic: &str,
     from_xid: i64,
 ) -> Result<ManifestChanges, StoreError> {
-    // Read first: the rows below it are then all committed or rolled back, so the second
-    // statement, whose snapshot is later, sees every one of them that committed.
-    let horizon: i64 =
-        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            .fetch_one(pool)
-            .await
-            .map_err(StoreError::query("read the transaction horizon"))?;
+    let horizon = horizon(pool).await?;
     type Row = (
         i64,
         String,

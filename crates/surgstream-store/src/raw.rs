@@ -99,3 +99,67 @@ pub async fn raw_files(
     .await
     .map_err(StoreError::query("list raw_files"))
 }
+
+/// Raw files of one consumer group and topic committed since a follower's watermark (the raw
+/// Iceberg table's), by transaction id, and how far they reach: as
+/// [`crate::offsets::manifest_since`] for the telemetry manifest.
+#[derive(Debug, Clone, Default)]
+pub struct RawChanges {
+    /// Each file with the id of the transaction that committed it, by that id then path.
+    pub files: Vec<(i64, RawFile)>,
+    /// The follower's next watermark: every transaction with a smaller id had ended when the
+    /// rows were read.
+    pub horizon: i64,
+}
+
+/// The raw files of `group` and `topic` committed by transactions with ids from `from_xid` up
+/// to the current horizon (the xmin of a snapshot of PostgreSQL, read first).
+pub async fn raw_since(
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+    from_xid: i64,
+) -> Result<RawChanges, StoreError> {
+    let horizon = crate::offsets::horizon(pool).await?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        xid: i64,
+        #[sqlx(flatten)]
+        file: RawFile,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT xid::text::bigint AS xid, path, partition, first_offset, last_offset, records, bytes, min_timestamp, max_timestamp
+           FROM raw_files
+          WHERE consumer_group = $1 AND topic = $2
+            AND xid >= $3::bigint::text::xid8 AND xid < $4::bigint::text::xid8
+          ORDER BY xid, path",
+    )
+    .bind(group)
+    .bind(topic)
+    .bind(from_xid)
+    .bind(horizon)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::query("list unpublished raw_files"))?;
+    Ok(RawChanges {
+        files: rows.into_iter().map(|r| (r.xid, r.file)).collect(),
+        horizon: horizon.max(from_xid),
+    })
+}
+
+/// The largest id of a transaction that committed raw files of `group` and `topic` (none: no
+/// file): a follower whose watermark is above it holds every one.
+pub async fn newest_raw_xid(
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT max(xid)::text::bigint FROM raw_files WHERE consumer_group = $1 AND topic = $2",
+    )
+    .bind(group)
+    .bind(topic)
+    .fetch_one(pool)
+    .await
+    .map_err(StoreError::query("read the newest raw_files transaction"))
+}
