@@ -198,6 +198,40 @@ async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
         format!("{sign}{}.{:04}", a / 10_000, a % 10_000)
     };
 
+    // The raw tables (the ingestor published them at its end): every record sent, once, its
+    // key, value and schema header as sent, per topic (rows, key bytes, value bytes).
+    use surgstream_sim::file::Kind;
+    let raw_tables = [
+        (Kind::Telemetry, env.topic("surgical.telemetry.v1")),
+        (Kind::Event, env.topic("surgical.events.v1")),
+    ]
+    .map(|(kind, topic)| {
+        let sent = records.iter().filter(|r| r.kind == kind);
+        let want = sent.fold((0u64, 0u64, 0u64), |(n, k, v), r| {
+            (n + 1, k + r.key.len() as u64, v + r.value.len() as u64)
+        });
+        (
+            format!("raw.{}", topic.replace(['.', '-'], "_").to_lowercase()),
+            want,
+        )
+    });
+    let check_raw = |engine: &str, got: &serde_json::Value, table: &str, want: (u64, u64, u64)| {
+        let (n, k, v) = want;
+        assert!(n > 10, "{table}: too few records to prove anything");
+        let field = |name: &str| got[name].as_u64();
+        assert_eq!(
+            [
+                field("rows"),
+                field("distinct_offsets"),
+                field("key_bytes"),
+                field("value_bytes"),
+                field("headers"),
+            ],
+            [Some(n), Some(n), Some(k), Some(v), Some(n)],
+            "{engine}'s read of {table} (rows, distinct offsets, key bytes, value bytes, headers): {got}"
+        );
+    };
+
     let jars = spark_jars().await;
     let lake = env.lake.canonicalize().expect("lake");
     let database = env
@@ -210,6 +244,8 @@ async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
             "/tests/iceberg_spark.py"
         ))
         .args([&jars, &database, &format!("file://{}", lake.display())])
+        .arg("--raw")
+        .args(raw_tables.iter().map(|(t, _)| t))
         .output()
         .await
         .expect("python3");
@@ -241,6 +277,17 @@ async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
     ] {
         assert_eq!(read["types"][column], ty, "Spark's type of {column}");
     }
+    for (table, want) in &raw_tables {
+        let got = &read["raw"][table];
+        check_raw("Spark", got, table, *want);
+        for (column, ty) in [
+            ("kafka_timestamp", "timestamp"),
+            ("value", "binary"),
+            ("headers", "array<struct<key:string,value:binary>>"),
+        ] {
+            assert_eq!(got["types"][column], ty, "Spark's type of {table}.{column}");
+        }
+    }
     let committed: i64 = env.count("SELECT count(*) FROM lake_files").await;
     assert_eq!(
         read["files"].as_array().map(Vec::len),
@@ -249,16 +296,32 @@ async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
     );
 
     // DuckDB, from the table's current metadata file.
-    let location: String = sqlx::query_scalar("SELECT metadata_location FROM iceberg_tables")
+    let location: String = sqlx::query_scalar(
+        "SELECT metadata_location FROM iceberg_tables
+          WHERE table_namespace = 'surgstream' AND table_name = 'procedure_telemetry'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("the table's metadata location");
+    let mut raw_locations = Vec::new();
+    for (table, _) in &raw_tables {
+        let name = table.trim_start_matches("raw.");
+        let location: String = sqlx::query_scalar(
+            "SELECT metadata_location FROM iceberg_tables WHERE table_namespace = 'raw' AND table_name = $1",
+        )
+        .bind(name)
         .fetch_one(&env.pool)
         .await
-        .expect("the table's metadata location");
+        .unwrap_or_else(|e| panic!("{table}'s metadata location: {e}"));
+        raw_locations.push(location);
+    }
     let out = Command::new(duckdb_iceberg_python())
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/iceberg_duckdb.py"
         ))
         .arg(&location)
+        .args(&raw_locations)
         .output()
         .await
         .expect("the DuckDB iceberg venv (scripts/setup.sh makes it)");
@@ -273,6 +336,14 @@ async fn spark_and_duckdb_read_the_compacted_table_as_sent() {
         duck["duckdb"], duck["rows"], duck["procedures"]
     );
     assert_eq!(duck["rows"].as_u64(), Some(sent.len() as u64));
+    for ((table, want), got) in raw_tables
+        .iter()
+        .zip(duck["raw"].as_array().into_iter().flatten())
+    {
+        check_raw("DuckDB", got, table, *want);
+        assert_eq!(got["types"]["kafka_timestamp"], "TIMESTAMP WITH TIME ZONE");
+    }
+    assert_eq!(duck["raw"].as_array().map(Vec::len), Some(2), "{duck}");
     for (id, (frames, lo, hi, force)) in &want {
         assert_eq!(
             &duck["frames_per_procedure"][id],

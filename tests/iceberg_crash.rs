@@ -18,11 +18,14 @@ use common::*;
 
 /// The table's current metadata file: it changes with every commit.
 async fn metadata_location(env: &TestEnv) -> Option<String> {
-    sqlx::query_scalar("SELECT metadata_location FROM iceberg_tables")
-        .fetch_optional(&env.pool)
-        .await
-        .expect("iceberg_tables")
-        .flatten()
+    sqlx::query_scalar(
+        "SELECT metadata_location FROM iceberg_tables
+          WHERE table_namespace = 'surgstream' AND table_name = 'procedure_telemetry'",
+    )
+    .fetch_optional(&env.pool)
+    .await
+    .expect("iceberg_tables")
+    .flatten()
 }
 
 /// Waits until the table has moved past `from`.

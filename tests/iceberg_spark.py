@@ -2,12 +2,13 @@
 Iceberg's Spark runtime) through the JDBC catalog in PostgreSQL, and prints what it found as JSON,
 for tests/iceberg.rs.
 
-usage: python3 tests/iceberg_spark.py JARS_DIR DATABASE WAREHOUSE [--catalog NAME]
+usage: python3 tests/iceberg_spark.py JARS_DIR DATABASE WAREHOUSE [--catalog NAME] [--raw TABLE …]
 
 DATABASE is host:port/name (user postgres, no password, as scripts/services.sh sets up);
 WAREHOUSE the lake's URL. Prints {"spark", "rows", "procedures", "frames_per_procedure":
 {procedure_id as 32 hex digits: [frames, min seq, max seq, sum of force_feedback_z as text]}, "types":
-{column: Spark type}, "snapshots", "files"}.
+{column: Spark type}, "snapshots", "files"}; with --raw, also "raw": {TABLE: {"rows", "distinct_offsets",
+"key_bytes", "value_bytes", "headers", "types"}} for each raw table named (raw.<topic>).
 """
 import argparse
 import glob
@@ -22,6 +23,7 @@ def main():
     p.add_argument("database")
     p.add_argument("warehouse")
     p.add_argument("--catalog", default="surgstream")
+    p.add_argument("--raw", nargs="*", default=[])
     a = p.parse_args()
 
     from pyspark.sql import SparkSession
@@ -66,6 +68,20 @@ def main():
         ],
         "files": sorted(r["file_path"] for r in spark.sql(f"SELECT file_path FROM {table}.files").collect()),
     }
+    out["raw"] = {}
+    for name in a.raw:
+        raw = f"{a.catalog}.{name}"
+        r = spark.sql(
+            f"""SELECT count(*) AS n, count(DISTINCT kafka_partition, kafka_offset) AS d,
+                       coalesce(sum(length(key)), 0) AS k, coalesce(sum(length(value)), 0) AS v,
+                       coalesce(sum(size(headers)), 0) AS h
+                  FROM {raw}"""
+        ).collect()[0]
+        out["raw"][name] = {
+            "rows": r["n"], "distinct_offsets": r["d"], "key_bytes": r["k"],
+            "value_bytes": r["v"], "headers": r["h"],
+            "types": {f.name: f.dataType.simpleString() for f in spark.table(raw).schema.fields},
+        }
     json.dump(out, sys.stdout)
     spark.stop()
 
