@@ -17,19 +17,37 @@ pub async fn run(a: VerifyArgs) -> Result<()> {
     let iceberg =
         surgstream_iceberg::check::check(&tables, store.pool(), &a.group, &cfg.telemetry_topic)
             .await?;
+    // And each topic's raw table against raw_files.
+    let mut raw = std::collections::BTreeMap::new();
+    for topic in [&cfg.telemetry_topic, &cfg.events_topic] {
+        let check =
+            surgstream_iceberg::check::check_raw(&tables, store.pool(), &a.group, topic).await?;
+        raw.insert(surgstream_iceberg::raw::ident(topic).to_string(), check);
+    }
     if a.json {
-        // The lake's report as before, with the Iceberg table's check beside its fields.
+        // The lake's report as before, with the Iceberg tables' checks beside its fields.
         let mut json = serde_json::to_value(&report)?;
         if let Some(fields) = json.as_object_mut() {
             fields.insert("iceberg".to_owned(), serde_json::to_value(&iceberg)?);
+            fields.insert("iceberg_raw".to_owned(), serde_json::to_value(&raw)?);
         }
         say!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print_table(&cfg, &report);
-        print_iceberg(iceberg.as_ref());
+        print_iceberg("surgstream.procedure_telemetry", iceberg.as_ref());
+        for (table, check) in &raw {
+            if check.is_some() {
+                print_iceberg(table, check.as_ref());
+            }
+        }
     }
-    let discrepancies =
-        report.discrepancies() + iceberg.as_ref().map_or(0, TableCheck::discrepancies);
+    let discrepancies = report.discrepancies()
+        + iceberg.as_ref().map_or(0, TableCheck::discrepancies)
+        + raw
+            .values()
+            .flatten()
+            .map(TableCheck::discrepancies)
+            .sum::<u64>();
     if !a.json {
         say!(
             "verdict: {}",
@@ -146,13 +164,13 @@ fn print_table(cfg: &VerifyConfig, r: &VerifyReport) {
     }
 }
 
-fn print_iceberg(check: Option<&TableCheck>) {
+fn print_iceberg(table: &str, check: Option<&TableCheck>) {
     let Some(c) = check else {
-        say!("iceberg: no table surgstream.procedure_telemetry yet (nothing published)");
+        say!("iceberg: no table {table} yet (nothing published)");
         return;
     };
     say!(
-        "iceberg: snapshot {} (watermark {}): {} files, {} rows; the manifest has {} files below the watermark, {} after it (not yet published): {} missing from the table, {} unexpected, {} with other row counts, {} listed twice",
+        "iceberg: {table}: snapshot {} (watermark {}): {} files, {} rows; the manifest has {} files below the watermark, {} after it (not yet published): {} missing from the table, {} unexpected, {} with other row counts, {} listed twice",
         c.snapshot_id.map_or("none".to_owned(), |s| s.to_string()),
         c.watermark,
         c.table_files,

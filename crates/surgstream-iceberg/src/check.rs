@@ -1,6 +1,7 @@
-//! The Iceberg table against the manifest (`surgstream verify`): the table's live data files
-//! must be exactly the manifest rows below its watermark, with the same row counts (and the
-//! files a compaction above it replaced, which the table holds until it follows it).
+//! The Iceberg tables against the manifests (`surgstream verify`): a table's live data files
+//! must be exactly the manifest rows below its watermark, with the same row counts (and, for
+//! the telemetry table, the files a compaction above it replaced, which the table holds until
+//! it follows it); the raw tables likewise against `raw_files`.
 
 use std::collections::BTreeMap;
 
@@ -138,9 +139,51 @@ pub async fn check(
             );
         }
     }
+    compare(&table, want, &mut report).await?;
+    Ok(Some(report))
+}
+
+/// Compares the raw table of `topic` ([`crate::raw`]) with the raw files `group` committed from
+/// it; `None` when there is no table (no raw file was published yet).
+pub async fn check_raw(
+    tables: &Tables,
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+) -> Result<Option<TableCheck>, IcebergError> {
+    let Some(table) = crate::raw::load(tables, topic).await? else {
+        return Ok(None);
+    };
+    let progress = Progress::of(&table)?;
+    let mut report = TableCheck {
+        snapshot_id: table.metadata().current_snapshot().map(|s| s.snapshot_id()),
+        watermark: progress.watermark,
+        ..TableCheck::default()
+    };
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (xid, path, records) in surgstream_store::raw::all_raw_files(pool, group, topic).await? {
+        if xid < progress.watermark {
+            want.insert(
+                tables.lake().location(&path),
+                u64::try_from(records).unwrap_or(0),
+            );
+        } else {
+            report.unpublished_files += 1;
+        }
+    }
+    compare(&table, want, &mut report).await?;
+    Ok(Some(report))
+}
+
+/// The table's live files against `want` (location → rows), into `report`.
+async fn compare(
+    table: &Table,
+    want: BTreeMap<String, u64>,
+    report: &mut TableCheck,
+) -> Result<(), IcebergError> {
     report.published_files = want.len() as u64;
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    for file in live_files(&table).await? {
+    for file in live_files(table).await? {
         report.table_files += 1;
         report.table_rows += file.rows;
         if seen.insert(file.location.clone(), file.rows).is_some() {
@@ -159,5 +202,5 @@ pub async fn check(
         .into_keys()
         .filter(|location| !seen.contains_key(location))
         .collect();
-    Ok(Some(report))
+    Ok(())
 }

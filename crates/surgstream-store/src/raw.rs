@@ -163,3 +163,21 @@ pub async fn newest_raw_xid(
     .await
     .map_err(StoreError::query("read the newest raw_files transaction"))
 }
+
+/// Every raw file of `group` and `topic`: the id of the transaction that committed it, its
+/// path and records.
+pub async fn all_raw_files(
+    pool: &PgPool,
+    group: &str,
+    topic: &str,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    sqlx::query_as(
+        "SELECT xid::text::bigint, path, records FROM raw_files
+          WHERE consumer_group = $1 AND topic = $2 ORDER BY xid, path",
+    )
+    .bind(group)
+    .bind(topic)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::query("list raw_files"))
+}
