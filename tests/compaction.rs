@@ -432,6 +432,8 @@ async fn piled_up_manifests_are_merged_and_publishing_goes_on() {
         )
         .await;
     assert_eq!(r["manifests_merged"], true, "{r}");
+    // The raw tables (one append per run too) are merged the same way.
+    assert_eq!(r["raw_manifests_merged"], 2, "{r}");
     let merged = env.read_iceberg(&["--no-rows"]).await;
     assert_eq!(merged["manifests"], 1, "one spec, one manifest");
     assert_eq!(merged["snapshot"]["operation"], "Operation.REPLACE");
@@ -456,4 +458,22 @@ async fn piled_up_manifests_are_merged_and_publishing_goes_on() {
     let read = env.read_iceberg(&[]).await;
     compare_rows(&read, &sent);
     assert_eq!(read["manifests"], 2);
+    // And the merged raw tables took the last run's files, every raw file once.
+    let out = env.verify(&["--json"]).await;
+    let v = verify_json(&out);
+    assert!(out.status.success(), "{v}");
+    let raw = v["iceberg_raw"].as_object().expect("iceberg_raw");
+    assert_eq!(raw.len(), 2, "{v}");
+    for (table, c) in raw {
+        assert_eq!(c["unpublished_files"], 0, "{table}: {c}");
+        assert_eq!(c["table_files"], c["published_files"], "{table}: {c}");
+        assert!(c["published_files"].as_u64() > Some(0), "{table}: {c}");
+        for field in ["missing", "unexpected", "rows_differ", "duplicated"] {
+            assert_eq!(
+                c[field].as_array().map(Vec::len),
+                Some(0),
+                "{table} {field}: {c}"
+            );
+        }
+    }
 }

@@ -15,11 +15,11 @@ pub enum IcebergCommand {
     /// `surgstream.procedure_telemetry` (created if missing), as one snapshot; and every raw
     /// file of each topic to its raw table (`raw.<topic>`, created by its first file).
     Publish(IcebergPublishArgs),
-    /// Merge the table's manifests when they pile up (--merge-manifests-at), expire the
-    /// table's snapshots older than --snapshots-older-than (keeping the newest --retain-last),
-    /// delete the manifest lists and manifests only they referenced, and the lake files
-    /// compactions retired that no retained snapshot lists (after --retired-grace). `ingest`
-    /// does this after each periodic compaction.
+    /// Merge the telemetry table's and the raw tables' manifests when they pile up
+    /// (--merge-manifests-at), expire their snapshots older than --snapshots-older-than
+    /// (keeping the newest --retain-last), delete the manifest lists and manifests only they
+    /// referenced, and the lake files compactions retired that no retained snapshot lists
+    /// (after --retired-grace). `ingest` does this after each periodic compaction.
     Expire(IcebergExpireArgs),
 }
 

@@ -83,7 +83,7 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
                 say!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 say!(
-                    "iceberg: {}expired {} snapshots ({} kept), deleted {} metadata files and {} retired lake files ({} still referenced), {:.2}s",
+                    "iceberg: {}expired {} snapshots ({} kept), deleted {} metadata files and {} retired lake files ({} still referenced); raw tables: {} merged, {} snapshots expired ({} kept), {} metadata files deleted; {:.2}s",
                     if report.manifests_merged {
                         "merged the manifests, "
                     } else {
@@ -94,6 +94,10 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
                     report.metadata_files_deleted,
                     report.retired_deleted,
                     report.retired_kept,
+                    report.raw_manifests_merged,
+                    report.raw_snapshots_expired,
+                    report.raw_snapshots_kept,
+                    report.raw_metadata_files_deleted,
                     report.seconds
                 );
             }

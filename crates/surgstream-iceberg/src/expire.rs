@@ -48,6 +48,14 @@ pub struct ExpireReport {
     pub snapshots_kept: usize,
     /// Manifest lists and manifests deleted (only the expired snapshots referenced them).
     pub metadata_files_deleted: usize,
+    /// The raw tables' (`raw.<topic>`) snapshots expired, summed over the tables.
+    pub raw_snapshots_expired: usize,
+    /// The snapshots they keep.
+    pub raw_snapshots_kept: usize,
+    /// Their manifest lists and manifests deleted.
+    pub raw_metadata_files_deleted: usize,
+    /// How many raw tables had their manifests merged.
+    pub raw_manifests_merged: usize,
     /// Retired lake files deleted.
     pub retired_deleted: usize,
     /// Retired lake files kept: younger than the grace, or still in a retained snapshot.
@@ -220,19 +228,21 @@ pub async fn expire(
     // The raw tables: appended to, never compacted, so only their manifests merged and their
     // snapshots expired; the files stay.
     for table in crate::raw::all(tables).await? {
-        let table =
-            match crate::replace::merge_manifests(tables, table.clone(), opts.merge_manifests_at)
-                .await
-            {
-                Ok(Some(merged)) => merged,
-                Ok(None) => table,
-                Err(e) if e.is_conflict() => table,
-                Err(e) => return Err(e),
-            };
+        let merged =
+            crate::replace::merge_manifests(tables, table.clone(), opts.merge_manifests_at).await;
+        let table = match merged {
+            Ok(Some(merged)) => {
+                report.raw_manifests_merged += 1;
+                merged
+            }
+            Ok(None) => table,
+            Err(e) if e.is_conflict() => table,
+            Err(e) => return Err(e),
+        };
         let expired = expire_table(tables, table, cutoff_ms, opts.retain_last).await?;
-        report.snapshots_kept += expired.kept;
-        report.snapshots_expired += expired.expired;
-        report.metadata_files_deleted += expired.metadata_files_deleted;
+        report.raw_snapshots_kept += expired.kept;
+        report.raw_snapshots_expired += expired.expired;
+        report.raw_metadata_files_deleted += expired.metadata_files_deleted;
     }
     let grace = chrono::Duration::from_std(opts.retired_grace).unwrap_or(chrono::Duration::MAX);
     let before = chrono::Utc::now()
@@ -260,9 +270,10 @@ pub async fn expire(
     report.retired_deleted = gone.len();
     metrics::counter!(RETIRED_DELETED).increment(gone.len() as u64);
     report.seconds = started.elapsed().as_secs_f64();
-    if report.snapshots_expired + report.retired_deleted > 0 {
+    if report.snapshots_expired + report.raw_snapshots_expired + report.retired_deleted > 0 {
         tracing::info!(
             snapshots_expired = report.snapshots_expired,
+            raw_snapshots_expired = report.raw_snapshots_expired,
             metadata_files_deleted = report.metadata_files_deleted,
             retired_deleted = report.retired_deleted,
             retired_kept = report.retired_kept,

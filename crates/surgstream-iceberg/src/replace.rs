@@ -452,19 +452,16 @@ pub(crate) async fn merge_manifests(
         .filter(|(k, _)| k.starts_with("surgstream."))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let watermark = crate::publish::Progress::of(&table)?.watermark;
-    let nothing = Compaction {
-        id: 0,
-        xid: watermark,
-        replaced: Vec::new(),
+    // Nothing goes, nothing comes: every live file carried over into one manifest per spec.
+    // (Any table's: the raw tables' too, which have no `timestamp` column.)
+    let change = Change {
+        gone: HashSet::new(),
         added: Vec::new(),
+        spec: table.metadata().default_partition_spec().clone(),
+        properties,
+        what: format!("a manifest merge of {}", table.identifier()),
+        operation: None,
     };
-    let (table, _) = replace(tables, table, &nothing, watermark, properties, |f, _, _| {
-        Err(IcebergError::File {
-            path: f.path.clone(),
-            reason: "a manifest rewrite adds no file".into(),
-        })
-    })
-    .await?;
+    let (table, _) = rewrite(tables, table, change, |_| Ok(())).await?;
     Ok(Some(table))
 }
