@@ -462,18 +462,5 @@ async fn piled_up_manifests_are_merged_and_publishing_goes_on() {
     let out = env.verify(&["--json"]).await;
     let v = verify_json(&out);
     assert!(out.status.success(), "{v}");
-    let raw = v["iceberg_raw"].as_object().expect("iceberg_raw");
-    assert_eq!(raw.len(), 2, "{v}");
-    for (table, c) in raw {
-        assert_eq!(c["unpublished_files"], 0, "{table}: {c}");
-        assert_eq!(c["table_files"], c["published_files"], "{table}: {c}");
-        assert!(c["published_files"].as_u64() > Some(0), "{table}: {c}");
-        for field in ["missing", "unexpected", "rows_differ", "duplicated"] {
-            assert_eq!(
-                c[field].as_array().map(Vec::len),
-                Some(0),
-                "{table} {field}: {c}"
-            );
-        }
-    }
+    assert_raw_tables_published(&v);
 }

@@ -215,6 +215,27 @@ pub fn verify_json(out: &Output) -> serde_json::Value {
     })
 }
 
+/// `verify --json`'s check of the raw Iceberg tables (`iceberg_raw`): both topics' tables hold
+/// exactly the raw files committed below their watermarks, none twice or miscounted, and none is
+/// left unpublished. Returns how many files they hold together.
+#[allow(dead_code)]
+pub fn assert_raw_tables_published(v: &serde_json::Value) -> i64 {
+    let checks = v["iceberg_raw"].as_object().expect("iceberg_raw");
+    assert_eq!(checks.len(), 2, "{v}");
+    let mut files = 0;
+    for (table, c) in checks {
+        for field in ["missing", "unexpected", "rows_differ", "duplicated"] {
+            let n = c[field].as_array().map(Vec::len);
+            assert_eq!(n, Some(0), "{table} {field}: {c}");
+        }
+        assert_eq!(c["unpublished_files"], 0, "{table}: {c}");
+        assert_eq!(c["table_files"], c["published_files"], "{table}: {c}");
+        assert!(c["published_files"].as_i64() > Some(0), "{table}: {c}");
+        files += c["published_files"].as_i64().unwrap_or(0);
+    }
+    files
+}
+
 /// The last `n` lines of a process's output (a Python traceback's end, a JVM's last words).
 pub fn last_lines(bytes: &[u8], n: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
