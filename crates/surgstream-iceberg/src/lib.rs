@@ -150,28 +150,19 @@ impl Tables {
             return Ok(table);
         }
         let ident = &self.telemetry;
-        let catalog = self.catalog.as_ref();
-        let namespace = ident.namespace();
-        self.ensure_namespace(namespace).await?;
+        self.ensure_namespace(ident.namespace()).await?;
         let schema = schema::telemetry()?;
+        let location = self.lake.location(TELEMETRY_TABLE);
         let creation = TableCreation::builder()
             .name(TELEMETRY_TABLE.to_owned())
-            .location(self.lake.location(TELEMETRY_TABLE))
+            .location(location.clone())
             .partition_spec(schema::partition_spec(&schema)?)
             .sort_order(schema::sort_order(&schema)?)
             .properties(schema::properties(&schema)?)
             .schema(schema)
             .build();
-        match catalog.create_table(namespace, creation).await {
-            Ok(table) => {
-                tracing::info!(table = %ident, location = %self.lake.location(TELEMETRY_TABLE), "created the Iceberg table");
-                Ok(table)
-            }
-            Err(e) => match self.telemetry_if_exists().await {
-                Ok(Some(table)) => Ok(table),
-                _ => Err(IcebergError::iceberg(format!("create {ident}"))(e)),
-            },
-        }
+        self.create_or_load(ident, &location, creation, || self.telemetry_if_exists())
+            .await
     }
 
     /// The telemetry table, or `None` when nothing has created it yet. It must lie over this
@@ -208,6 +199,30 @@ impl Tables {
             .await
             .map(Some)
             .map_err(IcebergError::iceberg(format!("load {ident}")))
+    }
+
+    /// Creates the table `ident` as `creation` says (at `location`); when that fails because
+    /// another process created it first, the table `load` finds instead.
+    pub(crate) async fn create_or_load<F>(
+        &self,
+        ident: &TableIdent,
+        location: &str,
+        creation: TableCreation,
+        load: impl FnOnce() -> F,
+    ) -> Result<Table, IcebergError>
+    where
+        F: Future<Output = Result<Option<Table>, IcebergError>>,
+    {
+        match self.catalog.create_table(ident.namespace(), creation).await {
+            Ok(table) => {
+                tracing::info!(table = %ident, %location, "created the Iceberg table");
+                Ok(table)
+            }
+            Err(e) => match load().await {
+                Ok(Some(table)) => Ok(table),
+                _ => Err(IcebergError::iceberg(format!("create {ident}"))(e)),
+            },
+        }
     }
 
     /// Creates `namespace` unless the catalog has it (two processes creating it at once: the

@@ -156,20 +156,9 @@ pub async fn create(tables: &Tables, topic: &str) -> Result<Table, IcebergError>
         .properties(properties)
         .schema(schema)
         .build();
-    match tables
-        .catalog()
-        .create_table(ident.namespace(), creation)
+    tables
+        .create_or_load(&ident, &location, creation, || load(tables, topic))
         .await
-    {
-        Ok(table) => {
-            tracing::info!(table = %ident, %location, "created the Iceberg table");
-            Ok(table)
-        }
-        Err(e) => match load(tables, topic).await {
-            Ok(Some(table)) => Ok(table),
-            _ => Err(IcebergError::iceberg(format!("create {ident}"))(e)),
-        },
-    }
 }
 
 /// Every raw table of the catalog that lies over this lake (another lake's, in a catalog two

@@ -18,7 +18,7 @@ use iceberg::spec::{
     PrimitiveType, Schema, Struct, Transform, Type, UnboundPartitionSpec,
 };
 use iceberg::table::Table;
-use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent, TableUpdate};
+use iceberg::{NamespaceIdent, TableCreation, TableIdent, TableUpdate};
 
 use crate::replace::{Change, rewrite};
 use crate::{IcebergError, Tables};
@@ -288,21 +288,12 @@ async fn create(
         .properties(properties)
         .schema(schema)
         .build();
-    match tables
-        .catalog()
-        .create_table(ident.namespace(), creation)
+    // Two processes creating it at once: the loser loads the winner's.
+    tables
+        .create_or_load(&ident, &location, creation, || {
+            load_in(family, tables, name)
+        })
         .await
-    {
-        Ok(table) => {
-            tracing::info!(table = %ident, %location, "created the Iceberg table");
-            Ok(table)
-        }
-        // Two processes creating it at once: the loser loads the winner's.
-        Err(e) => match load_in(family, tables, name).await {
-            Ok(Some(table)) => Ok(table),
-            _ => Err(IcebergError::iceberg(format!("create {ident}"))(e)),
-        },
-    }
 }
 
 /// Makes the live files of `warehouse.<name>` equal to `files` (what PostgreSQL recorded as
