@@ -110,29 +110,13 @@ pub async fn check(
     let Some(table) = tables.telemetry_if_exists().await? else {
         return Ok(None);
     };
-    let progress = Progress::of(&table)?;
     let files = offsets::all_files(pool, group, topic).await?;
-    let mut report = TableCheck {
-        snapshot_id: table.metadata().current_snapshot().map(|s| s.snapshot_id()),
-        watermark: progress.watermark,
-        ..TableCheck::default()
-    };
-    let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for (xid, path, rows) in files {
-        if xid < progress.watermark {
-            want.insert(
-                tables.lake().location(&path),
-                u64::try_from(rows).unwrap_or(0),
-            );
-        } else {
-            report.unpublished_files += 1;
-        }
-    }
+    let (mut report, mut want) = below_watermark(tables, &table, files)?;
     // A compaction the table has not followed yet took files out of the manifest that the
     // table still holds, rightly.
-    let pending = compaction::since(pool, group, topic, progress.watermark, i64::MAX).await?;
+    let pending = compaction::since(pool, group, topic, report.watermark, i64::MAX).await?;
     for c in &pending {
-        for f in c.replaced.iter().filter(|f| f.xid < progress.watermark) {
+        for f in c.replaced.iter().filter(|f| f.xid < report.watermark) {
             want.insert(
                 tables.lake().location(&f.path),
                 u64::try_from(f.rows).unwrap_or(0),
@@ -154,25 +138,38 @@ pub async fn check_raw(
     let Some(table) = crate::raw::load(tables, topic).await? else {
         return Ok(None);
     };
-    let progress = Progress::of(&table)?;
+    let files = surgstream_store::raw::all_raw_files(pool, group, topic).await?;
+    let (mut report, want) = below_watermark(tables, &table, files)?;
+    compare(&table, want, &mut report).await?;
+    Ok(Some(report))
+}
+
+/// The check of `table` begun: its snapshot and watermark, and which of `files` (the id of the
+/// transaction that committed each, its path and rows) it must hold — those below the
+/// watermark, by location; the others are counted as not yet published.
+fn below_watermark(
+    tables: &Tables,
+    table: &Table,
+    files: Vec<(i64, String, i64)>,
+) -> Result<(TableCheck, BTreeMap<String, u64>), IcebergError> {
+    let watermark = Progress::of(table)?.watermark;
     let mut report = TableCheck {
         snapshot_id: table.metadata().current_snapshot().map(|s| s.snapshot_id()),
-        watermark: progress.watermark,
+        watermark,
         ..TableCheck::default()
     };
-    let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for (xid, path, records) in surgstream_store::raw::all_raw_files(pool, group, topic).await? {
-        if xid < progress.watermark {
+    let mut want = BTreeMap::new();
+    for (xid, path, rows) in files {
+        if xid < watermark {
             want.insert(
                 tables.lake().location(&path),
-                u64::try_from(records).unwrap_or(0),
+                u64::try_from(rows).unwrap_or(0),
             );
         } else {
             report.unpublished_files += 1;
         }
     }
-    compare(&table, want, &mut report).await?;
-    Ok(Some(report))
+    Ok((report, want))
 }
 
 /// The table's live files against `want` (location → rows), into `report`.

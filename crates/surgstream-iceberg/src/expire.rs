@@ -185,6 +185,27 @@ pub(crate) async fn expire_table(
     })
 }
 
+/// Merges `table`'s manifests when more than `opts.merge_manifests_at` pile up (not when a
+/// publish commits first: the next run merges), then expires its snapshots older than
+/// `cutoff_ms`. Returns whether it merged, and what the expiry did.
+async fn maintain(
+    tables: &Tables,
+    table: Table,
+    cutoff_ms: i64,
+    opts: &ExpireOptions,
+) -> Result<(bool, Expired), IcebergError> {
+    let merged =
+        crate::replace::merge_manifests(tables, table.clone(), opts.merge_manifests_at).await;
+    let (merged, table) = match merged {
+        Ok(Some(merged)) => (true, merged),
+        Ok(None) => (false, table),
+        Err(e) if e.is_conflict() => (false, table),
+        Err(e) => return Err(e),
+    };
+    let expired = expire_table(tables, table, cutoff_ms, opts.retain_last).await?;
+    Ok((merged, expired))
+}
+
 /// Expires the telemetry table's and the raw tables' old snapshots (merging their manifests
 /// first when they pile up) and deletes what only they referenced, then the retired lake files
 /// of `group` that no retained snapshot lists.
@@ -202,23 +223,8 @@ pub async fn expire(
     let kept: Option<Referenced> = match tables.telemetry_if_exists().await? {
         None => None,
         Some(table) => {
-            let table = match crate::replace::merge_manifests(
-                tables,
-                table.clone(),
-                opts.merge_manifests_at,
-            )
-            .await
-            {
-                Ok(Some(merged)) => {
-                    report.manifests_merged = true;
-                    merged
-                }
-                Ok(None) => table,
-                // A publish committed first: the next run merges.
-                Err(e) if e.is_conflict() => table,
-                Err(e) => return Err(e),
-            };
-            let expired = expire_table(tables, table, cutoff_ms, opts.retain_last).await?;
+            let (merged, expired) = maintain(tables, table, cutoff_ms, opts).await?;
+            report.manifests_merged = merged;
             report.snapshots_kept = expired.kept;
             report.snapshots_expired = expired.expired;
             report.metadata_files_deleted = expired.metadata_files_deleted;
@@ -228,18 +234,8 @@ pub async fn expire(
     // The raw tables: appended to, never compacted, so only their manifests merged and their
     // snapshots expired; the files stay.
     for table in crate::raw::all(tables).await? {
-        let merged =
-            crate::replace::merge_manifests(tables, table.clone(), opts.merge_manifests_at).await;
-        let table = match merged {
-            Ok(Some(merged)) => {
-                report.raw_manifests_merged += 1;
-                merged
-            }
-            Ok(None) => table,
-            Err(e) if e.is_conflict() => table,
-            Err(e) => return Err(e),
-        };
-        let expired = expire_table(tables, table, cutoff_ms, opts.retain_last).await?;
+        let (merged, expired) = maintain(tables, table, cutoff_ms, opts).await?;
+        report.raw_manifests_merged += usize::from(merged);
         report.raw_snapshots_kept += expired.kept;
         report.raw_snapshots_expired += expired.expired;
         report.raw_metadata_files_deleted += expired.metadata_files_deleted;

@@ -79,15 +79,14 @@ pub async fn publish_recorded(publisher: &Publisher) -> Result<PublishReport, Ic
     let result = publisher.publish().await;
     let outcome = match &result {
         Ok(report) => {
-            let t = table.clone();
-            histogram!(PUBLISH_DURATION, "table" => t.clone())
+            histogram!(PUBLISH_DURATION, "table" => table.clone())
                 .record(started.elapsed().as_secs_f64());
-            counter!(FILES_PUBLISHED, "table" => t.clone()).increment(report.files as u64);
-            counter!(ROWS_PUBLISHED, "table" => t.clone())
+            counter!(FILES_PUBLISHED, "table" => table.clone()).increment(report.files as u64);
+            counter!(ROWS_PUBLISHED, "table" => table.clone())
                 .increment(u64::try_from(report.rows).unwrap_or(0));
-            counter!(COMPACTIONS_FOLLOWED, "table" => t.clone())
+            counter!(COMPACTIONS_FOLLOWED, "table" => table.clone())
                 .increment(report.compactions as u64);
-            gauge!(LAST_SUCCESS, "table" => t).set(read_at);
+            gauge!(LAST_SUCCESS, "table" => table.clone()).set(read_at);
             if report.files > 0 {
                 "appended"
             } else if report.compactions > 0 {

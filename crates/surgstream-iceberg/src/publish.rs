@@ -288,25 +288,17 @@ impl Publisher {
                 None => crate::raw::create(&self.tables, &self.topic).await?,
             };
             let spec_id = table.metadata().default_partition_spec_id();
+            let files = changes
+                .files
+                .iter()
+                .map(|(_, f)| {
+                    let entry = crate::raw::data_file(&self.tables, f, spec_id)?;
+                    Ok((entry, f.partition, f.last_offset))
+                })
+                .collect::<Result<Vec<_>, IcebergError>>()?;
             let mut offsets = progress.offsets;
-            let mut data_files = Vec::with_capacity(changes.files.len());
-            let (mut rows, mut bytes) = (0, 0);
-            for (_, file) in &changes.files {
-                data_files.push(crate::raw::data_file(&self.tables, file, spec_id)?);
-                let next = offsets.entry(file.partition).or_default();
-                *next = (*next).max(file.last_offset + 1);
-                rows += file.records;
-                bytes += file.bytes;
-            }
-            self.commit(
-                &table,
-                data_files,
-                (rows, bytes),
-                changes.horizon,
-                &offsets,
-                &mut report,
-            )
-            .await?;
+            self.commit(&table, files, changes.horizon, &mut offsets, &mut report)
+                .await?;
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
@@ -335,7 +327,6 @@ impl Publisher {
         let timestamp_id = schema::field_id(schema, "timestamp")?;
         let spec_id = table.metadata().default_partition_spec_id();
         let mut data_files = Vec::with_capacity(files.len());
-        let (mut rows, mut bytes) = (0, 0);
         for (_, file) in files {
             let (min, max) = (
                 file.min_event_time.timestamp_micros(),
@@ -355,7 +346,7 @@ impl Publisher {
                 path: file.path.clone(),
                 reason: format!("hour {hour} out of range"),
             })?;
-            data_files.push(self.data_file(
+            let entry = self.data_file(
                 &file.path,
                 file.rows,
                 file.bytes,
@@ -363,34 +354,34 @@ impl Publisher {
                 Literal::int(hour),
                 timestamp_id,
                 spec_id,
-            )?);
-            let next = offsets.entry(file.partition).or_default();
-            *next = (*next).max(file.last_offset + 1);
-            rows += file.rows;
-            bytes += file.bytes;
+            )?;
+            data_files.push((entry, file.partition, file.last_offset));
         }
-        self.commit(
-            &table,
-            data_files,
-            (rows, bytes),
-            watermark,
-            offsets,
-            report,
-        )
-        .await
+        self.commit(&table, data_files, watermark, offsets, report)
+            .await
     }
 
-    /// Commits `data_files` (holding `rows` rows in `bytes` bytes) to `table` as one fast
-    /// append whose summary, and the table's properties, carry `watermark` and `offsets`.
+    /// Commits `files` (each entry with the Kafka partition and the last offset of its range)
+    /// to `table` as one fast append, moving `offsets` past them; the snapshot's summary, and
+    /// the table's properties, carry `watermark` and those offsets.
     async fn commit(
         &self,
         table: &Table,
-        data_files: Vec<iceberg::spec::DataFile>,
-        (rows, bytes): (i64, i64),
+        files: Vec<(iceberg::spec::DataFile, i32, i64)>,
         watermark: i64,
-        offsets: &BTreeMap<i32, i64>,
+        offsets: &mut BTreeMap<i32, i64>,
         report: &mut PublishReport,
     ) -> Result<Table, IcebergError> {
+        let (mut rows, mut bytes) = (0i64, 0i64);
+        let mut data_files = Vec::with_capacity(files.len());
+        for (entry, partition, last_offset) in files {
+            let next = offsets.entry(partition).or_default();
+            *next = (*next).max(last_offset + 1);
+            rows += i64::try_from(entry.record_count()).unwrap_or(i64::MAX);
+            bytes += i64::try_from(entry.file_size_in_bytes()).unwrap_or(i64::MAX);
+            data_files.push(entry);
+        }
+        let offsets = &*offsets;
         let n = data_files.len();
         let tx = Transaction::new(table);
         let append = tx
