@@ -82,6 +82,41 @@ pub enum Command {
     Archive(ArchiveArgs),
     /// Bring archived procedures back into PostgreSQL (a legal hold, a clinical review).
     Restore(RestoreArgs),
+    /// Print the IAM authentication token the Kafka clients (--msk) or the PostgreSQL pool
+    /// (--rds) would use now, signed with the AWS SDK's credential chain: what to run when a
+    /// connection is refused. Like `aws rds generate-db-auth-token`.
+    AuthToken(AuthTokenArgs),
+}
+
+/// `auth-token`: which token, for what, signed when.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("service").required(true).args(["msk", "rds"])))]
+pub struct AuthTokenArgs {
+    /// The MSK IAM token (SASL OAUTHBEARER), for the cluster in --region.
+    #[arg(long)]
+    pub msk: bool,
+    /// The RDS IAM token (the PostgreSQL password) of --user at --host:--port.
+    #[arg(long, requires_all = ["host", "user"])]
+    pub rds: bool,
+    /// The RDS endpoint.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The RDS port.
+    #[arg(long, default_value_t = 5432)]
+    pub port: u16,
+    /// The database user (its IAM policy allows rds-db:connect on it).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The region [default: the RDS host name's, else the SDK's (AWS_REGION, the profile's)].
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// The AWS profile [default: AWS_PROFILE, else the default profile].
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Sign as at this instant (RFC 3339) instead of now: the same credentials then give the
+    /// same token, for comparing with another signer.
+    #[arg(long, value_parser = parse_instant)]
+    pub signing_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Kafka connection and topic names.
@@ -124,6 +159,11 @@ pub struct DbArgs {
     /// How long to wait for a PostgreSQL connection, e.g. 10s.
     #[arg(long, env = "SURGSTREAM_DB_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub db_timeout: Duration,
+    /// RDS IAM authentication: every connection's password is a new RDS auth token signed with
+    /// the AWS SDK's credential chain (the URL holds none, and asks for TLS); the region is the
+    /// RDS host name's, else AWS_REGION's. docs/security.md.
+    #[arg(long, env = "SURGSTREAM_DATABASE_IAM_AUTH")]
+    pub database_iam_auth: bool,
 }
 
 /// Which kind of simulated run.

@@ -3,6 +3,7 @@
 //! never another command: what two commands share lives in `setup`.
 
 pub mod archive;
+pub mod auth_token;
 pub mod bench;
 pub mod compact;
 pub mod create_topics;

@@ -250,7 +250,10 @@ pub fn always_ready() -> Checks {
 /// `/healthz` and `/readyz` of the simulator: alive while it answers (it has no loop that can
 /// stall unseen: a producer that cannot deliver fails the run); ready while its producer gets
 /// metadata from the broker (probed every 5 s in the background).
-pub fn broker_ready(producer: &rdkafka::producer::FutureProducer, brokers: &str) -> Checks {
+pub fn broker_ready(
+    producer: &rdkafka::producer::FutureProducer<surgstream_kafka::KafkaContext>,
+    brokers: &str,
+) -> Checks {
     use rdkafka::producer::Producer;
     let state = Arc::new(std::sync::Mutex::new((false, "not probed yet".to_owned())));
     let (probe_state, producer, brokers) = (state.clone(), producer.clone(), brokers.to_owned());

@@ -110,6 +110,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         Command::Iceberg(a) => commands::iceberg::run(a).await,
         Command::Archive(a) => commands::archive::run(a).await,
         Command::Restore(a) => commands::archive::restore(a).await,
+        Command::AuthToken(a) => commands::auth_token::run(a).await,
     }
 }
 

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use surgstream_ingest::IngestConfig;
 use surgstream_ingest::health::Health;
@@ -214,7 +213,83 @@ pub async fn migrated_db(db: &DbArgs, skip_migrate: bool) -> Result<Store> {
 
 /// A pool on the database of `db`, within --db-timeout.
 pub async fn connect_db(db: &DbArgs) -> Result<Store> {
-    Ok(Store::connect(&database_url(db)?, 8, db.db_timeout).await?)
+    let url = resolve_secrets(&database_url(db)?).await?;
+    let password = if db.database_iam_auth {
+        Some(rds_iam_password(&url).await?)
+    } else {
+        None
+    };
+    Ok(Store::connect_with(&url, 8, db.db_timeout, password).await?)
+}
+
+/// The RDS IAM token source for the user and host of `url`.
+async fn rds_iam_password(url: &str) -> Result<surgstream_store::PasswordSource> {
+    let u = url::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("invalid DATABASE_URL for IAM authentication: {e}"))?;
+    let host = u
+        .host_str()
+        .context("IAM authentication needs the RDS host in DATABASE_URL")?
+        .to_owned();
+    let port = u.port().unwrap_or(5432);
+    let user = match u.username() {
+        "" => anyhow::bail!("IAM authentication needs the database user in DATABASE_URL"),
+        user => user.to_owned(),
+    };
+    let aws = surgstream_aws::Aws::load(surgstream_aws::region_of_rds_host(&host), None).await;
+    let region = aws.require_region("RDS IAM authentication (the host name does not name it)")?;
+    let source: surgstream_store::PasswordSource = std::sync::Arc::new(move || {
+        let (aws, host, user, region) = (aws.clone(), host.clone(), user.clone(), region.clone());
+        Box::pin(async move {
+            let credentials = aws
+                .credentials()
+                .await
+                .map_err(|e| format!("RDS IAM authentication: {e}"))?;
+            let t = surgstream_aws::token::rds(
+                &credentials,
+                &host,
+                port,
+                &user,
+                &region,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok((t.value, t.expires_at))
+        })
+    });
+    Ok(source)
+}
+
+/// `${aws-secretsmanager:ARN[#key]}` in a URL replaced by the secret: as it is when it is the
+/// whole URL, percent-encoded when it is a part of it (a password in the user information).
+async fn resolve_secrets(url: &str) -> Result<String> {
+    const OPEN: &str = "${aws-secretsmanager:";
+    if !url.contains(OPEN) {
+        return Ok(url.to_owned());
+    }
+    let mut out = String::new();
+    let mut rest = url;
+    while let Some(start) = rest.find(OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + OPEN.len()..];
+        let end = after
+            .find('}')
+            .context("DATABASE_URL: a `${aws-secretsmanager:` without its closing `}`")?;
+        let reference = surgstream_aws::secrets::SecretRef::parse(&after[..end])
+            .map_err(|why| anyhow::anyhow!("DATABASE_URL: {why}"))?;
+        let whole = start == 0 && end + 1 == after.len() && out.is_empty();
+        let value = surgstream_aws::secrets::resolve(&reference).await?;
+        if whole {
+            out.push_str(&value);
+        } else {
+            out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()).map(|s| {
+                // form encoding writes a space as `+`, which a URL's user information keeps.
+                if s == "+" { "%20" } else { s }
+            }));
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The ingestor's configuration from the options; `until_idle` ends it once drained.
@@ -326,11 +401,14 @@ fn replication(a: &TopicsArgs, brokers: usize) -> Result<(i32, i32)> {
 
 /// Creates the four topics (`create-topics`, and `bench` for its own); an existing topic is fine.
 pub async fn create_topics(a: TopicsArgs) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        kafka_settings(&a.brokers, a.kafka_config.as_deref())?
-            .client_config()
-            .create()
-            .context("cannot create Kafka admin client")?;
+    let kafka = kafka_settings(&a.brokers, a.kafka_config.as_deref())?;
+    let admin: AdminClient<surgstream_kafka::KafkaContext> = kafka
+        .client_config()
+        .create_with_context(kafka.context())
+        .context("cannot create Kafka admin client")?;
+    // rdkafka's admin client never serves librdkafka's request for a token: give it one.
+    surgstream_kafka::set_token(admin.inner(), kafka.context().msk())
+        .map_err(|e| anyhow::anyhow!("cannot authenticate the Kafka admin client: {e}"))?;
     let names = [
         (
             format!("{}{}", a.prefix, proto_topics::TELEMETRY),

@@ -42,13 +42,23 @@ pub(crate) struct Assignment {
     pub(crate) partitions: HashSet<(String, i32)>,
 }
 
-/// Consumer context: records rebalances.
+/// Consumer context: records rebalances, signs MSK IAM tokens.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ctx {
     pub(crate) assignment: Arc<Mutex<Assignment>>,
+    pub(crate) kafka: surgstream_kafka::KafkaContext,
 }
 
 impl ClientContext for Ctx {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        surgstream_kafka::generate_oauth_token(self.kafka.msk())
+    }
+
     /// Every 5 s (`statistics.interval.ms`): the records fetched but not yet handed to the
     /// ingestor. (Consumer lag is read from the broker by [`crate::probe::probe`]: these statistics stop
     /// while the loop does not poll.)

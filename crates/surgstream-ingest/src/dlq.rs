@@ -17,7 +17,7 @@ use crate::error::IngestError;
 /// Sends rejected records to dead-letter topics.
 #[derive(Clone)]
 pub struct DeadLetters {
-    producer: FutureProducer,
+    producer: FutureProducer<surgstream_kafka::KafkaContext>,
     timeout: Duration,
 }
 
@@ -41,7 +41,7 @@ impl DeadLetters {
         let producer = config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .create()?;
+            .create_with_context(kafka.context())?;
         Ok(Self { producer, timeout })
     }
 

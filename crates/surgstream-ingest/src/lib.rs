@@ -73,7 +73,10 @@ pub async fn run(
 ) -> Result<IngestReport, IngestError> {
     metrics::describe();
     let started = Instant::now();
-    let ctx = Ctx::default();
+    let ctx = Ctx {
+        kafka: cfg.kafka.context(),
+        ..Ctx::default()
+    };
     let kafka = |what: &str| {
         let brokers = cfg.kafka.brokers().to_owned();
         let what = what.to_owned();

@@ -143,10 +143,10 @@ pub async fn replay_raw(
         );
     cfg.kafka.apply(&mut config);
     // Idempotence keeps each partition's order through retries.
-    let producer: FutureProducer = config
+    let producer: FutureProducer<surgstream_kafka::KafkaContext> = config
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .create()
+        .create_with_context(cfg.kafka.context())
         .map_err(kafka("create producer".into()))?;
 
     let mut report = ReplayReport::default();
@@ -295,15 +295,17 @@ fn refused(cfg: &ReplayConfig, (partition, offset): (i32, i64), e: KafkaError) -
 
 /// How many partitions the target topic has; it must exist.
 fn target_partitions(cfg: &ReplayConfig) -> Result<i32, IngestError> {
-    let consumer: BaseConsumer =
+    let consumer: BaseConsumer<surgstream_kafka::KafkaContext> =
         cfg.kafka
             .client_config()
-            .create()
+            .create_with_context(cfg.kafka.context())
             .map_err(|e| IngestError::Kafka {
                 brokers: cfg.kafka.brokers().to_owned(),
                 what: "create metadata client".into(),
                 source: Box::new(e),
             })?;
+    // Serves librdkafka's first request for an OAUTHBEARER token (MSK IAM).
+    let _ = consumer.poll(Duration::ZERO);
     let md = consumer
         .fetch_metadata(Some(&cfg.to_topic), cfg.timeout)
         .map_err(|e| IngestError::Kafka {

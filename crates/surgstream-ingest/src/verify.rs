@@ -484,14 +484,17 @@ async fn read_topic(
             source: Box::new(source),
         }
     };
-    let consumer: BaseConsumer = cfg
+    let consumer: BaseConsumer<surgstream_kafka::KafkaContext> = cfg
         .kafka
         .client_config()
         .set("group.id", "surgstream-verify")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .create()
+        .create_with_context(cfg.kafka.context())
         .map_err(kafka("create consumer".into()))?;
+    // Serves librdkafka's first request for an OAUTHBEARER token (MSK IAM) before the
+    // metadata request waits on it.
+    let _ = consumer.poll(Duration::ZERO);
     let metadata =
         tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), cfg.timeout))
             .map_err(kafka(format!("metadata of {topic}")))?;

@@ -113,6 +113,8 @@ fn is_permanent(code: Option<RDKafkaErrorCode>) -> bool {
 pub(crate) struct WatchedContext {
     /// What librdkafka reported.
     pub(crate) errors: ConnectionErrors,
+    /// Signs MSK IAM tokens.
+    pub(crate) kafka: crate::KafkaContext,
 }
 
 impl ProducerContext for WatchedContext {
@@ -121,6 +123,15 @@ impl ProducerContext for WatchedContext {
 }
 
 impl ClientContext for WatchedContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        crate::generate_oauth_token(self.kafka.msk())
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         report_error(&self.errors, &error, reason);
     }
@@ -258,7 +269,10 @@ struct Probe<'s> {
 
 impl<'s> Probe<'s> {
     fn connect(settings: &'s crate::KafkaSettings) -> Result<Self, MetadataError> {
-        let context = WatchedContext::default();
+        let context = WatchedContext {
+            errors: ConnectionErrors::default(),
+            kafka: settings.context(),
+        };
         let mut config = settings.client_config();
         config.set("client.id", "surgstream-probe");
         // Connection failures are logged at info level (facility FAIL): have librdkafka emit
@@ -283,6 +297,8 @@ impl<'s> Probe<'s> {
     fn metadata(&self, topic: Option<&str>, timeout: Duration) -> Result<Metadata, MetadataError> {
         let deadline = Instant::now() + timeout;
         loop {
+            // Serves librdkafka's events: its request for an OAUTHBEARER token among them.
+            self.producer.poll(Duration::ZERO);
             let left = deadline.saturating_duration_since(Instant::now());
             let attempt = self
                 .producer

@@ -18,6 +18,15 @@
 //! `Debug` and [`KafkaSettings::summary`] print `<redacted>` for them, errors name the property
 //! and where it came from but not its value, and [`check_command_line_property`] refuses them on
 //! the command line, where every user of the machine can read them in the process list.
+//! `${aws-secretsmanager:ARN}` (or `ARN#key`, for one key of a JSON secret) is a secret in AWS
+//! Secrets Manager, read once at start-up with the AWS SDK's credential chain.
+//!
+//! `sasl.mechanism=AWS_MSK_IAM` is MSK's IAM authentication: OAUTHBEARER with tokens signed by
+//! the AWS SDK's credential chain ([`MskIam`]); every client must then be created with
+//! [`KafkaSettings::context`] (or a context that delegates to [`generate_oauth_token`]). The Java
+//! client's `sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required
+//! [awsProfileName="…"];` and `sasl.client.callback.handler.class=…IAMClientCallbackHandler`
+//! are read with it, so that MSK's documented client properties work unchanged.
 //!
 //! Java clients' `sasl.jaas.config` for PLAIN and SCRAM is read as librdkafka's
 //! `sasl.username`/`sasl.password`, so a properties file written for Kafka's tools or MSK's
@@ -25,14 +34,17 @@
 //! refused with the property to use instead.
 
 mod connection;
+mod msk;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 
 pub use connection::{MetadataError, TopicState, probe_topics};
+pub use msk::{KafkaContext, MskIam, generate_oauth_token, set_token};
 
 /// The prefix of the environment variables that are client properties.
 pub const ENV_PREFIX: &str = "SURGSTREAM_KAFKA_CLIENT_";
@@ -165,6 +177,7 @@ struct Property {
 pub struct KafkaSettings {
     brokers: String,
     properties: Vec<Property>,
+    msk: Option<Arc<MskIam>>,
 }
 
 impl fmt::Debug for KafkaSettings {
@@ -182,6 +195,7 @@ impl KafkaSettings {
         Self {
             brokers: brokers.into(),
             properties: Vec::new(),
+            msk: None,
         }
     }
 
@@ -229,20 +243,65 @@ impl KafkaSettings {
         from_env.sort_by(|a, b| a.key.cmp(&b.key));
         properties.extend(from_env);
 
+        let msk_property = properties.iter().rev().find(|p| {
+            matches!(p.key.as_str(), "sasl.mechanism" | "sasl.mechanisms")
+                && p.value.trim().eq_ignore_ascii_case(MSK_IAM_MECHANISM)
+        });
+        let msk_origin = msk_property.map(|p| p.origin.clone());
         let mut resolved = Vec::with_capacity(properties.len());
+        let mut msk_profile = None;
         for p in properties {
             if p.value.starts_with('\u{fffd}') {
                 return Err(problem(&p, "its value is not UTF-8".into()));
             }
             let value = resolve_references(&p, &env)?;
-            resolved.extend(translate_java(Property { value, ..p })?);
+            let p = Property { value, ..p };
+            if msk_origin.is_some() {
+                match msk_property_translation(&p)? {
+                    MskTranslation::Keep => {}
+                    MskTranslation::Replace(q) => {
+                        resolved.push(q);
+                        continue;
+                    }
+                    MskTranslation::Drop => continue,
+                    MskTranslation::Profile(profile) => {
+                        msk_profile = profile;
+                        continue;
+                    }
+                }
+            }
+            resolved.extend(translate_java(p)?);
         }
+        let msk = match msk_origin {
+            Some(origin) => Some(Arc::new(MskIam::new(brokers, msk_profile).map_err(
+                |problem| KafkaConfigError::Property {
+                    key: "sasl.mechanism".into(),
+                    origin,
+                    problem,
+                },
+            )?)),
+            None => None,
+        };
         let settings = Self {
             brokers: brokers.to_owned(),
             properties: resolved,
+            msk,
         };
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The context every client of these settings is created with (or delegates to): it signs
+    /// MSK IAM tokens when `sasl.mechanism=AWS_MSK_IAM`.
+    pub fn context(&self) -> KafkaContext {
+        KafkaContext {
+            msk: self.msk.clone(),
+        }
+    }
+
+    /// Whether the clients authenticate with MSK IAM.
+    pub fn uses_msk_iam(&self) -> bool {
+        self.msk.is_some()
     }
 
     /// The bootstrap servers.
@@ -280,6 +339,15 @@ impl KafkaSettings {
     /// The properties for a log line, secrets `<redacted>`: `security.protocol=SASL_SSL
     /// sasl.mechanism=SCRAM-SHA-512 sasl.username=ingest sasl.password=<redacted>`.
     pub fn summary(&self) -> String {
+        let msk = self
+            .msk
+            .as_ref()
+            .map(|m| format!(" (MSK IAM tokens for {})", m.region()))
+            .unwrap_or_default();
+        self.property_summary() + &msk
+    }
+
+    fn property_summary(&self) -> String {
         if self.properties.is_empty() {
             return "plaintext, no authentication (librdkafka's defaults)".to_owned();
         }
@@ -383,10 +451,18 @@ fn resolve_references(p: &Property, env: &[(String, String)]) -> Result<String, 
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
                 .unwrap_or(&text)
                 .to_owned()
+        } else if let Some(secret) = reference.strip_prefix(surgstream_aws::secrets::SCHEME) {
+            let secret = surgstream_aws::secrets::SecretRef::parse(secret)
+                .map_err(|why| problem(p, format!("`${{{reference}}}` {why}")))?;
+            surgstream_aws::secrets::resolve_blocking(&secret)
+                .map_err(|e| problem(p, e.to_string()))?
         } else {
             return Err(problem(
                 p,
-                format!("`${{{reference}}}` is neither `${{env:NAME}}` nor `${{file:PATH}}`"),
+                format!(
+                    "`${{{reference}}}` is none of `${{env:NAME}}`, `${{file:PATH}}` and \
+                     `${{aws-secretsmanager:ARN[#key]}}`"
+                ),
             ));
         };
         out.push_str(&resolved);
@@ -394,6 +470,74 @@ fn resolve_references(p: &Property, env: &[(String, String)]) -> Result<String, 
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The mechanism name of MSK IAM, as AWS's Java library and MSK's documentation write it.
+pub const MSK_IAM_MECHANISM: &str = "AWS_MSK_IAM";
+
+const MSK_LOGIN_MODULE: &str = "software.amazon.msk.auth.iam.IAMLoginModule";
+const MSK_CALLBACK_HANDLER: &str = "software.amazon.msk.auth.iam.IAMClientCallbackHandler";
+
+enum MskTranslation {
+    Keep,
+    Replace(Property),
+    Drop,
+    Profile(Option<String>),
+}
+
+/// With `sasl.mechanism=AWS_MSK_IAM`: the mechanism becomes librdkafka's OAUTHBEARER, the Java
+/// library's login module gives its profile, its callback handler is librdkafka's token
+/// callback (dropped).
+fn msk_property_translation(p: &Property) -> Result<MskTranslation, KafkaConfigError> {
+    match p.key.as_str() {
+        "sasl.mechanism" | "sasl.mechanisms" => {
+            if !p.value.trim().eq_ignore_ascii_case(MSK_IAM_MECHANISM) {
+                return Err(problem(
+                    p,
+                    format!("sets another mechanism than {MSK_IAM_MECHANISM}, also set"),
+                ));
+            }
+            Ok(MskTranslation::Replace(Property {
+                key: "sasl.mechanism".into(),
+                value: "OAUTHBEARER".into(),
+                origin: p.origin.clone(),
+            }))
+        }
+        "sasl.client.callback.handler.class" | "sasl.login.callback.handler.class"
+            if p.value.trim() == MSK_CALLBACK_HANDLER =>
+        {
+            Ok(MskTranslation::Drop)
+        }
+        "sasl.jaas.config" => {
+            let text = p.value.trim().trim_end_matches(';').trim();
+            if text.split_whitespace().next() != Some(MSK_LOGIN_MODULE) {
+                return Err(problem(
+                    p,
+                    format!("with {MSK_IAM_MECHANISM} the login module is {MSK_LOGIN_MODULE}"),
+                ));
+            }
+            let option = |name: &str| -> Option<String> {
+                let at = text.find(&format!("{name}=\""))? + name.len() + 2;
+                let end = text[at..].find('"')?;
+                Some(text[at..at + end].to_owned())
+            };
+            if option("awsRoleArn").is_some() {
+                return Err(problem(
+                    p,
+                    "awsRoleArn is not read: name a profile whose role_arn and source_profile \
+                     (or credential_source) assume the role (awsProfileName=\"…\" or \
+                     AWS_PROFILE), or set AWS_ROLE_ARN with a web identity token"
+                        .into(),
+                ));
+            }
+            Ok(MskTranslation::Profile(option("awsProfileName")))
+        }
+        "sasl.oauthbearer.method" | "enable.sasl.oauthbearer.unsecure.jwt" => Err(problem(
+            p,
+            format!("{MSK_IAM_MECHANISM} signs its own tokens: remove this property"),
+        )),
+        _ => Ok(MskTranslation::Keep),
+    }
 }
 
 /// Java's `sasl.jaas.config` for PLAIN and SCRAM as librdkafka's `sasl.username` and

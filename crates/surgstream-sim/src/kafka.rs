@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 pub use crate::report::SimReport;
 use crate::{Payload, Simulation};
 
+/// The simulator's producer: its context signs MSK IAM tokens when the settings ask for them.
+pub type Producer = FutureProducer<surgstream_kafka::KafkaContext>;
+
 /// Where and how to send.
 #[derive(Debug, Clone)]
 pub struct SinkOptions {
@@ -127,7 +130,7 @@ pub enum SinkError {
 }
 
 /// Creates the idempotent producer and checks that the broker answers and the topics exist.
-pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
+pub async fn connect(opts: &SinkOptions) -> Result<Producer, SinkError> {
     let mut config = ClientConfig::new();
     config
         .set("compression.codec", opts.compression.name())
@@ -148,10 +151,10 @@ pub async fn connect(opts: &SinkOptions) -> Result<FutureProducer, SinkError> {
     // The user's properties (TLS, SASL, tuning) over ours; then what an exactly-once pipeline
     // needs of its producer, which nothing overrides.
     opts.kafka.apply(&mut config);
-    let producer: FutureProducer = config
+    let producer: FutureProducer<surgstream_kafka::KafkaContext> = config
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .create()
+        .create_with_context(opts.kafka.context())
         .map_err(SinkError::Config)?;
     // A client of its own that says why it cannot connect (credentials, TLS), where the
     // producer's metadata request would only time out.
@@ -232,7 +235,7 @@ pub const TARGET_RATE: &str = "surgstream_sim_target_frames_per_second";
 /// was already handed to the producer, when `shutdown` is cancelled.
 pub async fn run(
     sim: Simulation,
-    producer: &FutureProducer,
+    producer: &Producer,
     opts: &SinkOptions,
     shutdown: CancellationToken,
 ) -> SimReport {

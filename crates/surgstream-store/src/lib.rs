@@ -15,10 +15,11 @@ pub mod lifecycle;
 pub mod offsets;
 pub mod raw;
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
 
 pub use apply::{Applied, Outcome, Rejection, Source, apply_event, apply_events};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 /// The schema's migrations (migrations/), embedded at build time.
@@ -145,6 +146,15 @@ pub fn redacted_target(url: &str) -> String {
     }
 }
 
+/// A password made anew for each new connection (an RDS IAM authentication token): the
+/// password and when it stops being accepted.
+pub type PasswordSource = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<
+            Box<dyn Future<Output = Result<(String, SystemTime), String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
 impl Store {
     /// Connects (and checks the connection) within `timeout`.
     pub async fn connect(
@@ -152,12 +162,51 @@ impl Store {
         max_connections: u32,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::connect_with(url, max_connections, timeout, None).await
+    }
+
+    /// [`Store::connect`]; with `password`, every connection's password comes from it (the URL
+    /// holds none): the pool takes a new one when two thirds of the last one's life are over,
+    /// so that connections opened later never present an expired token. Such a password is sent
+    /// to the server as it is, so the URL must ask for TLS (`sslmode=require` or stricter).
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        timeout: Duration,
+        password: Option<PasswordSource>,
+    ) -> Result<Self, StoreError> {
         let target = redacted_target(url);
-        let opts: PgConnectOptions = url
+        let mut opts: PgConnectOptions = url
             .parse::<PgConnectOptions>()
             .map_err(|e| StoreError::Url(redact_error(&e.to_string(), url)))?
             .application_name("surgstream")
             .log_statements(tracing::log::LevelFilter::Trace);
+        let mut expires = None;
+        if let Some(source) = &password {
+            if url::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
+                return Err(StoreError::Url(
+                    "the URL holds a password, and IAM authentication makes its own: remove it"
+                        .into(),
+                ));
+            }
+            if !matches!(
+                opts.get_ssl_mode(),
+                PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
+            ) {
+                return Err(StoreError::Url(
+                    "IAM authentication sends its token as the password, so the URL must ask for \
+                     TLS: sslmode=verify-full with sslrootcert=<the RDS CA bundle> (or at least \
+                     sslmode=require)"
+                        .into(),
+                ));
+            }
+            let (token, until) = source().await.map_err(|e| StoreError::Connect {
+                target: target.clone(),
+                source: sqlx::Error::Configuration(e.into()),
+            })?;
+            opts = opts.password(&token);
+            expires = Some((SystemTime::now(), until));
+        }
         // One direct connection first: a pool only reports "timed out", this says why.
         let probe = tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&opts)).await;
         match probe {
@@ -173,12 +222,15 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(timeout)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(|source| StoreError::Connect {
                 target: target.clone(),
                 source,
             })?;
+        if let (Some(source), Some(life)) = (password, expires) {
+            tokio::spawn(renew_passwords(pool.clone(), opts, source, life));
+        }
         Ok(Self { pool, target })
     }
 
@@ -260,6 +312,46 @@ impl Store {
             out.push((table, n));
         }
         Ok(out)
+    }
+}
+
+/// Gives the pool a new password when two thirds of the last one's life are over (at least a
+/// second apart; ten seconds after a failure, while connections opened meanwhile still use the
+/// last one), until the pool is closed.
+async fn renew_passwords(
+    pool: PgPool,
+    opts: PgConnectOptions,
+    source: PasswordSource,
+    (mut signed, mut until): (SystemTime, SystemTime),
+) {
+    loop {
+        let life = until.duration_since(signed).unwrap_or_default();
+        let renew_at = signed + life * 2 / 3;
+        let wait = renew_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .max(Duration::from_secs(1));
+        tokio::time::sleep(wait).await;
+        if pool.is_closed() {
+            return;
+        }
+        match source().await {
+            Ok((token, next)) => {
+                pool.set_connect_options(opts.clone().password(&token));
+                (signed, until) = (SystemTime::now(), next);
+                tracing::debug!(
+                    valid_for_s = until.duration_since(signed).map(|d| d.as_secs()).unwrap_or(0),
+                    "new IAM authentication token for PostgreSQL connections"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot make a new IAM authentication token for PostgreSQL; trying again in 10 s");
+                (signed, until) = (
+                    SystemTime::now(),
+                    SystemTime::now() + Duration::from_secs(15),
+                );
+            }
+        }
     }
 }
 
