@@ -42,6 +42,7 @@ fn unique(name: &str) -> String {
     format!("{name}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
 
+mod aws;
 mod checks;
 mod cluster;
 mod env;
@@ -50,6 +51,7 @@ mod records;
 mod s3;
 mod secure;
 
+pub use aws::*;
 pub use checks::*;
 pub use cluster::*;
 pub use env::*;

@@ -131,7 +131,7 @@ fn expiry(credentials: &Credentials, at: SystemTime) -> SystemTime {
 }
 
 /// The query string of a GET of `endpoint` with `params`, presigned (SigV4, query parameters,
-/// unsigned payload, only `host` signed) for [`TOKEN_LIFETIME`]: the request's own parameters
+/// the empty body's hash, only `host` signed) for [`TOKEN_LIFETIME`]: the request's own parameters
 /// first, then the signature's in the order botocore writes them.
 fn presign(
     credentials: &Credentials,
@@ -164,7 +164,8 @@ fn presign(
         "GET",
         uri.as_str(),
         std::iter::empty(),
-        SignableBody::UnsignedPayload,
+        // botocore signs the empty body's hash (not UNSIGNED-PAYLOAD) in these presigned URLs.
+        SignableBody::Bytes(&[]),
     )
     .map_err(|e| e.to_string())?;
     let (instructions, _signature) = sign(request, &signing_params)
