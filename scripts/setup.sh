@@ -59,6 +59,14 @@ fi
 scripts/spark.sh install >/dev/null
 # DuckDB's iceberg extension from PyPI is built for one DuckDB release: it gets a virtual
 # environment of its own with that DuckDB, apart from the one the warehouse tests use.
+aws_venv="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}/aws-venv"
+if ! "$aws_venv/bin/python" -c 'import aws_msk_iam_sasl_signer, boto3, moto.server, flask' 2>/dev/null; then
+    log "installing AWS's MSK signer, boto3 and moto's server in $aws_venv (the AWS tests' reference signers and emulator)"
+    mkdir -p "$(dirname "$aws_venv")"
+    python3 -m venv "$aws_venv"
+    "$aws_venv/bin/pip" install --quiet --disable-pip-version-check \
+        'aws-msk-iam-sasl-signer-python==1.0.2' 'boto3==1.44.18' 'moto[server]==5.2.6'
+fi
 venv="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}/duckdb-iceberg-venv"
 if ! "$venv/bin/python" -c 'import duckdb_extension_iceberg, duckdb_extension_avro' 2>/dev/null; then
     log "installing DuckDB 1.5.5 with its iceberg and avro extensions in $venv (outside reader of the Iceberg tables)"
