@@ -7,6 +7,7 @@
 #   scripts/kafka.sh node --dir DIR --node-id N --port P --controller-port C --voters VOTERS
 #                         [--cluster-id ID] [--heap 1g] [--replication R]
 #                         [--extra FILE] [--scram 'SCRAM-SHA-512=[name=U,password=P]' ...]
+#                         [--classpath DIR_OR_JAR]
 #       runs one combined broker+controller in the foreground (exec: the caller's pid is the
 #       JVM's, so kill -9 kills the broker): writes DIR/server.properties, formats DIR/data
 #       with Kafka's own storage tool the first time, then starts `kafka.Kafka`. VOTERS is the
@@ -15,7 +16,8 @@
 #       voters, at most 3) is the replication of Kafka's internal topics and the default of new
 #       topics; with 3 or more, min.insync.replicas is 2. --extra appends FILE to
 #       server.properties (a later key wins: listeners, TLS, SASL, an authorizer); each --scram
-#       creates a SCRAM user when the log directory is formatted (Kafka's --add-scram).
+#       creates a SCRAM user when the log directory is formatted (Kafka's --add-scram);
+#       --classpath adds classes to the broker's (a test's SASL callback handler).
 #
 # scripts/services.sh starts the demo's single broker through `node`; the tests' clusters
 # (tests/common/kafka.rs) do the same, so every broker here runs one configuration.
@@ -60,7 +62,7 @@ java_opts() {
 
 node() {
     local dir="" id="" port="" cport="" voters="" cluster="c8n06DjOWIuL_hI05AKDWg" heap="1g" rf=""
-    local extra="" scram=()
+    local extra="" scram=() classpath=""
     while (($#)); do
         case "$1" in
             --dir) dir="$2" ;;
@@ -72,6 +74,7 @@ node() {
             --heap) heap="$2" ;;
             --replication) rf="$2" ;;
             --extra) extra="$2" ;;
+            --classpath) classpath="$2" ;;
             --scram) scram+=(--add-scram "$2") ;;
             *) die "node: unknown option $1" ;;
         esac
@@ -120,7 +123,7 @@ PROPS
             || { cat "$dir/format.log" >&2; die "cannot format $dir/data"; }
     fi
     # shellcheck disable=SC2046
-    exec java $(java_opts "$heap") -cp "$LIBS/*" kafka.Kafka "$dir/server.properties"
+    exec java $(java_opts "$heap") -cp "$LIBS/*${classpath:+:$classpath}" kafka.Kafka "$dir/server.properties"
 }
 
 case "${1:-}" in

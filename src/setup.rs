@@ -281,10 +281,12 @@ async fn resolve_secrets(url: &str) -> Result<String> {
         if whole {
             out.push_str(&value);
         } else {
-            out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()).map(|s| {
-                // form encoding writes a space as `+`, which a URL's user information keeps.
-                if s == "+" { "%20" } else { s }
-            }));
+            out.extend(
+                url::form_urlencoded::byte_serialize(value.as_bytes()).map(|s| {
+                    // form encoding writes a space as `+`, which a URL's user information keeps.
+                    if s == "+" { "%20" } else { s }
+                }),
+            );
         }
         rest = &after[end + 1..];
     }

@@ -31,10 +31,17 @@ async fn secrets_manager_references_resolve_and_never_show() {
             &serde_json::json!({"username": admin, "password": admin_password}).to_string(),
         ])
         .await;
-    assert!(kafka_arn.starts_with("arn:aws:secretsmanager:eu-west-1:"), "{kafka_arn}");
+    assert!(
+        kafka_arn.starts_with("arn:aws:secretsmanager:eu-west-1:"),
+        "{kafka_arn}"
+    );
     let config = kafka.client_config(
         "admin-secret.properties",
-        &kafka.scram_lines(admin, &format!("${{aws-secretsmanager:{kafka_arn}#password}}"), "ca"),
+        &kafka.scram_lines(
+            admin,
+            &format!("${{aws-secretsmanager:{kafka_arn}#password}}"),
+            "ca",
+        ),
     );
     let home = empty_home("secrets");
     let config_arg = config.display().to_string();
@@ -45,8 +52,15 @@ async fn secrets_manager_references_resolve_and_never_show() {
             aws_run(
                 BIN,
                 &[
-                    "create-topics", "--brokers", &sasl, "--kafka-config", &config,
-                    "--prefix", prefix, "--timeout", "60s",
+                    "create-topics",
+                    "--brokers",
+                    &sasl,
+                    "--kafka-config",
+                    &config,
+                    "--prefix",
+                    prefix,
+                    "--timeout",
+                    "60s",
                 ],
                 &home,
                 &moto_env,
@@ -57,18 +71,31 @@ async fn secrets_manager_references_resolve_and_never_show() {
     };
     let out = create("secret-ok.", config_arg.clone()).await;
     let log = log_of(&out);
-    assert!(out.status.success(), "SCRAM with the password from Secrets Manager: {log}");
-    assert!(!log.contains(admin_password), "the password in the log:\n{log}");
+    assert!(
+        out.status.success(),
+        "SCRAM with the password from Secrets Manager: {log}"
+    );
+    assert!(
+        !log.contains(admin_password),
+        "the password in the log:\n{log}"
+    );
 
     // The same reference with a key the secret lacks: refused, naming the reference.
     let wrong_key = kafka.client_config(
         "admin-wrong-key.properties",
-        &kafka.scram_lines(admin, &format!("${{aws-secretsmanager:{kafka_arn}#passwd}}"), "ca"),
+        &kafka.scram_lines(
+            admin,
+            &format!("${{aws-secretsmanager:{kafka_arn}#passwd}}"),
+            "ca",
+        ),
     );
     let out = create("secret-key.", wrong_key.display().to_string()).await;
     let log = log_of(&out);
     assert!(!out.status.success());
-    assert!(log.contains("no key passwd") && log.contains(&kafka_arn), "{log}");
+    assert!(
+        log.contains("no key passwd") && log.contains(&kafka_arn),
+        "{log}"
+    );
 
     // An unknown ARN: one line, naming it.
     let unknown = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:surgstream/none-AbCdEf";
@@ -82,23 +109,34 @@ async fn secrets_manager_references_resolve_and_never_show() {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
     assert!(
-        lines[0].contains(unknown) && lines[0].contains("sasl.password") && lines[0].contains("ResourceNotFound"),
+        lines[0].contains(unknown)
+            && lines[0].contains("sasl.password")
+            && lines[0].contains("ResourceNotFound"),
         "{stderr}"
     );
 
     // The whole DATABASE_URL in a secret.
     let url = env.database_url();
-    let db_arn = moto.boto(&["secret", "surgstream/database-url", &url]).await;
+    let db_arn = moto
+        .boto(&["secret", "surgstream/database-url", &url])
+        .await;
     let out = aws_run(
         BIN,
         &["migrate"],
         &home,
-        &[moto.env(), vec![("DATABASE_URL", format!("${{aws-secretsmanager:{db_arn}}}"))]].concat(),
+        &[
+            moto.env(),
+            vec![("DATABASE_URL", format!("${{aws-secretsmanager:{db_arn}}}"))],
+        ]
+        .concat(),
         Duration::from_secs(120),
     )
     .await;
     let log = log_of(&out);
-    assert!(out.status.success(), "migrate with DATABASE_URL from Secrets Manager: {log}");
+    assert!(
+        out.status.success(),
+        "migrate with DATABASE_URL from Secrets Manager: {log}"
+    );
     assert!(!log.contains(&url), "the URL in the log:\n{log}");
     assert!(env.count("SELECT count(*) FROM _sqlx_migrations").await > 0);
     let _ = std::fs::remove_dir_all(&home);

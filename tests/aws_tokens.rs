@@ -29,11 +29,23 @@ async fn theirs(home: &std::path::Path, vars: &[(&str, String)], args: &[&str]) 
 
 /// The MSK and RDS tokens of both signers for the credentials `vars` and `home` give; both
 /// must be equal, and signed with `access_key`.
-async fn same_tokens(what: &str, home: &std::path::Path, vars: &[(&str, String)], access_key: &str) {
+async fn same_tokens(
+    what: &str,
+    home: &std::path::Path,
+    vars: &[(&str, String)],
+    access_key: &str,
+) {
     let msk = ours(
         home,
         vars,
-        &["auth-token", "--msk", "--region", "eu-west-1", "--signing-time", SIGNING_TIME],
+        &[
+            "auth-token",
+            "--msk",
+            "--region",
+            "eu-west-1",
+            "--signing-time",
+            SIGNING_TIME,
+        ],
     )
     .await;
     let reference = theirs(home, vars, &["msk", "eu-west-1", SIGNING_TIME, USER_AGENT]).await;
@@ -53,15 +65,28 @@ async fn same_tokens(what: &str, home: &std::path::Path, vars: &[(&str, String)]
         "{what}: signed with another key"
     );
     // botocore's own expiry: the signing time plus 15 minutes, in ms.
-    let expiry: i64 = reference.lines().nth(1).expect("an expiry").parse().expect("ms");
+    let expiry: i64 = reference
+        .lines()
+        .nth(1)
+        .expect("an expiry")
+        .parse()
+        .expect("ms");
     assert_eq!(expiry, 1_796_693_650_000 + 900_000);
 
     let rds = ours(
         home,
         vars,
         &[
-            "auth-token", "--rds", "--host", "surgstream.c9akciq32.eu-west-1.rds.amazonaws.com",
-            "--port", "5432", "--user", "ingest", "--signing-time", SIGNING_TIME,
+            "auth-token",
+            "--rds",
+            "--host",
+            "surgstream.c9akciq32.eu-west-1.rds.amazonaws.com",
+            "--port",
+            "5432",
+            "--user",
+            "ingest",
+            "--signing-time",
+            SIGNING_TIME,
         ],
     )
     .await;
@@ -69,13 +94,20 @@ async fn same_tokens(what: &str, home: &std::path::Path, vars: &[(&str, String)]
         home,
         vars,
         &[
-            "rds", "surgstream.c9akciq32.eu-west-1.rds.amazonaws.com", "5432", "ingest",
-            "eu-west-1", SIGNING_TIME,
+            "rds",
+            "surgstream.c9akciq32.eu-west-1.rds.amazonaws.com",
+            "5432",
+            "ingest",
+            "eu-west-1",
+            SIGNING_TIME,
         ],
     )
     .await;
     assert_eq!(rds, reference, "{what}: the RDS tokens differ");
-    assert!(rds.contains(&format!("X-Amz-Credential={access_key}%2F")), "{what}: {rds}");
+    assert!(
+        rds.contains(&format!("X-Amz-Credential={access_key}%2F")),
+        "{what}: {rds}"
+    );
 }
 
 #[tokio::test]
@@ -86,7 +118,10 @@ async fn tokens_equal_aws_own_signers_for_each_credential_source() {
     let mut env = vec![
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
-        ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEJr//////////wEaDM+tok/en=".to_owned()),
+        (
+            "AWS_SESSION_TOKEN",
+            "FwoGZXIvYXdzEJr//////////wEaDM+tok/en=".to_owned(),
+        ),
     ];
     same_tokens("environment, session token", &home, &env, ACCESS_KEY).await;
     env.pop();
@@ -109,7 +144,13 @@ async fn tokens_equal_aws_own_signers_for_each_credential_source() {
         "AKIDPROFILE",
     )
     .await;
-    same_tokens("shared credentials file, default profile", &home, &[], "AKIDDEFAULT").await;
+    same_tokens(
+        "shared credentials file, default profile",
+        &home,
+        &[],
+        "AKIDDEFAULT",
+    )
+    .await;
     std::fs::remove_dir_all(&aws).expect("remove ~/.aws");
 
     // The ECS task role: the container credentials endpoint.
@@ -135,11 +176,20 @@ async fn web_identity_credentials_come_from_sts() {
     let moto = Moto::start().await;
     let home = empty_home("irsa");
     let token_file = home.join("eks-token");
-    std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdXJnc3RyZWFtIn0.c2ln")
-        .expect("write the web identity token");
+    std::fs::write(
+        &token_file,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdXJnc3RyZWFtIn0.c2ln",
+    )
+    .expect("write the web identity token");
     let vars = [
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.display().to_string()),
-        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/surgstream-ingest".to_owned()),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+        (
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/surgstream-ingest".to_owned(),
+        ),
         ("AWS_ROLE_SESSION_NAME", "surgstream-test".to_owned()),
         ("AWS_ENDPOINT_URL_STS", moto.endpoint()),
         ("AWS_REGION", "eu-west-1".to_owned()),
@@ -148,23 +198,33 @@ async fn web_identity_credentials_come_from_sts() {
         (
             "surgstream",
             decode_msk_token(
-                &ours(&home, &vars, &["auth-token", "--msk", "--signing-time", SIGNING_TIME]).await,
+                &ours(
+                    &home,
+                    &vars,
+                    &["auth-token", "--msk", "--signing-time", SIGNING_TIME],
+                )
+                .await,
             ),
         ),
         (
             "aws-msk-iam-sasl-signer-python",
             decode_msk_token(
-                theirs(&home, &vars, &["msk", "eu-west-1", SIGNING_TIME, USER_AGENT])
-                    .await
-                    .lines()
-                    .next()
-                    .expect("a token"),
+                theirs(
+                    &home,
+                    &vars,
+                    &["msk", "eu-west-1", SIGNING_TIME, USER_AGENT],
+                )
+                .await
+                .lines()
+                .next()
+                .expect("a token"),
             ),
         ),
     ] {
         let credential = token_param(&token, "X-Amz-Credential").expect("a credential");
         assert!(
-            credential.starts_with("ASIA") && credential.ends_with("/eu-west-1/kafka-cluster/aws4_request"),
+            credential.starts_with("ASIA")
+                && credential.ends_with("/eu-west-1/kafka-cluster/aws4_request"),
             "{who}: the token must be signed with STS's temporary key: {credential}"
         );
         assert!(
@@ -192,7 +252,8 @@ async fn no_credentials_is_one_clear_line() {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
     assert!(
-        lines[0].starts_with("error: no AWS credentials") && lines[0].contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
+        lines[0].starts_with("error: no AWS credentials")
+            && lines[0].contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&home);

@@ -32,11 +32,18 @@ pub const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 /// An environment with nothing of the caller's AWS settings: `HOME` is an empty directory (no
 /// ~/.aws), every `AWS_*` variable removed, EC2 instance metadata off; then `vars`.
-pub fn aws_command(program: impl AsRef<std::ffi::OsStr>, home: &std::path::Path, vars: &[(&str, String)]) -> Command {
+pub fn aws_command(
+    program: impl AsRef<std::ffi::OsStr>,
+    home: &std::path::Path,
+    vars: &[(&str, String)],
+) -> Command {
     let mut cmd = Command::new(program);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if name.starts_with("AWS_") || name.starts_with("SURGSTREAM_") || name.starts_with("DATABASE_URL") {
+        if name.starts_with("AWS_")
+            || name.starts_with("SURGSTREAM_")
+            || name.starts_with("DATABASE_URL")
+        {
             cmd.env_remove(name.as_ref());
         }
     }
@@ -94,7 +101,14 @@ impl Moto {
         let home = empty_home("moto");
         let python = aws_python();
         let child = aws_command(&python, &home, &[])
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -124,7 +138,14 @@ impl Moto {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws_reference.py");
         let mut all = vec![script];
         all.extend_from_slice(args);
-        let out = aws_run(aws_python(), &all, &home, &self.env(), Duration::from_secs(120)).await;
+        let out = aws_run(
+            aws_python(),
+            &all,
+            &home,
+            &self.env(),
+            Duration::from_secs(120),
+        )
+        .await;
         ok_stdout(&out, &format!("aws_reference.py {args:?}"))
     }
 }
@@ -136,7 +157,7 @@ impl Drop for Moto {
 }
 
 /// What ECS serves a task at `AWS_CONTAINER_CREDENTIALS_FULL_URI`: temporary credentials
-/// expiring `life` after each request; with `rotate`, new ones (key `ASIACONTAINER<n>`) at each
+/// expiring `life` after each request (the session token ends in `-expires-<ms>`); with `rotate`, new ones (key `ASIACONTAINER<n>`) at each
 /// request, else always `ASIACONTAINER1`.
 pub struct ContainerCredentials {
     pub port: u16,
@@ -161,12 +182,14 @@ impl ContainerCredentials {
                 let n = if rotate { served } else { 1 };
                 let mut buf = vec![0u8; 4096];
                 let _ = conn.read(&mut buf).await;
-                let expires = chrono::Utc::now()
-                    + chrono::Duration::from_std(life).expect("a short life");
+                let expires =
+                    chrono::Utc::now() + chrono::Duration::from_std(life).expect("a short life");
                 let body = serde_json::json!({
                     "AccessKeyId": format!("ASIACONTAINER{n}"),
                     "SecretAccessKey": format!("container-secret-{n}"),
-                    "Token": format!("container-session-{n}"),
+                    // The session token names its expiry, so that a test's broker can refuse what
+                    // AWS refuses: a token signed with expired credentials.
+                    "Token": format!("container-session-{n}-expires-{}", expires.timestamp_millis()),
                     "Expiration": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 })
                 .to_string();

@@ -15,6 +15,9 @@ pub const SCRAM_USERS: [(&str, &str); 3] = [
 
 pub struct SecureBroker {
     pub dir: PathBuf,
+    /// SASL_SSL with OAUTHBEARER checked by tests/kafka/MskTokenLogger.java (MSK IAM tokens),
+    /// when started with [`SecureBroker::start_with_msk_iam`]; 0 otherwise.
+    pub oauth_port: u16,
     /// PLAINTEXT, principal ANONYMOUS (a super user): the operator's access.
     pub admin_port: u16,
     /// SASL_SSL with SCRAM-SHA-512.
@@ -108,8 +111,52 @@ fn make_cert(dir: &std::path::Path, ca: &str, name: &str, cn: &str, san: Option<
     );
 }
 
+/// The broker side of MSK IAM: tests/kafka/MskTokenLogger.java compiled against the broker's
+/// jars into `dir/classes`.
+fn compile_token_logger(dir: &std::path::Path) -> PathBuf {
+    let classes = dir.join("classes");
+    std::fs::create_dir_all(&classes).expect("create the classes directory");
+    let out = std::process::Command::new("javac")
+        .arg("-cp")
+        .arg(format!("{}/*", kafka_libs().display()))
+        .arg("-d")
+        .arg(&classes)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/kafka/MskTokenLogger.java"
+        ))
+        .output()
+        .expect("run javac (scripts/setup.sh installs a JDK)");
+    assert!(
+        out.status.success(),
+        "javac MskTokenLogger.java: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    classes
+}
+
 impl SecureBroker {
     pub async fn start(name: &str) -> Self {
+        Self::start_with(name, false).await
+    }
+
+    /// [`SecureBroker::start`] plus a SASL_SSL listener taking MSK IAM tokens (OAUTHBEARER),
+    /// which logs each token offered to `dir/tokens.log` and asks every connection to
+    /// authenticate again every 10 s (KIP-368), so that a client's new token is seen at once.
+    pub async fn start_with_msk_iam(name: &str) -> Self {
+        Self::start_with(name, true).await
+    }
+
+    /// The token log of the MSK IAM listener.
+    pub fn token_log(&self) -> PathBuf {
+        self.dir.join("tokens.log")
+    }
+
+    pub fn oauth_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.oauth_port)
+    }
+
+    async fn start_with(name: &str, msk_iam: bool) -> Self {
         let dir = std::env::temp_dir().join(format!("surgstream-secure-{}", unique(name)));
         std::fs::create_dir_all(&dir).expect("create the broker's directory");
         make_ca(&dir, "ca");
@@ -129,8 +176,9 @@ impl SecureBroker {
 
         let (admin_port, sasl_port, mtls_port, controller_port) =
             (free_port(), free_port(), free_port(), free_port());
+        let oauth_port = if msk_iam { free_port() } else { 0 };
         let d = dir.display();
-        let extra = format!(
+        let mut extra = format!(
             "listeners=INTERNAL://127.0.0.1:{admin_port},SASL_SSL://127.0.0.1:{sasl_port},\
 SSL://127.0.0.1:{mtls_port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=INTERNAL://127.0.0.1:{admin_port},SASL_SSL://127.0.0.1:{sasl_port},\
@@ -151,6 +199,35 @@ super.users=User:ANONYMOUS;User:admin
 allow.everyone.if.no.acl.found=false
 "
         );
+        let classes = msk_iam.then(|| compile_token_logger(&dir));
+        if msk_iam {
+            let listeners = |kind: &str| {
+                format!(
+                    "{kind}=INTERNAL://127.0.0.1:{admin_port},SASL_SSL://127.0.0.1:{sasl_port},\
+SSL://127.0.0.1:{mtls_port},OAUTH://127.0.0.1:{oauth_port}{}",
+                    if kind == "listeners" {
+                        format!(",CONTROLLER://127.0.0.1:{controller_port}")
+                    } else {
+                        String::new()
+                    }
+                )
+            };
+            extra.push_str(&format!(
+                "{}
+{}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,OAUTH:SASL_SSL
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=\
+org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+unsecuredLoginStringClaim_sub=\"broker\" tokenLog=\"{d}/tokens.log\";
+listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=surgstream.test.MskTokenLogger
+listener.name.oauth.oauthbearer.connections.max.reauth.ms=10000
+super.users=User:ANONYMOUS;User:admin;User:msk-iam
+",
+                listeners("listeners"),
+                listeners("advertised.listeners")
+            ));
+        }
         std::fs::write(dir.join("extra.properties"), extra).expect("write extra.properties");
 
         let log = std::fs::File::create(dir.join("kafka.log")).expect("create the broker's log");
@@ -163,6 +240,9 @@ allow.everyone.if.no.acl.found=false
             .args(["--voters", &format!("1@127.0.0.1:{controller_port}")])
             .args(["--heap", "512m", "--extra"])
             .arg(dir.join("extra.properties"));
+        if let Some(classes) = &classes {
+            cmd.arg("--classpath").arg(classes);
+        }
         for (user, password) in SCRAM_USERS {
             cmd.args([
                 "--scram",
@@ -177,12 +257,16 @@ allow.everyone.if.no.acl.found=false
             .expect("spawn scripts/kafka.sh node");
         let broker = Self {
             dir,
+            oauth_port,
             admin_port,
             sasl_port,
             mtls_port,
             child: Some(child),
         };
-        for port in [admin_port, sasl_port, mtls_port] {
+        for port in [admin_port, sasl_port, mtls_port, oauth_port] {
+            if port == 0 {
+                continue;
+            }
             wait_for_port_within(port, "the secured Kafka node", Duration::from_secs(90)).await;
         }
         broker

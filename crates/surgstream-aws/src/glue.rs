@@ -197,7 +197,10 @@ pub async fn point_at(
         match updated {
             Ok(_) => return Ok(Updated::Moved { from: previous }),
             Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateTableError::ConcurrentModificationException(_)) =>
+                if matches!(
+                    e.err(),
+                    UpdateTableError::ConcurrentModificationException(_)
+                ) =>
             {
                 tracing::info!(table = %t, "Glue table changed meanwhile; reading it again");
                 continue;

@@ -120,10 +120,13 @@ mod tests {
         let r = SecretRef::parse(
             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-AbCdEf#password",
         )
-        .unwrap();
+        .expect("test value");
         assert_eq!(r.key.as_deref(), Some("password"));
         assert_eq!(r.region(), Some("eu-west-1"));
-        assert_eq!(SecretRef::parse("plain-name").unwrap().region(), None);
+        assert_eq!(
+            SecretRef::parse("plain-name").expect("test value").region(),
+            None
+        );
         assert!(SecretRef::parse("").is_err());
         assert!(SecretRef::parse("x#").is_err());
         assert_eq!(

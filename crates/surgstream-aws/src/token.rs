@@ -190,7 +190,11 @@ fn presign(
             out.push_str(&form_encode(v));
         }
     }
-    if signed.len() != signed.iter().filter(|(k, _)| k.starts_with("X-Amz-")).count()
+    if signed.len()
+        != signed
+            .iter()
+            .filter(|(k, _)| k.starts_with("X-Amz-"))
+            .count()
         || value("X-Amz-Signature").is_none()
     {
         return Err(format!(
@@ -237,25 +241,29 @@ mod tests {
 
     #[test]
     fn msk_token_is_a_presigned_url() {
-        let t = msk(&creds(Some("tok/en+=")), "us-east-1", at(1_796_693_650)).unwrap();
+        let t = msk(&creds(Some("tok/en+=")), "us-east-1", at(1_796_693_650)).expect("test value");
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&t.value)
-            .unwrap();
-        let url = String::from_utf8(url).unwrap();
+            .expect("test value");
+        let url = String::from_utf8(url).expect("test value");
         assert!(url.starts_with(
             "https://kafka.us-east-1.amazonaws.com/?Action=kafka-cluster%3AConnect&X-Amz-\
              Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261208%2Fus-east-1%2F\
              kafka-cluster%2Faws4_request&X-Amz-Date=20261208T013410Z&X-Amz-Expires=900&X-Amz-\
              SignedHeaders=host&X-Amz-Security-Token=tok%2Fen%2B%3D&X-Amz-Signature="
         ));
-        assert!(url.ends_with(&format!("&User-Agent=surgstream%2F{}", env!("CARGO_PKG_VERSION"))));
+        assert!(url.ends_with(&format!(
+            "&User-Agent=surgstream%2F{}",
+            env!("CARGO_PKG_VERSION")
+        )));
         assert_eq!(t.expires_at, at(1_796_693_650 + 900));
     }
 
     #[test]
     fn a_token_expires_with_its_credentials() {
         let c = Credentials::new("AK", "SK", None, Some(at(1000)), "test");
-        let t = rds(&c, "db.example.com", 5432, "ingest", "eu-west-1", at(500)).unwrap();
+        let t =
+            rds(&c, "db.example.com", 5432, "ingest", "eu-west-1", at(500)).expect("test value");
         assert_eq!(t.expires_at, at(1000));
         assert!(
             t.value
@@ -266,7 +274,10 @@ mod tests {
 
     #[test]
     fn form_encoding_is_pythons() {
-        assert_eq!(form_encode("a b/c:d+e=f~g_h.i-j"), "a+b%2Fc%3Ad%2Be%3Df~g_h.i-j");
+        assert_eq!(
+            form_encode("a b/c:d+e=f~g_h.i-j"),
+            "a+b%2Fc%3Ad%2Be%3Df~g_h.i-j"
+        );
         assert_eq!(form_encode("é"), "%C3%A9");
     }
 }

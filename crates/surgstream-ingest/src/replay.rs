@@ -295,15 +295,15 @@ fn refused(cfg: &ReplayConfig, (partition, offset): (i32, i64), e: KafkaError) -
 
 /// How many partitions the target topic has; it must exist.
 fn target_partitions(cfg: &ReplayConfig) -> Result<i32, IngestError> {
-    let consumer: BaseConsumer<surgstream_kafka::KafkaContext> =
-        cfg.kafka
-            .client_config()
-            .create_with_context(cfg.kafka.context())
-            .map_err(|e| IngestError::Kafka {
-                brokers: cfg.kafka.brokers().to_owned(),
-                what: "create metadata client".into(),
-                source: Box::new(e),
-            })?;
+    let consumer: BaseConsumer<surgstream_kafka::KafkaContext> = cfg
+        .kafka
+        .client_config()
+        .create_with_context(cfg.kafka.context())
+        .map_err(|e| IngestError::Kafka {
+            brokers: cfg.kafka.brokers().to_owned(),
+            what: "create metadata client".into(),
+            source: Box::new(e),
+        })?;
     // Serves librdkafka's first request for an OAUTHBEARER token (MSK IAM).
     let _ = consumer.poll(Duration::ZERO);
     let md = consumer

@@ -150,7 +150,11 @@ pub fn set_token<C: ClientContext>(
     if code == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
         Ok(())
     } else {
-        let bytes: Vec<u8> = err.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let bytes: Vec<u8> = err
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         Err(format!(
             "librdkafka refused the MSK IAM token: {}",
             String::from_utf8_lossy(&bytes)

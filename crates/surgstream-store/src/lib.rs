@@ -149,9 +149,8 @@ pub fn redacted_target(url: &str) -> String {
 /// A password made anew for each new connection (an RDS IAM authentication token): the
 /// password and when it stops being accepted.
 pub type PasswordSource = std::sync::Arc<
-    dyn Fn() -> std::pin::Pin<
-            Box<dyn Future<Output = Result<(String, SystemTime), String>> + Send>,
-        > + Send
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(String, SystemTime), String>> + Send>>
+        + Send
         + Sync,
 >;
 
@@ -340,7 +339,10 @@ async fn renew_passwords(
                 pool.set_connect_options(opts.clone().password(&token));
                 (signed, until) = (SystemTime::now(), next);
                 tracing::debug!(
-                    valid_for_s = until.duration_since(signed).map(|d| d.as_secs()).unwrap_or(0),
+                    valid_for_s = until
+                        .duration_since(signed)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0),
                     "new IAM authentication token for PostgreSQL connections"
                 );
             }
