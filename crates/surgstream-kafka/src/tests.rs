@@ -89,7 +89,10 @@ fn secrets_come_from_the_environment_or_a_file_by_reference() {
     let e = load("sasl.password=${vault:x}\n", &[])
         .expect_err("unknown provider")
         .to_string();
-    assert!(e.contains("neither"), "{e}");
+    assert!(
+        e.contains("is none of") && e.contains("aws-secretsmanager"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -188,4 +191,28 @@ fn the_command_line_refuses_secrets_and_reserved_properties() {
     );
     assert!(check_command_line_property("enable.auto.commit", "--consumer-option").is_err());
     assert!(check_command_line_property("fetch.min.bytes", "--consumer-option").is_ok());
+}
+
+#[test]
+fn msk_iam_refuses_what_it_cannot_honour() {
+    // awsRoleArn in the Java login module: named, with what to do instead.
+    let e = load(
+        "sasl.mechanism=AWS_MSK_IAM\nsasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule \
+         required awsRoleArn=\"arn:aws:iam::1:role/x\";\n",
+        &[],
+    )
+    .expect_err("awsRoleArn")
+    .to_string();
+    assert!(e.contains("awsRoleArn") && e.contains(":2"), "{e}");
+    // librdkafka's own OIDC method beside AWS_MSK_IAM: one or the other.
+    let e = load(
+        "sasl.mechanism=AWS_MSK_IAM\nsasl.oauthbearer.method=oidc\n",
+        &[],
+    )
+    .expect_err("oidc")
+    .to_string();
+    assert!(
+        e.contains("sasl.oauthbearer.method") && e.contains("remove"),
+        "{e}"
+    );
 }
