@@ -233,6 +233,63 @@ pg_tls() {
     fi
 }
 
+# RDS IAM authentication, as far as a local PostgreSQL can stand for it: members of the role
+# surgstream_iam log in only over TLS, with a password that PAM (pam_exec) checks the way RDS
+# checks an IAM token's shape and time (an `rds-db` SigV4 presigned URL for that user, not
+# expired, nor signed with temporary credentials that have expired: the tests' credentials end
+# their session token in `-expires-<ms>`), logging each token offered to
+# /var/lib/postgresql/surgstream-iam/tokens.log. It cannot check the signature (it has no
+# secret key): tests/aws_tokens.rs compares the signature with boto3's instead.
+pg_iam() {
+    local version="$1" dir=/var/lib/postgresql/surgstream-iam
+    local q=(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qtA)
+    [[ -w /etc/pam.d ]] || { log "cannot write /etc/pam.d: RDS IAM stand-in left out"; return; }
+    [[ -e /lib/x86_64-linux-gnu/security/pam_exec.so || -e /usr/lib/x86_64-linux-gnu/security/pam_exec.so ]] \
+        || { log "no pam_exec.so: RDS IAM stand-in left out"; return; }
+    mkdir -p "$dir"
+    cat >"$dir/check-token" <<'CHECK'
+#!/bin/bash
+# pam_exec (expose_authtok) for PostgreSQL: the password on stdin is an RDS IAM token.
+IFS= read -r -d '' token || true
+now=$(date +%s)
+re='^[^/]+:[0-9]+/\?Action=connect&DBUser=([^&]+)&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=([^&%]+)%2F[0-9]{8}%2F[a-z0-9-]+%2Frds-db%2Faws4_request&X-Amz-Date=([0-9]{8}T[0-9]{6}Z)&X-Amz-Expires=([0-9]+)&X-Amz-SignedHeaders=host(&X-Amz-Security-Token=([^&]+))?&X-Amz-Signature=[0-9a-f]{64}$'
+verdict=ACCEPTED key=- signed=0
+if [[ $token =~ $re ]]; then
+    dbuser=${BASH_REMATCH[1]} key=${BASH_REMATCH[2]} d=${BASH_REMATCH[3]} expires=${BASH_REMATCH[4]} session=${BASH_REMATCH[6]}
+    signed=$(date -u -d "${d:0:4}-${d:4:2}-${d:6:2} ${d:9:2}:${d:11:2}:${d:13:2}" +%s)
+    [[ $dbuser == "$PAM_USER" ]] || verdict=REJECTED:user
+    ((now <= signed + expires)) || verdict=REJECTED:expired
+    if [[ $session =~ -expires-([0-9]+)$ ]] && ((now * 1000 > BASH_REMATCH[1])); then
+        verdict=REJECTED:credentials-expired
+    fi
+else
+    verdict=REJECTED:shape
+fi
+echo "$now $verdict $PAM_USER $key $signed" >>/var/lib/postgresql/surgstream-iam/tokens.log
+[[ $verdict == ACCEPTED ]]
+CHECK
+    chmod 755 "$dir/check-token"
+    touch "$dir/tokens.log"
+    chown postgres:postgres "$dir/tokens.log" 2>/dev/null || chmod 666 "$dir/tokens.log"
+    printf 'auth required pam_exec.so expose_authtok quiet %s\naccount required pam_permit.so\n' \
+        "$dir/check-token" >/etc/pam.d/surgstream-rds-iam
+    "${q[@]}" -c "DO \$\$ BEGIN CREATE ROLE surgstream_iam NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
+        || die "cannot create role surgstream_iam"
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    if [[ -w "$hba" ]] && ! grep -q 'surgstream: RDS IAM stand-in' "$hba"; then
+        local tmp; tmp="$(mktemp)"
+        {
+            echo "# surgstream: RDS IAM stand-in for members of surgstream_iam (scripts/services.sh)"
+            echo "hostssl      all    +surgstream_iam    127.0.0.1/32    pam pamservice=surgstream-rds-iam"
+            echo "hostnossl    all    +surgstream_iam    127.0.0.1/32    reject"
+            cat "$hba"
+        } >"$tmp"
+        cat "$tmp" >"$hba" && rm -f "$tmp"
+        "${q[@]}" -c "SELECT pg_reload_conf()" >/dev/null
+        log "members of surgstream_iam log in to PostgreSQL with RDS IAM tokens, over TLS (PAM $dir/check-token)"
+    fi
+}
+
 start_postgres() {
     if pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then return; fi
     if [[ -z "$(pg_bin)" ]] || ! command -v pg_ctlcluster >/dev/null; then
@@ -298,6 +355,7 @@ check_postgres() {
         log "created database surgstream"
     fi
     pg_tls "$version"
+    pg_iam "$version"
 }
 
 status() {
