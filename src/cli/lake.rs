@@ -21,6 +21,40 @@ pub enum IcebergCommand {
     /// referenced, and the lake files compactions retired that no retained snapshot lists
     /// (after --retired-grace). `ingest` does this after each periodic compaction.
     Expire(IcebergExpireArgs),
+    /// Register every table of the Iceberg catalog in the AWS Glue Data Catalog (--glue), each
+    /// under its own name, for Athena, Redshift Spectrum and EMR; from then on every commit
+    /// (the ingestor's publishes, `iceberg publish`, compaction, the warehouse) moves the Glue
+    /// entry to the new snapshot's metadata file. Registering again is harmless.
+    Register(IcebergRegisterArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct IcebergRegisterArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Register in the AWS Glue Data Catalog (credentials and endpoint from the AWS SDK's
+    /// chain: AWS_PROFILE, AWS_ENDPOINT_URL_GLUE, …). The only catalog so far, and required.
+    #[arg(long, required = true)]
+    pub glue: bool,
+    /// The Glue database of every table [default: each table's Iceberg namespace:
+    /// `surgstream`, `raw`, `warehouse`, `archive`], created if missing.
+    #[arg(long, value_name = "NAME")]
+    pub glue_database: Option<String>,
+    /// The Glue catalog's id (the AWS account that owns it) [default: the caller's].
+    #[arg(long, value_name = "ACCOUNT")]
+    pub glue_catalog_id: Option<String>,
+    /// The Glue Data Catalog's region [default: the SDK's: AWS_REGION, the profile's].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The Iceberg SQL catalog's name.
+    #[arg(long, env = "SURGSTREAM_ICEBERG_CATALOG", default_value = surgstream_iceberg::DEFAULT_CATALOG)]
+    pub iceberg_catalog: String,
+    /// Do not apply the database migrations: check that they were applied instead.
+    #[arg(long, env = "SURGSTREAM_SKIP_MIGRATE")]
+    pub skip_migrate: bool,
+    /// Print the registrations as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -27,6 +27,14 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
                 all_caught_up &= caught_up;
                 raw.push((publisher.ident().to_string(), report));
             }
+            // Registered in Glue: a push that failed at a commit is made now.
+            let glue = match surgstream_iceberg::glue::sync(&pool, &a.iceberg_catalog, None).await {
+                Ok(pushed) => pushed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot move the Glue entries to the tables' snapshots");
+                    Vec::new()
+                }
+            };
             if !all_caught_up {
                 tracing::warn!(
                     "files committed by transactions the horizon has not passed yet wait for the next publish: a transaction open in PostgreSQL for over {} holds it back",
@@ -41,6 +49,7 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
                         .cloned()
                         .collect::<std::collections::BTreeMap<_, _>>(),
                 )?;
+                out["glue"] = serde_json::to_value(&glue)?;
                 say!("{}", serde_json::to_string_pretty(&out)?);
                 return Ok(());
             }
@@ -63,6 +72,31 @@ pub async fn run(a: IcebergArgs) -> Result<()> {
                         report.snapshot_id.unwrap_or_default(),
                         report.watermark,
                         report.seconds
+                    );
+                }
+            }
+            Ok(())
+        }
+        IcebergCommand::Register(a) => {
+            let store = migrated_db(&a.db, a.skip_migrate).await?;
+            let pushed = surgstream_iceberg::glue::register(
+                store.pool(),
+                &a.iceberg_catalog,
+                a.glue_database.as_deref(),
+                a.glue_catalog_id.as_deref(),
+                a.region.as_deref(),
+            )
+            .await?;
+            if a.json {
+                say!("{}", serde_json::to_string_pretty(&pushed)?);
+            } else {
+                for p in &pushed {
+                    say!(
+                        "glue: {} is {} ({}: {})",
+                        p.table,
+                        p.glue,
+                        p.result,
+                        p.metadata_location
                     );
                 }
             }

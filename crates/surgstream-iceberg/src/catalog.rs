@@ -188,6 +188,13 @@ impl PgCatalog {
             .with_retryable(true));
         }
         surgstream_proto::fault::point_at("iceberg_after_commit", || format!("({at})"));
+        crate::glue::sync_after_commit(
+            &self.pool,
+            &self.name,
+            &namespace_key(ident.namespace()),
+            ident.name(),
+        )
+        .await;
         let delete_old = metadata
             .properties()
             .get(DELETE_AFTER_COMMIT)

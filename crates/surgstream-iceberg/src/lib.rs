@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod check;
 pub mod expire;
+pub mod glue;
 pub mod keep;
 pub mod publish;
 pub mod raw;

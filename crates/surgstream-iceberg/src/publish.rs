@@ -426,7 +426,7 @@ impl Publisher {
     }
 
     /// Publishes until every manifest row committed so far is in the table, or `within` has
-    /// passed: a publish takes only rows below the horizon, and a transaction open anywhere in
+    /// passed (a conflict with another publisher is published again from its snapshot): a publish takes only rows below the horizon, and a transaction open anywhere in
     /// the PostgreSQL cluster (another database's included) holds the horizon back for as long
     /// as it runs. Returns the publishes' report (files, rows and bytes summed; the last
     /// watermark) and whether the table caught up.
@@ -437,7 +437,17 @@ impl Publisher {
         let deadline = Instant::now() + within;
         let mut total = PublishReport::default();
         loop {
-            let report = crate::keep::publish_recorded(self).await?;
+            let report = match crate::keep::publish_recorded(self).await {
+                Ok(report) => report,
+                // Another publisher (the ingestor, a second `iceberg publish`) committed first:
+                // the next round starts from its snapshot.
+                Err(e) if e.is_conflict() && Instant::now() < deadline => {
+                    tracing::info!(table = %self.ident(), "another publisher committed first; publishing again from its snapshot");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             total.files += report.files;
             total.rows += report.rows;
             total.bytes += report.bytes;
