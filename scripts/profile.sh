@@ -43,8 +43,9 @@ psql "$PG/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | gr
 if [[ -n "${PROFILE_BIN:-}" ]]; then
     bin="$PROFILE_BIN" # another build, e.g. a copy of the one before a change
 else
-    cargo build --release --locked --quiet
-    bin=target/release/surgstream
+    # Release code with line tables (Cargo.toml's `profiling` profile): callgrind's lines.
+    cargo build --profile profiling --locked --quiet
+    bin=target/profiling/surgstream
 fi
 if [[ -n "$BACKFILL" ]]; then
     # Two years that end before today, so that no frame is stamped in the future.
