@@ -5,7 +5,7 @@
 //! pipeline runs. The broker's OAUTHBEARER listener (tests/kafka/MskTokenLogger.java) logs every
 //! token it is offered and makes every connection authenticate again every 10 s.
 //!
-//! sim → ingest (its consumer, dead-letter producer and probes) → verify all run on that
+//! create-topics, sim → ingest (its consumer, dead-letter producer and probes) → verify all run on that
 //! listener: every frame lands once; the broker saw tokens of at least three successive
 //! credentials and refused none (an expired token is refused), so each client replaced its
 //! token before it expired.
@@ -98,6 +98,29 @@ async fn over_msk_iam_tokens_are_refreshed_and_every_frame_lands_once() {
 
     let started = std::time::Instant::now();
     let started_ms = chrono::Utc::now().timestamp_millis();
+    // The admin client (create-topics), whose token rdkafka never asks for: given one at once.
+    let out = run_env(
+        &[
+            "create-topics".to_owned(),
+            "--brokers".into(),
+            kafka.oauth_addr(),
+            "--kafka-config".into(),
+            config.clone(),
+            "--prefix".into(),
+            "msk-iam-admin.".into(),
+            "--timeout".into(),
+            "60s".into(),
+        ],
+        &env.lake_env,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "create-topics over MSK IAM: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let log = env.lake.with_extension("ingest.log");
     let mut ingest = env.spawn_ingest_logged(&["--kafka-config", &config, "--max-age", "1s"], &log);
     let with_config = |mut args: Vec<String>| {
