@@ -214,9 +214,7 @@ fn warehouse_grants(role: &str, db: &str) -> Vec<String> {
         format!(
             "GRANT SELECT, INSERT, UPDATE ON iceberg_tables, iceberg_namespace_properties TO \"{role}\""
         ),
-        format!(
-            "GRANT SELECT, UPDATE ON iceberg_glue_tables TO \"{role}\""
-        ),
+        format!("GRANT SELECT, UPDATE ON iceberg_glue_tables TO \"{role}\""),
     ]
 }
 
