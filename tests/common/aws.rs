@@ -173,6 +173,10 @@ impl ContainerCredentials {
         let port = listener.local_addr().expect("address").port();
         let served = Arc::new(AtomicU32::new(0));
         let count = served.clone();
+        // Without rotation the same credentials every time, expiry included (both signers must
+        // sign with the very same session token).
+        let fixed_expiry =
+            chrono::Utc::now() + chrono::Duration::from_std(life).expect("a short life");
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut conn, _)) = listener.accept().await else {
@@ -182,8 +186,11 @@ impl ContainerCredentials {
                 let n = if rotate { served } else { 1 };
                 let mut buf = vec![0u8; 4096];
                 let _ = conn.read(&mut buf).await;
-                let expires =
-                    chrono::Utc::now() + chrono::Duration::from_std(life).expect("a short life");
+                let expires = if rotate {
+                    chrono::Utc::now() + chrono::Duration::from_std(life).expect("a short life")
+                } else {
+                    fixed_expiry
+                };
                 let body = serde_json::json!({
                     "AccessKeyId": format!("ASIACONTAINER{n}"),
                     "SecretAccessKey": format!("container-secret-{n}"),
