@@ -240,33 +240,3 @@ fn table_input(
             reason: e.to_string(),
         })
 }
-
-/// The metadata file Glue names for `t` (`None`: no such table).
-pub async fn metadata_location(
-    glue: &aws_sdk_glue::Client,
-    t: &GlueTable,
-) -> Result<Option<String>, AwsError> {
-    let (glue2, t2) = (glue.clone(), t.clone());
-    let out = crate::run(async move {
-        glue2
-            .get_table()
-            .set_catalog_id(t2.catalog_id)
-            .database_name(t2.database)
-            .name(t2.table)
-            .send()
-            .await
-    })
-    .await;
-    match out {
-        Ok(out) => Ok(out
-            .table
-            .and_then(|t| t.parameters)
-            .and_then(|p| p.get("metadata_location").cloned())),
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), GetTableError::EntityNotFoundException(_)) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(call(format!("read {t}"))(e)),
-    }
-}

@@ -32,7 +32,7 @@ impl MskIam {
             .require_region("MSK IAM authentication (the brokers' host names do not name it)")
             .map_err(|e| e.to_string())?;
         let signer = Self { aws, region };
-        signer.token()?;
+        signer.sign()?;
         Ok(signer)
     }
 
@@ -41,23 +41,21 @@ impl MskIam {
         &self.region
     }
 
-    /// A token signed now.
-    pub fn token(&self) -> Result<token::Token, String> {
+    /// A token signed now, and the id of the access key that signed it.
+    fn sign(&self) -> Result<(token::Token, String), String> {
         let credentials = self
             .aws
             .credentials_blocking()
             .map_err(|e| format!("MSK IAM: {e}"))?;
-        token::msk(&credentials, &self.region, SystemTime::now()).map_err(|e| e.to_string())
+        let t = token::msk(&credentials, &self.region, SystemTime::now())
+            .map_err(|e| e.to_string())?;
+        Ok((t, credentials.access_key_id().to_owned()))
     }
 
     /// The token as librdkafka takes it: the principal is the access key's id (not a secret),
     /// the lifetime the instant it expires, in milliseconds since the epoch.
     fn oauth_token(&self) -> Result<OAuthToken, Box<dyn Error>> {
-        let credentials = self
-            .aws
-            .credentials_blocking()
-            .map_err(|e| format!("MSK IAM: {e}"))?;
-        let t = token::msk(&credentials, &self.region, SystemTime::now())?;
+        let (t, access_key_id) = self.sign()?;
         let lifetime_ms = t
             .expires_at
             .duration_since(UNIX_EPOCH)
@@ -70,7 +68,7 @@ impl MskIam {
         );
         Ok(OAuthToken {
             token: t.value,
-            principal_name: credentials.access_key_id().to_owned(),
+            principal_name: access_key_id,
             lifetime_ms,
         })
     }
