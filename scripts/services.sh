@@ -166,20 +166,26 @@ stop_kafka() {
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
+# Puts LINES at the top of the pg_hba.conf HBA (its rules match in order: these come first),
+# the first line a comment that holds MARKER; does nothing, and fails, when MARKER is there.
+pg_hba_prepend() {
+    local hba="$1" marker="$2"
+    shift 2
+    grep -q "$marker" "$hba" && return 1
+    local tmp; tmp="$(mktemp)"
+    { printf '%s\n' "$@"; cat "$hba"; } >"$tmp"
+    cat "$tmp" >"$hba" && rm -f "$tmp"
+}
+
 # Trust on loopback for the tests and the demo (passwordless postgres@127.0.0.1, as they and
 # their users expect on a development machine); every other rule of the cluster stays.
 pg_trust_loopback() {
     local hba="$1"
-    grep -q 'surgstream: trust on loopback' "$hba" && return 1
-    log "allowing passwordless connections on loopback in $hba"
-    local tmp; tmp="$(mktemp)"
-    {
-        echo "# surgstream: trust on loopback (scripts/services.sh), for the tests and the demo"
-        echo "host    all    all    127.0.0.1/32    trust"
-        echo "host    all    all    ::1/128         trust"
-        cat "$hba"
-    } >"$tmp"
-    cat "$tmp" >"$hba" && rm -f "$tmp"
+    pg_hba_prepend "$hba" 'surgstream: trust on loopback' \
+        "# surgstream: trust on loopback (scripts/services.sh), for the tests and the demo" \
+        "host    all    all    127.0.0.1/32    trust" \
+        "host    all    all    ::1/128         trust" || return 1
+    log "allowed passwordless connections on loopback in $hba"
 }
 
 # TLS for PostgreSQL with a certificate of a local CA ($DIR/pg-tls/ca.pem, for clients'
@@ -221,14 +227,9 @@ pg_tls() {
     "${q[@]}" -c "DO \$\$ BEGIN CREATE ROLE surgstream_tls NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
         || die "cannot create role surgstream_tls"
     local hba="/etc/postgresql/$version/main/pg_hba.conf"
-    if [[ -w "$hba" ]] && ! grep -q 'surgstream: TLS only' "$hba"; then
-        local tmp; tmp="$(mktemp)"
-        {
-            echo "# surgstream: TLS only for members of surgstream_tls (scripts/services.sh)"
-            echo "hostnossl    all    +surgstream_tls    127.0.0.1/32    reject"
-            cat "$hba"
-        } >"$tmp"
-        cat "$tmp" >"$hba" && rm -f "$tmp"
+    if [[ -w "$hba" ]] && pg_hba_prepend "$hba" 'surgstream: TLS only' \
+        "# surgstream: TLS only for members of surgstream_tls (scripts/services.sh)" \
+        "hostnossl    all    +surgstream_tls    127.0.0.1/32    reject"; then
         "${q[@]}" -c "SELECT pg_reload_conf()" >/dev/null
     fi
 }
@@ -276,15 +277,10 @@ CHECK
     "${q[@]}" -c "DO \$\$ BEGIN CREATE ROLE surgstream_iam NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
         || die "cannot create role surgstream_iam"
     local hba="/etc/postgresql/$version/main/pg_hba.conf"
-    if [[ -w "$hba" ]] && ! grep -q 'surgstream: RDS IAM stand-in' "$hba"; then
-        local tmp; tmp="$(mktemp)"
-        {
-            echo "# surgstream: RDS IAM stand-in for members of surgstream_iam (scripts/services.sh)"
-            echo "hostssl      all    +surgstream_iam    127.0.0.1/32    pam pamservice=surgstream-rds-iam"
-            echo "hostnossl    all    +surgstream_iam    127.0.0.1/32    reject"
-            cat "$hba"
-        } >"$tmp"
-        cat "$tmp" >"$hba" && rm -f "$tmp"
+    if [[ -w "$hba" ]] && pg_hba_prepend "$hba" 'surgstream: RDS IAM stand-in' \
+        "# surgstream: RDS IAM stand-in for members of surgstream_iam (scripts/services.sh)" \
+        "hostssl      all    +surgstream_iam    127.0.0.1/32    pam pamservice=surgstream-rds-iam" \
+        "hostnossl    all    +surgstream_iam    127.0.0.1/32    reject"; then
         "${q[@]}" -c "SELECT pg_reload_conf()" >/dev/null
         log "members of surgstream_iam log in to PostgreSQL with RDS IAM tokens, over TLS (PAM $dir/check-token)"
     fi
