@@ -57,21 +57,24 @@ fi
 # Apache Spark (pyspark) with Iceberg's Spark runtime and PostgreSQL's JDBC driver: the outside
 # engine tests/iceberg.rs reads the Iceberg table with.
 scripts/spark.sh install >/dev/null
-# DuckDB's iceberg extension from PyPI is built for one DuckDB release: it gets a virtual
-# environment of its own with that DuckDB, apart from the one the warehouse tests use.
-aws_venv="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}/aws-venv"
-if ! "$aws_venv/bin/python" -c 'import aws_msk_iam_sasl_signer, boto3, moto.server, flask' 2>/dev/null; then
-    log "installing AWS's MSK signer, boto3 and moto's server in $aws_venv (the AWS tests' reference signers and emulator)"
-    mkdir -p "$(dirname "$aws_venv")"
-    python3 -m venv "$aws_venv"
-    "$aws_venv/bin/pip" install --quiet --disable-pip-version-check \
-        'aws-msk-iam-sasl-signer-python==1.0.2' 'boto3==1.44.18' 'moto[server]==5.2.6'
-fi
-venv="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}/duckdb-iceberg-venv"
-if ! "$venv/bin/python" -c 'import duckdb_extension_iceberg, duckdb_extension_avro' 2>/dev/null; then
-    log "installing DuckDB 1.5.5 with its iceberg and avro extensions in $venv (outside reader of the Iceberg tables)"
+# A virtual environment NAME under the cache with PACKAGES, unless IMPORTS already import there.
+venv_with() {
+    local name="$1" imports="$2" why="$3"
+    shift 3
+    local venv="${SURGSTREAM_CACHE:-$HOME/.cache/surgstream}/$name"
+    "$venv/bin/python" -c "import $imports" 2>/dev/null && return
+    log "installing $* in $venv ($why)"
     mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        'duckdb==1.5.5' 'duckdb-extension-iceberg==1.5.5' 'duckdb-extension-avro==1.5.5'
-fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+}
+# DuckDB's iceberg extension from PyPI is built for one DuckDB release: it gets a virtual
+# environment of its own with that DuckDB, apart from the one the warehouse tests use.
+venv_with duckdb-iceberg-venv 'duckdb_extension_iceberg, duckdb_extension_avro' \
+    'outside reader of the Iceberg tables' \
+    'duckdb==1.5.5' 'duckdb-extension-iceberg==1.5.5' 'duckdb-extension-avro==1.5.5'
+# AWS's own MSK signer and boto3 (the reference signers) and moto's server (Glue, STS,
+# Secrets Manager) for the AWS tests.
+venv_with aws-venv 'aws_msk_iam_sasl_signer, boto3, moto.server, flask' \
+    "the AWS tests' reference signers and emulator" \
+    'aws-msk-iam-sasl-signer-python==1.0.2' 'boto3==1.44.18' 'moto[server]==5.2.6'
