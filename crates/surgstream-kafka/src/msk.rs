@@ -47,8 +47,8 @@ impl MskIam {
             .aws
             .credentials_blocking()
             .map_err(|e| format!("MSK IAM: {e}"))?;
-        let t = token::msk(&credentials, &self.region, SystemTime::now())
-            .map_err(|e| e.to_string())?;
+        let t =
+            token::msk(&credentials, &self.region, SystemTime::now()).map_err(|e| e.to_string())?;
         Ok((t, credentials.access_key_id().to_owned()))
     }
 
